@@ -1,0 +1,716 @@
+//! The in-memory head: every series' recent data in compressed chunks, the
+//! postings index over them, and the append path that puts each write in
+//! the WAL before it touches memory.
+
+use crate::chunk::{FrozenChunk, OpenChunk};
+use crate::error::{AppendError, RejectReason, TsdbError};
+use crate::labels::{is_valid_label_name, is_valid_metric_name, LabelSet, METRIC_NAME};
+use crate::limits::Limits;
+use crate::matcher::Matcher;
+use crate::postings::MemPostings;
+use crate::querier::{Series, TimeRange};
+use crate::sample::{Sample, SeriesRef, Timestamp};
+use crate::wal::{self, RefSample, WalRecord, WalWriter};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+/// One series and the samples it carries in a write.
+#[derive(Clone, Debug)]
+pub struct SeriesSamples {
+    pub labels: LabelSet,
+    pub samples: Vec<Sample>,
+}
+
+/// How strictly sample order is enforced.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AppendMode {
+    /// Live ingestion: samples older than a series' newest are refused
+    /// unless they fall inside the out-of-order window.
+    Live,
+    /// Backfill (import, WAL replay): any timestamp inside retention is
+    /// accepted and merged into the series by time.
+    Backfill,
+}
+
+/// What happened to a write.
+#[derive(Debug, Default)]
+pub struct AppendOutcome {
+    pub appended: usize,
+    /// Exact repeats of stored samples (a retried write): accepted, not stored twice.
+    pub duplicates: usize,
+    /// Refused series and samples; the rest of the write was stored.
+    pub errors: Vec<AppendError>,
+}
+
+impl AppendOutcome {
+    pub fn rejected_samples(&self) -> usize {
+        self.errors.iter().map(|e| e.samples).sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HeadOptions {
+    pub limits: Limits,
+    /// Live samples this much older than a series' newest are still accepted (ms; 0 = off).
+    pub out_of_order_window_ms: i64,
+    /// Samples older than now minus this are refused (ms; 0 = keep forever).
+    pub retention_ms: i64,
+    pub wal_segment_size: u64,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            limits: Limits::default(),
+            out_of_order_window_ms: 0,
+            retention_ms: 0,
+            wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+        }
+    }
+}
+
+struct SeriesData {
+    frozen: Vec<FrozenChunk>,
+    open: OpenChunk,
+    /// Samples that arrived behind the newest one (out-of-order window or
+    /// backfill), keyed by time; values as bits so NaN payloads survive.
+    ooo: BTreeMap<Timestamp, u64>,
+    last: Option<Sample>,
+    min_t: Timestamp,
+}
+
+impl SeriesData {
+    fn new() -> Self {
+        SeriesData {
+            frozen: Vec::new(),
+            open: OpenChunk::new(),
+            ooo: BTreeMap::new(),
+            last: None,
+            min_t: Timestamp::MAX,
+        }
+    }
+
+    fn max_t(&self) -> Option<Timestamp> {
+        self.last.map(|s| s.t)
+    }
+
+    /// The value stored at `t` in the in-order chunks, if any.
+    fn chunk_value_at(&self, t: Timestamp) -> Option<u64> {
+        let open = (!self.open.is_empty()).then(|| self.open.snapshot());
+        self.frozen
+            .iter()
+            .chain(open.iter())
+            .filter(|c| c.min_t() <= t && t <= c.max_t())
+            .flat_map(|c| c.iter())
+            .find(|s| s.t == t)
+            .map(|s| s.v.to_bits())
+    }
+
+    fn push_in_order(&mut self, s: Sample) {
+        if self.open.is_full() {
+            let full = std::mem::replace(&mut self.open, OpenChunk::new());
+            self.frozen.push(full.freeze());
+        }
+        self.open.push(s);
+        self.last = Some(s);
+        self.min_t = self.min_t.min(s.t);
+    }
+
+    fn push_ooo(&mut self, s: Sample) {
+        self.ooo.insert(s.t, s.v.to_bits());
+        self.min_t = self.min_t.min(s.t);
+    }
+
+    fn snapshot(&self, labels: &LabelSet, range: TimeRange) -> Series {
+        let mut chunks: Vec<FrozenChunk> = self
+            .frozen
+            .iter()
+            .filter(|c| range.overlaps(c.min_t(), c.max_t()))
+            .cloned()
+            .collect();
+        if !self.open.is_empty() && range.overlaps(self.open.min_t(), self.open.max_t()) {
+            chunks.push(self.open.snapshot());
+        }
+        let extra = self
+            .ooo
+            .range(range.start..=range.end)
+            .map(|(t, v)| Sample::new(*t, f64::from_bits(*v)))
+            .collect();
+        Series {
+            labels: labels.clone(),
+            chunks,
+            extra,
+            range,
+        }
+    }
+
+    fn has_data_in(&self, range: TimeRange) -> bool {
+        match self.max_t() {
+            Some(max_t) => range.overlaps(self.min_t, max_t),
+            None => false,
+        }
+    }
+}
+
+struct MemSeries {
+    labels: LabelSet,
+    data: Mutex<SeriesData>,
+}
+
+#[derive(Default)]
+struct Index {
+    by_hash: HashMap<u64, Vec<SeriesRef>>,
+    series: HashMap<SeriesRef, Arc<MemSeries>>,
+    postings: MemPostings,
+    next_ref: u64,
+}
+
+impl Index {
+    fn find(&self, hash: u64, labels: &LabelSet) -> Option<(SeriesRef, Arc<MemSeries>)> {
+        self.by_hash.get(&hash)?.iter().find_map(|r| {
+            let s = self.series.get(r)?;
+            (s.labels == *labels).then(|| (*r, s.clone()))
+        })
+    }
+
+    fn insert(&mut self, r: SeriesRef, hash: u64, labels: LabelSet) -> Arc<MemSeries> {
+        self.postings.add(r, &labels);
+        self.by_hash.entry(hash).or_default().push(r);
+        let s = Arc::new(MemSeries {
+            labels,
+            data: Mutex::new(SeriesData::new()),
+        });
+        self.series.insert(r, s.clone());
+        self.next_ref = self.next_ref.max(r.0 + 1);
+        s
+    }
+}
+
+/// Counters the head keeps about itself.
+#[derive(Default)]
+pub struct HeadCounters {
+    pub samples_appended: AtomicU64,
+    pub samples_out_of_order_appended: AtomicU64,
+    pub duplicates_ignored: AtomicU64,
+    pub series_created: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+}
+
+impl HeadCounters {
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason as usize].load(Ordering::Relaxed)
+    }
+    fn reject(&self, reason: RejectReason, n: usize) {
+        self.rejected[reason as usize].fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+pub struct Head {
+    index: RwLock<Index>,
+    /// Held for the whole sample path: classify, log, apply. This keeps the
+    /// WAL's order identical to the order samples reach memory.
+    wal: Mutex<WalWriter>,
+    opts: HeadOptions,
+    min_t: AtomicI64,
+    max_t: AtomicI64,
+    pub counters: HeadCounters,
+}
+
+/// Where a sample goes after classification.
+enum Placement {
+    InOrder,
+    OutOfOrder,
+    Duplicate,
+}
+
+/// Recovers the guard even if another thread panicked while holding it: the
+/// data it protects is only changed after the WAL write succeeded.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Head {
+    /// Opens the head over `wal_dir`, replaying what is there.
+    pub fn open(
+        wal_dir: &std::path::Path,
+        opts: HeadOptions,
+    ) -> Result<(Self, wal::ReplayReport), TsdbError> {
+        let mut index = Index {
+            next_ref: 1,
+            ..Default::default()
+        };
+        let mut pending: Vec<RefSample> = Vec::new();
+        let mut orphans = 0usize;
+        let report = wal::replay(wal_dir, |rec| match rec {
+            WalRecord::Series(series) => {
+                for (r, labels) in series {
+                    let h = labels.stable_hash();
+                    if index.find(h, &labels).is_none() {
+                        index.insert(r, h, labels);
+                    }
+                }
+            }
+            WalRecord::Samples(samples) => pending.extend(samples),
+        })?;
+        let (min_t, max_t) = (
+            AtomicI64::new(Timestamp::MAX),
+            AtomicI64::new(Timestamp::MIN),
+        );
+        for rs in pending {
+            let Some(s) = index.series.get(&rs.series) else {
+                orphans += 1;
+                continue;
+            };
+            let mut d = lock(&s.data);
+            let place = classify(&d, rs.sample, AppendMode::Backfill, 0);
+            match place {
+                Ok(Placement::InOrder) => d.push_in_order(rs.sample),
+                Ok(Placement::OutOfOrder) => d.push_ooo(rs.sample),
+                _ => continue,
+            }
+            min_t.fetch_min(rs.sample.t, Ordering::Relaxed);
+            max_t.fetch_max(rs.sample.t, Ordering::Relaxed);
+        }
+        if orphans > 0 {
+            tracing::warn!(
+                orphans,
+                "WAL samples referenced unknown series and were skipped"
+            );
+        }
+        let wal = WalWriter::open(wal_dir, opts.wal_segment_size)?;
+        Ok((
+            Head {
+                index: RwLock::new(index),
+                wal: Mutex::new(wal),
+                opts,
+                min_t,
+                max_t,
+                counters: HeadCounters::default(),
+            },
+            report,
+        ))
+    }
+
+    fn read_index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.read_index().series.len()
+    }
+
+    /// Oldest and newest sample timestamps in the head, if it has any.
+    pub fn time_bounds(&self) -> Option<(Timestamp, Timestamp)> {
+        let (a, b) = (
+            self.min_t.load(Ordering::Relaxed),
+            self.max_t.load(Ordering::Relaxed),
+        );
+        (a <= b).then_some((a, b))
+    }
+
+    /// fsyncs the WAL.
+    pub fn sync_wal(&self) -> Result<(), TsdbError> {
+        lock(&self.wal).sync()
+    }
+
+    /// Validates a series' labels against the naming rules and limits.
+    fn validate(&self, labels: &LabelSet) -> Result<(), (RejectReason, String)> {
+        let lim = &self.opts.limits;
+        let name = match labels.metric_name() {
+            Some(n) => n,
+            None => {
+                return Err((
+                    RejectReason::MissingMetricName,
+                    "series has no metric name (__name__ label)".into(),
+                ))
+            }
+        };
+        if !is_valid_metric_name(name) {
+            return Err((
+                RejectReason::InvalidMetricName,
+                format!("invalid metric name {name:?}"),
+            ));
+        }
+        if let Some(d) = labels.duplicate_name() {
+            return Err((
+                RejectReason::DuplicateLabelName,
+                format!("duplicate label name {d:?}"),
+            ));
+        }
+        if lim.max_labels_per_series > 0 && labels.len() > lim.max_labels_per_series {
+            return Err((
+                RejectReason::TooManyLabels,
+                format!(
+                    "{} labels exceed the limit of {}",
+                    labels.len(),
+                    lim.max_labels_per_series
+                ),
+            ));
+        }
+        for l in labels.iter() {
+            if &*l.name != METRIC_NAME && !is_valid_label_name(&l.name) {
+                return Err((
+                    RejectReason::InvalidLabelName,
+                    format!("invalid label name {:?}", l.name),
+                ));
+            }
+            if lim.max_label_name_length > 0 && l.name.len() > lim.max_label_name_length {
+                return Err((
+                    RejectReason::LabelNameTooLong,
+                    format!(
+                        "label name {:?} is {} bytes, over the limit of {}",
+                        l.name,
+                        l.name.len(),
+                        lim.max_label_name_length
+                    ),
+                ));
+            }
+            if lim.max_label_value_length > 0 && l.value.len() > lim.max_label_value_length {
+                return Err((
+                    RejectReason::LabelValueTooLong,
+                    format!(
+                        "value of label {:?} is {} bytes, over the limit of {}",
+                        l.name,
+                        l.value.len(),
+                        lim.max_label_value_length
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds or creates the series; a new series is logged before it can be
+    /// found, so no sample record can ever precede its series record.
+    fn get_or_create(&self, labels: &LabelSet) -> Result<(SeriesRef, Arc<MemSeries>), TsdbError> {
+        let h = labels.stable_hash();
+        if let Some(found) = self.read_index().find(h, labels) {
+            return Ok(found);
+        }
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = index.find(h, labels) {
+            return Ok(found);
+        }
+        let r = SeriesRef(index.next_ref);
+        let mut buf = Vec::new();
+        wal::encode_series(&mut buf, std::iter::once((r, labels)));
+        lock(&self.wal).write(&buf)?;
+        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+        Ok((r, index.insert(r, h, labels.clone())))
+    }
+
+    /// Appends a write. Valid series and samples are stored even when others
+    /// in the same write are refused; refusals are listed in the outcome.
+    /// An `Err` means nothing of the samples was stored (WAL failure).
+    pub fn append(
+        &self,
+        write: &[SeriesSamples],
+        mode: AppendMode,
+        now_ms: Timestamp,
+    ) -> Result<AppendOutcome, TsdbError> {
+        let mut outcome = AppendOutcome::default();
+        let lim = &self.opts.limits;
+        if lim.max_series_per_write > 0 && write.len() > lim.max_series_per_write {
+            let n: usize = write.iter().map(|s| s.samples.len()).sum();
+            self.counters.reject(RejectReason::TooManySeries, n);
+            outcome.errors.push(AppendError {
+                reason: RejectReason::TooManySeries,
+                message: format!(
+                    "write has {} series, over the limit of {}",
+                    write.len(),
+                    lim.max_series_per_write
+                ),
+                samples: n,
+            });
+            return Ok(outcome);
+        }
+        let mut targets: Vec<(Arc<MemSeries>, SeriesRef, &SeriesSamples)> =
+            Vec::with_capacity(write.len());
+        for ss in write {
+            if ss.samples.is_empty() {
+                continue;
+            }
+            if let Err((reason, msg)) = self.validate(&ss.labels) {
+                self.reject(
+                    &mut outcome,
+                    reason,
+                    format!("{msg} in series {}", ss.labels),
+                    ss.samples.len(),
+                );
+                continue;
+            }
+            let (r, s) = self.get_or_create(&ss.labels)?;
+            targets.push((s, r, ss));
+        }
+
+        let min_allowed = if self.opts.retention_ms > 0 {
+            now_ms.saturating_sub(self.opts.retention_ms)
+        } else {
+            Timestamp::MIN
+        };
+        let mut wal = lock(&self.wal);
+        // Classify without changing anything, log, then apply.
+        let mut accepted: Vec<RefSample> = Vec::new();
+        // For each accepted sample: which target it belongs to and where it goes.
+        let mut places: Vec<(usize, Placement)> = Vec::new();
+        for (ti, (s, r, ss)) in targets.iter().enumerate() {
+            let d = lock(&s.data);
+            // A scratch copy of the order state so several samples of one
+            // series in one write are classified against each other.
+            let mut last = d.last;
+            let mut ooo_seen: BTreeSet<Timestamp> = BTreeSet::new();
+            for sample in &ss.samples {
+                if sample.t < min_allowed {
+                    self.reject(&mut outcome, RejectReason::TooOld, format!("sample at {} is older than retention allows ({min_allowed}) for series {}", sample.t, ss.labels), 1);
+                    continue;
+                }
+                let view = ClassifyView { data: &d, last };
+                match view.classify(*sample, mode, self.opts.out_of_order_window_ms) {
+                    Ok(Placement::InOrder) => {
+                        last = Some(*sample);
+                        accepted.push(RefSample {
+                            series: *r,
+                            sample: *sample,
+                        });
+                        places.push((ti, Placement::InOrder));
+                    }
+                    Ok(Placement::OutOfOrder) => {
+                        if ooo_seen.insert(sample.t) {
+                            accepted.push(RefSample {
+                                series: *r,
+                                sample: *sample,
+                            });
+                            places.push((ti, Placement::OutOfOrder));
+                        } else {
+                            outcome.duplicates += 1;
+                        }
+                    }
+                    Ok(Placement::Duplicate) => outcome.duplicates += 1,
+                    Err((reason, msg)) => self.reject(
+                        &mut outcome,
+                        reason,
+                        format!("{msg} for series {}", ss.labels),
+                        1,
+                    ),
+                }
+            }
+        }
+        if !accepted.is_empty() {
+            let mut buf = Vec::with_capacity(accepted.len() * 12 + 16);
+            wal::encode_samples(&mut buf, &accepted);
+            wal.write(&buf)?;
+        }
+        // Apply in the same order as logged; samples of one target are adjacent.
+        let mut ooo_count = 0u64;
+        let mut current: Option<(usize, MutexGuard<'_, SeriesData>)> = None;
+        for (rs, (ti, place)) in accepted.iter().zip(&places) {
+            if current.as_ref().is_none_or(|(c, _)| c != ti) {
+                // Release the previous series first: a write may name one series twice.
+                drop(current.take());
+                current = Some((*ti, lock(&targets[*ti].0.data)));
+            }
+            let Some((_, d)) = current.as_mut() else {
+                continue;
+            };
+            match place {
+                Placement::InOrder => d.push_in_order(rs.sample),
+                Placement::OutOfOrder => {
+                    d.push_ooo(rs.sample);
+                    ooo_count += 1;
+                }
+                Placement::Duplicate => {}
+            }
+            self.min_t.fetch_min(rs.sample.t, Ordering::Relaxed);
+            self.max_t.fetch_max(rs.sample.t, Ordering::Relaxed);
+        }
+        drop(current);
+        drop(wal);
+        outcome.appended = accepted.len();
+        self.counters
+            .samples_appended
+            .fetch_add(accepted.len() as u64, Ordering::Relaxed);
+        self.counters
+            .samples_out_of_order_appended
+            .fetch_add(ooo_count, Ordering::Relaxed);
+        self.counters
+            .duplicates_ignored
+            .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    fn reject(
+        &self,
+        outcome: &mut AppendOutcome,
+        reason: RejectReason,
+        message: String,
+        samples: usize,
+    ) {
+        self.counters.reject(reason, samples);
+        outcome.errors.push(AppendError {
+            reason,
+            message,
+            samples,
+        });
+    }
+
+    /// Matching series refs and their handles, sorted by labels.
+    fn matching(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let index = self.read_index();
+        let refs = index.postings.select(matchers);
+        let mut out: Vec<Arc<MemSeries>> = refs
+            .iter()
+            .filter_map(|r| index.series.get(r).cloned())
+            .collect();
+        drop(index);
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    pub fn select(&self, matchers: &[Matcher], range: TimeRange) -> Vec<Series> {
+        self.matching(matchers)
+            .into_iter()
+            .filter_map(|s| {
+                let d = lock(&s.data);
+                d.has_data_in(range).then(|| d.snapshot(&s.labels, range))
+            })
+            .filter(|s| s.samples().next().is_some())
+            .collect()
+    }
+
+    /// True when `range` covers every sample in the head, so the postings
+    /// can answer label questions without looking at series data.
+    fn covers_head(&self, range: TimeRange) -> bool {
+        match self.time_bounds() {
+            Some((a, b)) => range.start <= a && range.end >= b,
+            None => true,
+        }
+    }
+
+    pub fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
+        if matchers.is_empty() && self.covers_head(range) {
+            return self
+                .read_index()
+                .postings
+                .label_names()
+                .map(String::from)
+                .collect();
+        }
+        let mut names = BTreeSet::new();
+        for s in self.series_in(matchers, range) {
+            for l in s.labels.iter() {
+                if !names.contains(&*l.name) {
+                    names.insert(l.name.to_string());
+                }
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    pub fn label_values(&self, name: &str, matchers: &[Matcher], range: TimeRange) -> Vec<String> {
+        if matchers.is_empty() && self.covers_head(range) {
+            return self
+                .read_index()
+                .postings
+                .label_values(name)
+                .map(String::from)
+                .collect();
+        }
+        let mut values = BTreeSet::new();
+        for s in self.series_in(matchers, range) {
+            if let Some(v) = s.labels.get(name) {
+                if !values.contains(v) {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        values.into_iter().collect()
+    }
+
+    /// Series matching `matchers` (all if empty) with data in `range`.
+    fn series_in(&self, matchers: &[Matcher], range: TimeRange) -> Vec<Arc<MemSeries>> {
+        let all;
+        let candidates = if matchers.is_empty() {
+            let index = self.read_index();
+            all = index.series.values().cloned().collect::<Vec<_>>();
+            all
+        } else {
+            self.matching(matchers)
+        };
+        candidates
+            .into_iter()
+            .filter(|s| {
+                let d = lock(&s.data);
+                d.has_data_in(range) && d.snapshot(&s.labels, range).samples().next().is_some()
+            })
+            .collect()
+    }
+}
+
+struct ClassifyView<'a> {
+    data: &'a SeriesData,
+    last: Option<Sample>,
+}
+
+impl ClassifyView<'_> {
+    fn classify(
+        &self,
+        s: Sample,
+        mode: AppendMode,
+        ooo_window: i64,
+    ) -> Result<Placement, (RejectReason, String)> {
+        let Some(last) = self.last else {
+            return Ok(Placement::InOrder);
+        };
+        if s.t > last.t {
+            return Ok(Placement::InOrder);
+        }
+        if s.t == last.t {
+            return if s.same_as(&last) {
+                Ok(Placement::Duplicate)
+            } else {
+                Err((RejectReason::DuplicateTimestamp, format!("sample at {} has a different value than the one already stored at that time", s.t)))
+            };
+        }
+        let in_window = ooo_window > 0 && s.t >= last.t.saturating_sub(ooo_window);
+        if mode == AppendMode::Live && !in_window {
+            return Err((
+                RejectReason::OutOfOrder,
+                format!(
+                    "out-of-order sample at {}: newest stored is {}",
+                    s.t, last.t
+                ),
+            ));
+        }
+        let existing = self
+            .data
+            .ooo
+            .get(&s.t)
+            .copied()
+            .or_else(|| self.data.chunk_value_at(s.t));
+        match existing {
+            None => Ok(Placement::OutOfOrder),
+            Some(bits) if bits == s.v.to_bits() => Ok(Placement::Duplicate),
+            Some(_) => Err((
+                RejectReason::DuplicateTimestamp,
+                format!(
+                    "sample at {} has a different value than the one already stored at that time",
+                    s.t
+                ),
+            )),
+        }
+    }
+}
+
+fn classify(
+    d: &SeriesData,
+    s: Sample,
+    mode: AppendMode,
+    ooo_window: i64,
+) -> Result<Placement, (RejectReason, String)> {
+    ClassifyView {
+        data: d,
+        last: d.last,
+    }
+    .classify(s, mode, ooo_window)
+}

@@ -1,0 +1,31 @@
+//! Vigil's time-series store.
+//!
+//! This crate owns the metric data model ([`LabelSet`], [`Sample`],
+//! [`Timestamp`]), the write-ahead log, the in-memory head with its
+//! compressed chunks, the postings index and the [`Querier`] the PromQL
+//! engine reads through.
+//!
+//! It must never know about HTTP, protobuf or any wire format: callers hand
+//! it decoded series and samples. It must never panic on data that came from
+//! outside, and it must never acknowledge a write it has not put in the WAL.
+
+pub mod chunk;
+pub mod db;
+pub mod error;
+pub mod head;
+pub mod labels;
+pub mod limits;
+pub mod matcher;
+pub mod postings;
+pub mod querier;
+pub mod sample;
+pub mod wal;
+
+pub use db::{Db, DbOptions, DbStats};
+pub use error::{AppendError, RejectReason, TsdbError};
+pub use head::{AppendMode, AppendOutcome, SeriesSamples};
+pub use labels::{Label, LabelSet, METRIC_NAME};
+pub use limits::Limits;
+pub use matcher::{MatchOp, Matcher};
+pub use querier::{Querier, SampleIter, Series, TimeRange};
+pub use sample::{Sample, SeriesRef, Timestamp, STALE_NAN_BITS};

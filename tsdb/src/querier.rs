@@ -1,0 +1,145 @@
+//! The read interface the PromQL engine and the HTTP APIs use.
+
+use crate::chunk::{ChunkIter, FrozenChunk};
+use crate::error::TsdbError;
+use crate::labels::LabelSet;
+use crate::matcher::Matcher;
+use crate::sample::{Sample, Timestamp};
+use std::iter::Peekable;
+
+/// An inclusive time range in milliseconds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl TimeRange {
+    pub const ALL: TimeRange = TimeRange {
+        start: Timestamp::MIN,
+        end: Timestamp::MAX,
+    };
+
+    pub fn new(start: Timestamp, end: Timestamp) -> Self {
+        TimeRange { start, end }
+    }
+
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.start <= t && t <= self.end
+    }
+
+    pub fn overlaps(&self, min_t: Timestamp, max_t: Timestamp) -> bool {
+        min_t <= self.end && max_t >= self.start
+    }
+}
+
+/// Selects series and their label metadata over a time range.
+pub trait Querier {
+    /// Series matching all matchers with at least one sample in `range`,
+    /// sorted by labels. Samples are decoded lazily by [`Series::samples`].
+    fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, TsdbError>;
+
+    /// Sorted label names of the series matching `matchers` (all series if
+    /// none) that have samples in `range`.
+    fn label_names(&self, matchers: &[Matcher], range: TimeRange)
+        -> Result<Vec<String>, TsdbError>;
+
+    /// Sorted values of label `name` on matching series with samples in `range`.
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>, TsdbError>;
+}
+
+/// One selected series: its labels and a snapshot of its data, shared with
+/// the store rather than copied (frozen chunks are reference-counted).
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub labels: LabelSet,
+    pub(crate) chunks: Vec<FrozenChunk>,
+    /// Out-of-order or backfilled samples in range, sorted by time.
+    pub(crate) extra: Vec<Sample>,
+    pub(crate) range: TimeRange,
+}
+
+impl Series {
+    /// The series' samples in the selected range, in time order, each
+    /// timestamp once.
+    pub fn samples(&self) -> SampleIter {
+        SampleIter {
+            chunks: self.chunks.clone().into_iter(),
+            current: None,
+            extra: self.extra.clone().into_iter().peekable(),
+            range: self.range,
+        }
+    }
+}
+
+/// Merges chunk samples with out-of-order samples, clipped to a range.
+pub struct SampleIter {
+    chunks: std::vec::IntoIter<FrozenChunk>,
+    current: Option<Peekable<ChunkIter>>,
+    extra: Peekable<std::vec::IntoIter<Sample>>,
+    range: TimeRange,
+}
+
+impl SampleIter {
+    fn peek_chunk(&mut self) -> Option<Sample> {
+        loop {
+            if let Some(it) = &mut self.current {
+                while let Some(s) = it.peek() {
+                    if s.t < self.range.start {
+                        it.next();
+                    } else {
+                        return Some(*s);
+                    }
+                }
+            }
+            let next = self
+                .chunks
+                .by_ref()
+                .find(|c| c.max_t() >= self.range.start)?;
+            self.current = Some(next.iter().peekable());
+        }
+    }
+}
+
+impl Iterator for SampleIter {
+    type Item = Sample;
+    fn next(&mut self) -> Option<Sample> {
+        while self.extra.peek().is_some_and(|s| s.t < self.range.start) {
+            self.extra.next();
+        }
+        let c = self.peek_chunk();
+        let e = self.extra.peek().copied();
+        let s = match (c, e) {
+            (None, None) => return None,
+            (Some(c), None) => c,
+            (None, Some(e)) => e,
+            (Some(c), Some(e)) => {
+                if e.t < c.t {
+                    e
+                } else {
+                    if e.t == c.t {
+                        // The same timestamp twice: the in-order chunk wins.
+                        self.extra.next();
+                    }
+                    c
+                }
+            }
+        };
+        if s.t > self.range.end {
+            return None;
+        }
+        if c.is_some_and(|c| c.t == s.t) {
+            if let Some(it) = &mut self.current {
+                it.next();
+            }
+        } else {
+            self.extra.next();
+        }
+        Some(s)
+    }
+}
