@@ -1,1 +1,91 @@
-fn main() {}
+//! `vigil`: the observability stack's single binary.
+//!
+//! This crate owns the command line, configuration, HTTP wiring and process
+//! lifecycle. Storage, query and protocol logic live in the library crates;
+//! nothing here may bypass the store's append path or its querier.
+
+mod api;
+mod assets;
+mod build_info;
+mod config;
+mod ingest;
+mod selector;
+mod selfmetrics;
+mod server;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version = build_info::VERSION,
+    about = "Vigil: metrics storage, Prometheus-compatible APIs and a dashboard in one binary.",
+    long_about = "Vigil: metrics storage, Prometheus-compatible APIs and a dashboard in one binary.\n\n\
+        Without a command it runs all-in-one: the server on 127.0.0.1:9090 with data in ./data.\n\
+        Flags given on the command line override the config file."
+)]
+struct Cli {
+    /// Address to listen on, HOST:PORT [default: 127.0.0.1:9090 all-in-one, 0.0.0.0:9090 for `server`]
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    listen_addr: Option<String>,
+
+    /// Directory for the WAL and blocks [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// YAML config file (see docs/CONFIG.md)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log filter, e.g. info, debug, vigil=debug,tsdb=trace
+    #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (storage, query APIs, dashboard) from a YAML config
+    Server,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .with_context(|| format!("invalid --log-level {:?}", cli.log_level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = match &cli.config {
+        Some(path) => config::ServerConfig::load(path)?,
+        None => config::ServerConfig::default(),
+    };
+    let default_listen = match cli.command {
+        Some(Command::Server) => "0.0.0.0:9090",
+        None => "127.0.0.1:9090",
+    };
+    let settings = server::ServerSettings {
+        listen_addr: cli
+            .listen_addr
+            .clone()
+            .or_else(|| config.listen_addr.clone())
+            .unwrap_or_else(|| default_listen.to_string()),
+        data_dir: cli
+            .data_dir
+            .clone()
+            .or_else(|| config.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("data")),
+        config,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(server::run(settings))
+}

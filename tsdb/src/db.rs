@@ -3,6 +3,7 @@
 
 use crate::error::{RejectReason, TsdbError};
 use crate::head::{AppendMode, AppendOutcome, Head, HeadOptions, SeriesSamples};
+use crate::labels::LabelSet;
 use crate::matcher::Matcher;
 use crate::querier::{Querier, Series, TimeRange};
 use crate::sample::Timestamp;
@@ -123,6 +124,10 @@ impl Querier for Db {
         Ok(self.head.select(matchers, range))
     }
 
+    fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<LabelSet>, TsdbError> {
+        Ok(self.head.series(matchers, range))
+    }
+
     fn label_names(
         &self,
         matchers: &[Matcher],
@@ -144,7 +149,6 @@ impl Querier for Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::LabelSet;
     use crate::sample::{Sample, STALE_NAN_BITS};
     use crate::MatchOp;
 

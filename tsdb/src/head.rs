@@ -578,12 +578,23 @@ impl Head {
             .collect()
     }
 
+    pub fn series(&self, matchers: &[Matcher], range: TimeRange) -> Vec<LabelSet> {
+        let mut out: Vec<LabelSet> = self
+            .series_in(matchers, range)
+            .into_iter()
+            .map(|s| s.labels.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// True when `range` covers every sample in the head, so the postings
     /// can answer label questions without looking at series data.
     fn covers_head(&self, range: TimeRange) -> bool {
         match self.time_bounds() {
             Some((a, b)) => range.start <= a && range.end >= b,
-            None => true,
+            // No samples yet: series created by refused writes must not show.
+            None => false,
         }
     }
 
@@ -641,7 +652,16 @@ impl Head {
             .into_iter()
             .filter(|s| {
                 let d = lock(&s.data);
-                d.has_data_in(range) && d.snapshot(&s.labels, range).samples().next().is_some()
+                // The bounds check is enough when the range covers the whole
+                // series; only a partial overlap needs a look at the samples.
+                match d.max_t() {
+                    Some(max_t) if range.start <= d.min_t && max_t <= range.end => true,
+                    Some(_) => {
+                        d.has_data_in(range)
+                            && d.snapshot(&s.labels, range).samples().next().is_some()
+                    }
+                    None => false,
+                }
             })
             .collect()
     }

@@ -39,6 +39,10 @@ pub trait Querier {
     /// sorted by labels. Samples are decoded lazily by [`Series::samples`].
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, TsdbError>;
 
+    /// Labels of the series matching all matchers with samples in `range`,
+    /// sorted; no sample data is touched beyond checking the range.
+    fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<LabelSet>, TsdbError>;
+
     /// Sorted label names of the series matching `matchers` (all series if
     /// none) that have samples in `range`.
     fn label_names(&self, matchers: &[Matcher], range: TimeRange)

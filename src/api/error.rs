@@ -1,0 +1,43 @@
+//! Prometheus-style API errors: `{"status":"error","errorType":..,"error":..}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `bad_data`: the request is malformed.
+    BadData(String),
+    /// 503 `unavailable`: the store is still starting.
+    Unavailable(String),
+    /// 500 `internal`.
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &str) {
+        match self {
+            ApiError::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, ty, msg) = self.parts();
+        let body = json!({"status": "error", "errorType": ty, "error": msg});
+        (code, Json(body)).into_response()
+    }
+}
+
+impl From<tsdb::TsdbError> for ApiError {
+    fn from(e: tsdb::TsdbError) -> Self {
+        match e {
+            tsdb::TsdbError::InvalidMatcher { .. } => ApiError::BadData(e.to_string()),
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP handlers: the Prometheus-compatible APIs and Vigil's own.
+
+pub mod error;
+pub mod export;
+pub mod metadata;
+pub mod params;
+pub mod status;
+pub mod write;

@@ -1,0 +1,103 @@
+//! A minimal protobuf wire-format reader: enough to walk messages field by
+//! field without generated code, borrowing strings from the input.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError(pub String);
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A field's payload.
+pub enum Value<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Bytes(&'a [u8]),
+    Fixed32,
+}
+
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(self.err("truncated varint"));
+            };
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(self.err("varint longer than 10 bytes"))
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let end = self.pos + N;
+        let bytes = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| self.err("truncated fixed-width field"))?;
+        self.pos = end;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    fn err(&self, what: &str) -> WireError {
+        WireError(format!("{what} at byte {}", self.pos))
+    }
+
+    /// The next field as (field number, value), or `None` at the end.
+    pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
+        if self.pos >= self.buf.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let field = u32::try_from(key >> 3).map_err(|_| self.err("field number out of range"))?;
+        let value = match key & 7 {
+            0 => Value::Varint(self.varint()?),
+            1 => Value::Fixed64(u64::from_le_bytes(self.fixed::<8>()?)),
+            2 => {
+                let len = self.varint()?;
+                let len = usize::try_from(len).map_err(|_| self.err("length out of range"))?;
+                let end = self
+                    .pos
+                    .checked_add(len)
+                    .filter(|e| *e <= self.buf.len())
+                    .ok_or_else(|| self.err("length-delimited field runs past the end"))?;
+                let b = &self.buf[self.pos..end];
+                self.pos = end;
+                Value::Bytes(b)
+            }
+            5 => {
+                self.fixed::<4>()?;
+                Value::Fixed32
+            }
+            other => return Err(self.err(&format!("unsupported wire type {other}"))),
+        };
+        Ok(Some((field, value)))
+    }
+}
+
+pub fn as_str<'a>(v: &Value<'a>, what: &str) -> Result<&'a str, WireError> {
+    match v {
+        Value::Bytes(b) => {
+            std::str::from_utf8(b).map_err(|_| WireError(format!("{what} is not valid UTF-8")))
+        }
+        _ => Err(WireError(format!("{what} has the wrong wire type"))),
+    }
+}

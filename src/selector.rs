@@ -1,0 +1,79 @@
+//! Series selectors (`match[]`) parsed with promql-parser and turned into
+//! the store's matchers.
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{self, Expr};
+use tsdb::{MatchOp, Matcher, METRIC_NAME};
+
+/// A selector: alternatives joined by `or`, each a list of matchers that
+/// must all hold. Plain selectors have one alternative.
+#[derive(Debug, Clone)]
+pub struct SelectorSet(pub Vec<Vec<Matcher>>);
+
+pub fn parse_selector(s: &str) -> Result<SelectorSet, String> {
+    let expr = parser::parse(s).map_err(|e| format!("invalid series selector {s:?}: {e}"))?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(format!(
+            "invalid series selector {s:?}: not a plain series selector"
+        ));
+    };
+    if vs.offset.is_some() || vs.at.is_some() {
+        return Err(format!(
+            "invalid series selector {s:?}: offset and @ are not allowed here"
+        ));
+    }
+    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, String> {
+        let mut out = Vec::with_capacity(ms.len() + 1);
+        if let Some(name) = &vs.name {
+            out.push(Matcher::equal(METRIC_NAME, name.clone()));
+        }
+        for m in ms {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::RegexMatch,
+                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+            };
+            out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| e.to_string())?);
+        }
+        if out.iter().all(|m| m.matches_empty()) {
+            return Err(format!(
+                "invalid series selector {s:?}: vector selector must contain at least one non-empty matcher"
+            ));
+        }
+        Ok(out)
+    };
+    let mut alts = Vec::new();
+    if vs.matchers.or_matchers.is_empty() {
+        alts.push(convert(&vs.matchers.matchers)?);
+    } else {
+        for group in &vs.matchers.or_matchers {
+            alts.push(convert(group)?);
+        }
+    }
+    Ok(SelectorSet(alts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_or_selectors() {
+        let s = parse_selector(r#"up{job=~"a|b", env!=""}"#).unwrap();
+        assert_eq!(s.0.len(), 1);
+        assert_eq!(s.0[0].len(), 3);
+        let s = parse_selector(r#"{job="a" or job="b"}"#).unwrap();
+        assert_eq!(s.0.len(), 2);
+    }
+
+    #[test]
+    fn rejects_non_selectors_and_empty_matchers() {
+        assert!(parse_selector("sum(up)")
+            .unwrap_err()
+            .contains("not a plain series selector"));
+        assert!(parse_selector(r#"{job=~".*"}"#).is_err());
+        assert!(parse_selector("up[5m]").is_err());
+        assert!(parse_selector("up{").is_err());
+    }
+}

@@ -1,0 +1,190 @@
+//! Vigil's own metrics, served at `/metrics` in the OpenMetrics text format.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, OnceLock};
+use tsdb::Db;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+pub struct SelfMetrics {
+    registry: Registry,
+    samples_ingested: Family<Labels, Counter>,
+    write_requests: Family<Labels, Counter>,
+    malformed_requests: Family<Labels, Counter>,
+    malformed_lines: Family<Labels, Counter>,
+}
+
+impl SelfMetrics {
+    pub fn new(db: Arc<OnceLock<Arc<Db>>>) -> Self {
+        let mut registry = Registry::with_prefix("vigil");
+        let samples_ingested = Family::<Labels, Counter>::default();
+        registry.register(
+            "ingest_samples",
+            "Samples stored, by write protocol",
+            samples_ingested.clone(),
+        );
+        let write_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "write_requests",
+            "Write requests, by protocol and outcome (success, partial, bad_request, error)",
+            write_requests.clone(),
+        );
+        let malformed_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "write_malformed_requests",
+            "Write requests refused whole because the body could not be decoded",
+            malformed_requests.clone(),
+        );
+        let malformed_lines = Family::<Labels, Counter>::default();
+        registry.register(
+            "import_malformed_lines",
+            "Import lines refused because they could not be parsed",
+            malformed_lines.clone(),
+        );
+        registry.register_collector(Box::new(StoreCollector { db }));
+        SelfMetrics {
+            registry,
+            samples_ingested,
+            write_requests,
+            malformed_requests,
+            malformed_lines,
+        }
+    }
+
+    pub fn samples_ingested(&self, protocol: &'static str, n: u64) {
+        self.samples_ingested
+            .get_or_create(&vec![("protocol", protocol)])
+            .inc_by(n);
+    }
+
+    pub fn write_request(&self, protocol: &'static str, outcome: &'static str) {
+        self.write_requests
+            .get_or_create(&vec![("protocol", protocol), ("outcome", outcome)])
+            .inc();
+    }
+
+    pub fn malformed_request(&self, protocol: &'static str) {
+        self.malformed_requests
+            .get_or_create(&vec![("protocol", protocol)])
+            .inc();
+    }
+
+    pub fn malformed_lines(&self, protocol: &'static str, n: u64) {
+        self.malformed_lines
+            .get_or_create(&vec![("protocol", protocol)])
+            .inc_by(n);
+    }
+
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Reads the store's own counters at scrape time.
+struct StoreCollector {
+    db: Arc<OnceLock<Arc<Db>>>,
+}
+
+impl std::fmt::Debug for StoreCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreCollector")
+    }
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: i64,
+) -> Result<(), std::fmt::Error> {
+    let m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(v).encode(m)
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    let m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(v).encode(m)
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(db) = self.db.get() else {
+            return Ok(());
+        };
+        let s = db.stats();
+        gauge(
+            &mut enc,
+            "head_series",
+            "Series in the in-memory head",
+            s.head_series as i64,
+        )?;
+        counter(
+            &mut enc,
+            "head_series_created",
+            "Series created in the head",
+            s.series_created,
+        )?;
+        counter(
+            &mut enc,
+            "head_samples_appended",
+            "Samples appended to the head",
+            s.samples_appended,
+        )?;
+        counter(
+            &mut enc,
+            "head_out_of_order_samples_appended",
+            "Samples appended behind a series' newest sample (OOO window or backfill)",
+            s.samples_out_of_order_appended,
+        )?;
+        counter(
+            &mut enc,
+            "head_duplicate_samples_ignored",
+            "Exact repeats of stored samples (retried writes), accepted and not stored again",
+            s.duplicates_ignored,
+        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "head_samples_rejected",
+                "Samples refused, by reason",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, n) in &s.rejected {
+                let labels = [("reason", reason.as_str())];
+                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        gauge(
+            &mut enc,
+            "wal_bytes",
+            "Bytes in WAL segments",
+            s.wal_bytes as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "wal_segments",
+            "WAL segment files",
+            s.wal_segments as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "storage_bytes",
+            "Bytes the store keeps on disk",
+            s.bytes_on_disk() as i64,
+        )?;
+        Ok(())
+    }
+}

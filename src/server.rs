@@ -1,0 +1,205 @@
+//! The server: state shared by handlers, the router, and the lifecycle
+//! (bind, open the store, serve, shut down cleanly).
+
+use crate::api::error::ApiError;
+use crate::api::{export, metadata, status, write};
+use crate::assets;
+use crate::config::ServerConfig;
+use crate::selfmetrics::SelfMetrics;
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tsdb::{Db, DbOptions};
+
+#[derive(Clone)]
+pub struct AppState {
+    db: Arc<OnceLock<Arc<Db>>>,
+    pub metrics: Arc<SelfMetrics>,
+    pub data_dir: Arc<PathBuf>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// fsync before acknowledging every write (wal_fsync_interval: 0s).
+    pub sync_every_write: bool,
+}
+
+impl AppState {
+    /// The store, or 503 while it is still replaying its WAL.
+    pub fn db(&self) -> Result<Arc<Db>, ApiError> {
+        self.db.get().cloned().ok_or_else(|| {
+            ApiError::Unavailable("the store is starting (replaying its WAL)".into())
+        })
+    }
+}
+
+/// What to run: the resolved configuration.
+pub struct ServerSettings {
+    pub listen_addr: String,
+    pub data_dir: PathBuf,
+    pub config: ServerConfig,
+}
+
+pub fn router(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/app.js", get(assets::app_js))
+        .route("/app_bg.wasm", get(assets::app_wasm))
+        .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/import/prometheus", post(write::import_prometheus))
+        .route(
+            "/api/v1/series",
+            get(metadata::series).post(metadata::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(metadata::label_names).post(metadata::label_names),
+        )
+        .route("/api/v1/label/{name}/values", get(metadata::label_values))
+        .route("/api/v1/export", get(export::export).post(export::export))
+        .route("/api/vigil/status", get(status::status))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn ready(State(st): State<AppState>) -> Response {
+    match st.db() {
+        Ok(_) => (StatusCode::OK, "Vigil is Ready.\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    match st.metrics.encode() {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n").into_response(),
+    }
+}
+
+pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
+    let cfg = &settings.config;
+    let addr: SocketAddr = settings.listen_addr.parse().with_context(|| {
+        format!(
+            "invalid --listen-addr {:?} (want HOST:PORT, e.g. 127.0.0.1:9090)",
+            settings.listen_addr
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")?;
+
+    let db_cell: Arc<OnceLock<Arc<Db>>> = Arc::new(OnceLock::new());
+    let state = AppState {
+        db: db_cell.clone(),
+        metrics: Arc::new(SelfMetrics::new(db_cell.clone())),
+        data_dir: Arc::new(settings.data_dir.clone()),
+        started_at: chrono::Utc::now(),
+        sync_every_write: cfg.storage.wal_fsync_interval.is_zero(),
+    };
+    let app = router(state, cfg.limits.max_request_body_bytes);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    println!(
+        "Vigil is listening on http://{local}/ (data in {})",
+        settings.data_dir.display()
+    );
+
+    // Open the store after binding so /-/ready can say "not yet" during replay.
+    let opts = DbOptions {
+        head: tsdb::head::HeadOptions {
+            limits: cfg.limits.to_tsdb(),
+            out_of_order_window_ms: cfg.storage.out_of_order_time_window.as_millis() as i64,
+            retention_ms: cfg.storage.retention_time.as_millis() as i64,
+            ..Default::default()
+        },
+    };
+    let dir = settings.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts))
+        .await
+        .context("store open task failed")?
+        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+    if let Some(t) = &db.replay_report().truncated {
+        tracing::warn!(detail = %t, "WAL had a damaged tail, which was cut off");
+    }
+    let db = Arc::new(db);
+    let _ = db_cell.set(db.clone());
+    tracing::info!(%local, "ready");
+
+    let fsync = spawn_fsync_loop(db.clone(), cfg.storage.wal_fsync_interval);
+    let served = server.await.context("server task failed")?;
+    if let Some(f) = fsync {
+        f.abort();
+    }
+    // Everything acknowledged is already in the WAL; make it durable.
+    let flush = db.clone();
+    tokio::task::spawn_blocking(move || flush.sync())
+        .await
+        .context("final sync task failed")?
+        .context("final WAL sync failed")?;
+    tracing::info!("shut down cleanly");
+    served.context("HTTP server failed")
+}
+
+fn spawn_fsync_loop(db: Arc<Db>, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+    if every.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let db = db.clone();
+            match tokio::task::spawn_blocking(move || db.sync()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "WAL fsync failed"),
+                Err(e) => tracing::error!(error = %e, "WAL fsync task failed"),
+            }
+        }
+    }))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
