@@ -692,8 +692,18 @@ impl ClassifyView<'_> {
                 Err((RejectReason::DuplicateTimestamp, format!("sample at {} has a different value than the one already stored at that time", s.t)))
             };
         }
+        let existing = self
+            .data
+            .ooo
+            .get(&s.t)
+            .copied()
+            .or_else(|| self.data.chunk_value_at(s.t));
         let in_window = ooo_window > 0 && s.t >= last.t.saturating_sub(ooo_window);
         if mode == AppendMode::Live && !in_window {
+            // A retried write repeats what is stored: accept it as a no-op.
+            if existing == Some(s.v.to_bits()) {
+                return Ok(Placement::Duplicate);
+            }
             return Err((
                 RejectReason::OutOfOrder,
                 format!(
@@ -702,12 +712,6 @@ impl ClassifyView<'_> {
                 ),
             ));
         }
-        let existing = self
-            .data
-            .ooo
-            .get(&s.t)
-            .copied()
-            .or_else(|| self.data.chunk_value_at(s.t));
         match existing {
             None => Ok(Placement::OutOfOrder),
             Some(bits) if bits == s.v.to_bits() => Ok(Placement::Duplicate),
