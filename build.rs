@@ -38,7 +38,30 @@ fn record_git_commit(root: &Path) {
     println!("cargo:rustc-env=VIGIL_GIT_COMMIT={commit}");
 }
 
+/// `cargo run` on a fresh rustup install must work, so the wasm target is
+/// added here if its standard library is missing.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| PathBuf::from(s.trim()));
+    let installed = sysroot.is_some_and(|s| s.join("lib/rustlib/wasm32-unknown-unknown").is_dir());
+    if installed {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-unknown-unknown target with rustup (needed for the dashboard)");
+    let ok = Command::new("rustup")
+        .args(["target", "add", "wasm32-unknown-unknown"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "the wasm32-unknown-unknown target is missing and `rustup target add wasm32-unknown-unknown` failed");
+}
+
 fn build_web(root: &Path, out_dir: &Path) {
+    ensure_wasm_target();
     let web = root.join("web");
     for p in ["src", "static", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", web.join(p).display());

@@ -20,10 +20,13 @@ struct History {
     /// (seconds since page load, samples ingested per second)
     ingest_rate: Vec<(f64, f64)>,
     last: Option<(f64, u64)>,
+    /// Wall-clock seconds of the first poll; the chart's x axis counts from it.
+    start: Option<f64>,
 }
 
 impl History {
-    fn push(&mut self, now_s: f64, samples_total: u64) {
+    fn push(&mut self, wall_s: f64, samples_total: u64) {
+        let now_s = wall_s - *self.start.get_or_insert(wall_s);
         if let Some((t0, s0)) = self.last {
             let dt = now_s - t0;
             if dt > 0.0 {
@@ -78,7 +81,9 @@ fn app() -> Html {
 
     let body = match &*status {
         None => html! { <p id="status">{ "loading store status…" }</p> },
-        Some(Err(e)) => html! { <p id="status" class="error">{ format!("cannot reach the server: {e}") }</p> },
+        Some(Err(e)) => {
+            html! { <p id="status" class="error">{ format!("cannot reach the server: {e}") }</p> }
+        }
         Some(Ok(s)) => html! {
             <>
                 <p id="status">{ "connected" }</p>

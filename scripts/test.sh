@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test. This is the README's
+# test command and what CI runs (.ci/run). Safe to run again: each install
+# step is idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Real peers the end-to-end tests talk to (Debian packages).
+need_pkgs=()
+[ -x /usr/bin/prometheus ] || need_pkgs+=(prometheus)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  step "installing ${need_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+step "rust toolchain: wasm32 target, rustfmt, clippy"
+rustup target add wasm32-unknown-unknown >/dev/null
+rustup component add rustfmt clippy >/dev/null
+
+# One target dir for every step, release profile throughout, so the
+# dependencies are compiled once for build, tests and the binary.
+export CARGO_TERM_COLOR=never
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+cargo fmt --manifest-path web/Cargo.toml -- --check
+
+step "cargo clippy"
+cargo clippy --release --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --release --workspace
