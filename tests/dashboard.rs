@@ -38,14 +38,22 @@ fn dashboard_shows_live_store_stats_in_a_browser() {
     let names = ["a", "b", "c"];
     let series: Vec<TestSeries> = names
         .iter()
-        .map(|n| TestSeries { labels: vec![("__name__", "dash"), ("n", n)], samples: vec![(t, 1.0), (t + 1000, 2.0)] })
+        .map(|n| TestSeries {
+            labels: vec![("__name__", "dash"), ("n", n)],
+            samples: vec![(t, 1.0), (t + 1000, 2.0)],
+        })
         .collect();
     assert_eq!(remote_write(&v, &series).0, 204);
 
     let dom = render(&v.url("/"), &dir.path().join("profile"));
-    assert!(dom.contains("<h1>Vigil</h1>"), "the app did not render:\n{dom}");
+    assert!(
+        dom.contains("<h1>Vigil</h1>"),
+        "the app did not render:\n{dom}"
+    );
     let card = |id: &str| -> String {
-        let start = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no card {id}:\n{dom}"));
+        let start = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no card {id}:\n{dom}"));
         let rest = &dom[start..];
         let v = rest.find("card-value\">").expect("card value") + "card-value\">".len();
         rest[v..v + rest[v..].find('<').expect("end of value")].to_string()
