@@ -18,6 +18,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
+# pyarrow reads persisted blocks as an outside Parquet reader would.
+if ! python3 -c "import pyarrow" 2>/dev/null; then
+  step "installing pyarrow"
+  python3 -m pip install --quiet --disable-pip-version-check pyarrow
+fi
+
 step "rust toolchain: wasm32 target, rustfmt, clippy"
 rustup target add wasm32-unknown-unknown >/dev/null
 rustup component add rustfmt clippy >/dev/null

@@ -30,6 +30,13 @@ pub struct StorageConfig {
     /// Samples older than this are refused; `0s` keeps everything.
     #[serde(deserialize_with = "de_duration")]
     pub retention_time: Duration,
+    /// Oldest blocks are deleted while the store exceeds this; `0B` = no limit.
+    #[serde(deserialize_with = "de_bytes")]
+    pub retention_size: u64,
+    /// How often the head is checked for data to persist, blocks for
+    /// compaction and retention.
+    #[serde(deserialize_with = "de_duration")]
+    pub maintenance_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -38,6 +45,8 @@ impl Default for StorageConfig {
             wal_fsync_interval: Duration::from_secs(1),
             out_of_order_time_window: Duration::ZERO,
             retention_time: Duration::from_secs(15 * 24 * 3600),
+            retention_size: 0,
+            maintenance_interval: Duration::from_secs(15),
         }
     }
 }
@@ -97,6 +106,36 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_bytes(&s).map_err(serde::de::Error::custom)
+}
+
+/// Prometheus byte sizes (base 2): `512MB`, `10GB`, `1TB`; `0` alone is allowed.
+pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
+    if s == "0" {
+        return Ok(0);
+    }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        bail!("not a valid size: {s:?} (want e.g. 512MB, 10GB)");
+    }
+    let n: u64 = s[..digits]
+        .parse()
+        .with_context(|| format!("size {s:?} is too large"))?;
+    let mult: u64 = match &s[digits..] {
+        "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        "PB" => 1 << 50,
+        u => bail!("unknown unit {u:?} in size {s:?} (use B, KB, MB, GB, TB, PB)"),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("size {s:?} is too large"))
+}
+
 /// Prometheus durations: `1h30m`, `15s`, `500ms`, `2d`, `1w`, `1y`; `0` alone is allowed.
 pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     if s == "0" {
@@ -150,6 +189,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown unit"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("0").unwrap(), 0);
+        assert!(parse_bytes("10G").is_err());
+        assert!(parse_bytes("GB").is_err());
     }
 
     #[test]

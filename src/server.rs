@@ -65,6 +65,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/api/v1/export", get(export::export).post(export::export))
         .route("/api/vigil/status", get(status::status))
+        .route("/api/vigil/flush", post(status::flush))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -132,6 +133,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             retention_ms: cfg.storage.retention_time.as_millis() as i64,
             ..Default::default()
         },
+        retention_size_bytes: cfg.storage.retention_size,
     };
     let dir = settings.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts))
@@ -146,10 +148,12 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     tracing::info!(%local, "ready");
 
     let fsync = spawn_fsync_loop(db.clone(), cfg.storage.wal_fsync_interval);
+    let maintenance = spawn_maintenance_loop(db.clone(), cfg.storage.maintenance_interval);
     let served = server.await.context("server task failed")?;
     if let Some(f) = fsync {
         f.abort();
     }
+    maintenance.abort();
     // Everything acknowledged is already in the WAL; make it durable.
     let flush = db.clone();
     tokio::task::spawn_blocking(move || flush.sync())
@@ -177,6 +181,25 @@ fn spawn_fsync_loop(db: Arc<Db>, every: Duration) -> Option<tokio::task::JoinHan
             }
         }
     }))
+}
+
+/// Persists old head data, compacts and applies retention, off the async
+/// executor; one round at a time.
+fn spawn_maintenance_loop(db: Arc<Db>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let db = db.clone();
+            let now = chrono::Utc::now().timestamp_millis();
+            match tokio::task::spawn_blocking(move || db.maintain(now)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "store maintenance failed; will retry"),
+                Err(e) => tracing::error!(error = %e, "store maintenance task failed"),
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {

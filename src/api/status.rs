@@ -16,6 +16,8 @@ pub struct StoreStatus {
     pub samples_appended_total: u64,
     pub samples_rejected_total: u64,
     pub bytes_on_disk: u64,
+    pub blocks: u64,
+    pub block_samples: u64,
     pub min_time: Option<i64>,
     pub max_time: Option<i64>,
 }
@@ -34,7 +36,22 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<StoreStatus>, Api
         samples_appended_total: stats.samples_appended,
         samples_rejected_total: stats.rejected_total(),
         bytes_on_disk: stats.bytes_on_disk(),
+        blocks: stats.blocks,
+        block_samples: stats.block_samples,
         min_time: stats.min_time,
         max_time: stats.max_time,
     }))
+}
+
+/// `POST /api/vigil/flush`: persists the whole head as blocks now (for
+/// backups, exports to Parquet tools and size measurements).
+pub async fn flush(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let db = st.db()?;
+    let r = tokio::task::spawn_blocking(move || db.flush_head())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(serde_json::json!({
+        "status": "success",
+        "data": {"blocksCut": r.blocks_cut, "blocksCompacted": r.blocks_compacted},
+    })))
 }

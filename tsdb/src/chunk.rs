@@ -80,7 +80,7 @@ impl<'a> BitReader<'a> {
 }
 
 /// The chunk a series is currently appending to.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct OpenChunk {
     w: BitWriter,
     n: u16,
@@ -95,11 +95,23 @@ pub struct OpenChunk {
 
 const NO_WINDOW: u8 = 0xff;
 
+impl Default for OpenChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl OpenChunk {
     pub fn new() -> Self {
         OpenChunk {
+            w: BitWriter::default(),
+            n: 0,
+            min_t: 0,
+            max_t: 0,
+            t_delta: 0,
+            v_bits: 0,
             leading: NO_WINDOW,
-            ..Default::default()
+            trailing: 0,
         }
     }
 

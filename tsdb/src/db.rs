@@ -1,19 +1,27 @@
 //! The store as a whole: a data directory holding the WAL and the head,
 //! and the [`Querier`] over them.
 
+use crate::block::Block;
+use crate::compact;
 use crate::error::{RejectReason, TsdbError};
-use crate::head::{AppendMode, AppendOutcome, Head, HeadOptions, SeriesSamples};
+use crate::head::{
+    block_window, AppendMode, AppendOutcome, Head, HeadOptions, SeriesSamples, BLOCK_RANGE_MS,
+};
 use crate::labels::LabelSet;
 use crate::matcher::Matcher;
-use crate::querier::{Querier, Series, TimeRange};
+use crate::querier::{Querier, Series, SeriesPart, TimeRange};
 use crate::sample::Timestamp;
 use crate::wal::ReplayReport;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 #[derive(Clone, Debug, Default)]
 pub struct DbOptions {
     pub head: HeadOptions,
+    /// Oldest blocks are deleted while blocks + WAL exceed this (0 = no limit).
+    pub retention_size_bytes: u64,
 }
 
 /// A point-in-time view of the store's size and activity.
@@ -27,6 +35,9 @@ pub struct DbStats {
     pub rejected: Vec<(RejectReason, u64)>,
     pub wal_bytes: u64,
     pub wal_segments: u64,
+    pub blocks: u64,
+    pub block_bytes: u64,
+    pub block_samples: u64,
     pub min_time: Option<Timestamp>,
     pub max_time: Option<Timestamp>,
 }
@@ -37,34 +48,91 @@ impl DbStats {
     }
     /// Everything the store keeps on disk.
     pub fn bytes_on_disk(&self) -> u64 {
-        self.wal_bytes
+        self.wal_bytes + self.block_bytes
     }
 }
+
+/// What one round of maintenance did.
+#[derive(Clone, Debug, Default)]
+pub struct MaintenanceReport {
+    pub blocks_cut: usize,
+    pub blocks_compacted: usize,
+    pub blocks_deleted: usize,
+}
+
+/// Blocks are merged into windows of these lengths once a window is complete.
+const COMPACTION_RANGES_MS: [i64; 2] = [6 * BLOCK_RANGE_MS, 24 * BLOCK_RANGE_MS];
 
 pub struct Db {
     dir: PathBuf,
     head: Head,
+    /// Sorted by min time; replaced whole on change so readers hold a snapshot.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    opts: DbOptions,
+    /// Serialises cuts, compactions and retention.
+    maintenance: Mutex<()>,
     replay: ReplayReport,
+    counters: DbCounters,
+}
+
+#[derive(Default)]
+struct DbCounters {
+    blocks_cut: AtomicU64,
+    blocks_compacted: AtomicU64,
+    blocks_deleted: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Db {
-    /// Opens (or creates) the store in `dir` and replays its WAL.
+    /// Opens (or creates) the store in `dir`: loads its blocks and replays its WAL.
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, TsdbError> {
         std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
-        let (head, replay) = Head::open(&dir.join("wal"), opts.head)?;
+        let blocks = load_blocks(&dir.join("blocks"))?;
+        let (head, replay) = Head::open(&dir.join("wal"), opts.head.clone())?;
         tracing::info!(
-            dir = %dir.display(), series = head.num_series(), records = replay.records,
-            segments = replay.segments, "store opened"
+            dir = %dir.display(), series = head.num_series(), blocks = blocks.len(),
+            records = replay.records, segments = replay.segments, "store opened"
         );
         Ok(Db {
             dir: dir.to_path_buf(),
             head,
+            blocks: RwLock::new(Arc::new(blocks)),
+            opts,
+            maintenance: Mutex::new(()),
             replay,
+            counters: DbCounters::default(),
         })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    fn blocks_dir(&self) -> PathBuf {
+        self.dir.join("blocks")
+    }
+
+    /// The blocks as of now; a snapshot that later changes do not affect.
+    pub fn blocks(&self) -> Arc<Vec<Arc<Block>>> {
+        self.blocks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn swap_blocks(&self, add: Vec<Arc<Block>>, remove: &[String]) {
+        let mut guard = self.blocks.write().unwrap_or_else(|p| p.into_inner());
+        let mut next: Vec<Arc<Block>> = guard
+            .iter()
+            .filter(|b| !remove.contains(&b.meta.id))
+            .cloned()
+            .collect();
+        next.extend(add);
+        next.sort_by(|a, b| (a.meta.min_time, &a.meta.id).cmp(&(b.meta.min_time, &b.meta.id)));
+        *guard = Arc::new(next);
     }
 
     /// What WAL replay found when the store was opened.
@@ -86,10 +154,161 @@ impl Db {
         self.head.sync_wal()
     }
 
+    /// Cuts old head data into blocks, compacts complete windows and applies
+    /// retention. Safe to call at any time; runs one round at a time.
+    pub fn maintain(&self, now_ms: Timestamp) -> Result<MaintenanceReport, TsdbError> {
+        let _round = lock(&self.maintenance);
+        let mut report = MaintenanceReport::default();
+        // Like Prometheus: once the head spans more than 1.5 block ranges,
+        // persist its oldest window.
+        while let Some((min_t, max_t)) = self.head.time_bounds() {
+            if max_t - min_t <= BLOCK_RANGE_MS * 3 / 2 {
+                break;
+            }
+            report.blocks_cut += self.cut_before((block_window(min_t) + 1) * BLOCK_RANGE_MS)?;
+        }
+        report.blocks_compacted += self.compact()?;
+        report.blocks_deleted += self.apply_retention(now_ms)?;
+        Ok(report)
+    }
+
+    /// Persists every head sample older than `before` as blocks.
+    fn cut_before(&self, before: Timestamp) -> Result<usize, TsdbError> {
+        let plan = self.head.plan_cut(before)?;
+        let metas = compact::write_cut(&plan, &self.blocks_dir())?;
+        let mut added = Vec::new();
+        for m in &metas {
+            added.push(Arc::new(Block::open(&self.blocks_dir().join(&m.id))?));
+        }
+        let n = added.len();
+        self.swap_blocks(added, &[]);
+        self.head.apply_cut(&plan)?;
+        self.counters
+            .blocks_cut
+            .fetch_add(n as u64, Ordering::Relaxed);
+        tracing::info!(
+            before,
+            blocks = n,
+            series = plan.items.len(),
+            "head data persisted"
+        );
+        Ok(n)
+    }
+
+    /// Persists the whole head (e.g. before a backup or a benchmark's size
+    /// measurement); live ingestion continues meanwhile.
+    pub fn flush_head(&self) -> Result<MaintenanceReport, TsdbError> {
+        let _round = lock(&self.maintenance);
+        let mut report = MaintenanceReport::default();
+        if let Some((_, max_t)) = self.head.time_bounds() {
+            report.blocks_cut = self.cut_before(max_t.saturating_add(1))?;
+        }
+        report.blocks_compacted = self.compact()?;
+        Ok(report)
+    }
+
+    /// Merges blocks that share a complete compaction window.
+    fn compact(&self) -> Result<usize, TsdbError> {
+        let head_min = self.head.time_bounds().map_or(Timestamp::MAX, |b| b.0);
+        let mut merged = 0;
+        // As in Prometheus, no block spans more than a tenth of retention,
+        // so retention can drop old data in reasonably small steps.
+        let retention = self.opts.head.retention_ms;
+        let allowed = |r: i64| retention <= 0 || r <= retention / 10;
+        for (level, range) in COMPACTION_RANGES_MS
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| allowed(**r))
+        {
+            loop {
+                let blocks = self.blocks();
+                let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+                for b in blocks.iter() {
+                    let w = b.meta.min_time.div_euclid(*range);
+                    if b.meta.max_time.div_euclid(*range) == w {
+                        groups.entry(w).or_default().push(b.clone());
+                    }
+                }
+                let ready = groups
+                    .into_iter()
+                    .find(|(w, bs)| bs.len() > 1 && (w + 1) * range <= head_min);
+                let Some((_, inputs)) = ready else { break };
+                let Some(meta) =
+                    compact::merge_blocks(&inputs, &self.blocks_dir(), level as u32 + 2)?
+                else {
+                    break;
+                };
+                let block = Arc::new(Block::open(&self.blocks_dir().join(&meta.id))?);
+                self.swap_blocks(vec![block], &meta.sources);
+                for b in &inputs {
+                    remove_block_dir(b.dir())?;
+                }
+                merged += inputs.len();
+                self.counters
+                    .blocks_compacted
+                    .fetch_add(inputs.len() as u64, Ordering::Relaxed);
+                tracing::info!(id = %meta.id, inputs = inputs.len(), "blocks compacted");
+            }
+        }
+        Ok(merged)
+    }
+
+    fn apply_retention(&self, now_ms: Timestamp) -> Result<usize, TsdbError> {
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        let blocks = self.blocks();
+        let retention = self.opts.head.retention_ms;
+        if retention > 0 {
+            let oldest_allowed = now_ms.saturating_sub(retention);
+            doomed.extend(
+                blocks
+                    .iter()
+                    .filter(|b| b.meta.max_time < oldest_allowed)
+                    .cloned(),
+            );
+        }
+        if self.opts.retention_size_bytes > 0 {
+            let (wal_bytes, _) = dir_size(&self.dir.join("wal"));
+            let mut total: u64 = wal_bytes + blocks.iter().map(|b| b.bytes()).sum::<u64>();
+            for b in blocks.iter() {
+                if total <= self.opts.retention_size_bytes {
+                    break;
+                }
+                total = total.saturating_sub(b.bytes());
+                if !doomed.iter().any(|d| d.meta.id == b.meta.id) {
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = doomed.iter().map(|b| b.meta.id.clone()).collect();
+        self.swap_blocks(Vec::new(), &ids);
+        for b in &doomed {
+            remove_block_dir(b.dir())?;
+            tracing::info!(id = %b.meta.id, "block deleted by retention");
+        }
+        self.counters
+            .blocks_deleted
+            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
+        Ok(doomed.len())
+    }
+
     pub fn stats(&self) -> DbStats {
         let c = &self.head.counters;
         let (wal_bytes, wal_segments) = dir_size(&self.dir.join("wal"));
         let bounds = self.head.time_bounds();
+        let blocks = self.blocks();
+        let min_time = blocks
+            .iter()
+            .map(|b| b.meta.min_time)
+            .chain(bounds.map(|b| b.0))
+            .min();
+        let max_time = blocks
+            .iter()
+            .map(|b| b.meta.max_time)
+            .chain(bounds.map(|b| b.1))
+            .max();
         DbStats {
             head_series: self.head.num_series() as u64,
             series_created: c.series_created.load(Ordering::Relaxed),
@@ -102,10 +321,68 @@ impl Db {
                 .collect(),
             wal_bytes,
             wal_segments,
-            min_time: bounds.map(|b| b.0),
-            max_time: bounds.map(|b| b.1),
+            blocks: blocks.len() as u64,
+            block_bytes: blocks.iter().map(|b| b.bytes()).sum(),
+            block_samples: blocks.iter().map(|b| b.meta.num_samples).sum(),
+            min_time,
+            max_time,
         }
     }
+
+    /// Counters of maintenance work: (blocks cut, blocks compacted, blocks deleted).
+    pub fn maintenance_counters(&self) -> (u64, u64, u64) {
+        (
+            self.counters.blocks_cut.load(Ordering::Relaxed),
+            self.counters.blocks_compacted.load(Ordering::Relaxed),
+            self.counters.blocks_deleted.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn remove_block_dir(dir: &Path) -> Result<(), TsdbError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(TsdbError::io(dir, e)),
+    }
+}
+
+/// Opens every block; removes leftovers of interrupted writes and blocks
+/// that a finished compaction replaced.
+fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
+    std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
+    let mut blocks = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| TsdbError::io(dir, e))? {
+        let entry = entry.map_err(|e| TsdbError::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(".tmp-") {
+            remove_block_dir(&path)?;
+            continue;
+        }
+        if !path.is_dir() {
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(b) => blocks.push(Arc::new(b)),
+            // Keep the directory for inspection; do not take the store down.
+            Err(e) => {
+                tracing::error!(block = %path.display(), error = %e, "cannot open block; skipping it")
+            }
+        }
+    }
+    let replaced: HashSet<String> = blocks
+        .iter()
+        .flat_map(|b| b.meta.sources.iter().cloned())
+        .collect();
+    let (gone, mut keep): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .partition(|b| replaced.contains(&b.meta.id));
+    for b in gone {
+        remove_block_dir(b.dir())?;
+    }
+    keep.sort_by(|a, b| (a.meta.min_time, &a.meta.id).cmp(&(b.meta.min_time, &b.meta.id)));
+    Ok(keep)
 }
 
 /// Total bytes and number of files directly inside `dir`.
@@ -121,11 +398,48 @@ fn dir_size(dir: &Path) -> (u64, u64) {
 
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, TsdbError> {
-        Ok(self.head.select(matchers, range))
+        let mut out: BTreeMap<LabelSet, Series> = BTreeMap::new();
+        for b in self.blocks().iter().filter(|b| b.overlaps(range)) {
+            for (id, samples) in b.select(matchers, range)? {
+                let labels = b.labels_of(id).clone();
+                let part = SeriesPart::Decoded(samples.into());
+                match out.get_mut(&labels) {
+                    Some(s) => s.parts.push(part),
+                    None => {
+                        out.insert(
+                            labels.clone(),
+                            Series {
+                                labels,
+                                parts: vec![part],
+                                range,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        for s in self.head.select(matchers, range) {
+            match out.get_mut(&s.labels) {
+                Some(existing) => existing.merge(s),
+                None => {
+                    out.insert(s.labels.clone(), s);
+                }
+            }
+        }
+        Ok(out.into_values().collect())
     }
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<LabelSet>, TsdbError> {
-        Ok(self.head.series(matchers, range))
+        let mut out: BTreeSet<LabelSet> = self.head.series(matchers, range).into_iter().collect();
+        for b in self.blocks().iter() {
+            for id in b.series_in(matchers, range)? {
+                let l = b.labels_of(id);
+                if !out.contains(l) {
+                    out.insert(l.clone());
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn label_names(
@@ -133,7 +447,12 @@ impl Querier for Db {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, TsdbError> {
-        Ok(self.head.label_names(matchers, range))
+        let mut out: BTreeSet<String> =
+            self.head.label_names(matchers, range).into_iter().collect();
+        for b in self.blocks().iter().filter(|b| b.overlaps(range)) {
+            out.extend(b.label_names(matchers, range)?);
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn label_values(
@@ -142,7 +461,15 @@ impl Querier for Db {
         matchers: &[Matcher],
         range: TimeRange,
     ) -> Result<Vec<String>, TsdbError> {
-        Ok(self.head.label_values(name, matchers, range))
+        let mut out: BTreeSet<String> = self
+            .head
+            .label_values(name, matchers, range)
+            .into_iter()
+            .collect();
+        for b in self.blocks().iter().filter(|b| b.overlaps(range)) {
+            out.extend(b.label_values(name, matchers, range)?);
+        }
+        Ok(out.into_iter().collect())
     }
 }
 
@@ -344,5 +671,167 @@ mod tests {
                 .unwrap(),
             ["a"]
         );
+    }
+
+    /// Deterministic scrape data: `n` series, one sample each 15 s from `from` to `to`.
+    fn scrape_data(n: usize, from: i64, to: i64) -> Vec<SeriesSamples> {
+        (0..n)
+            .map(|i| SeriesSamples {
+                labels: LabelSet::from_pairs(&[("__name__", "node_metric"), ("i", &i.to_string())]),
+                samples: (0..)
+                    .map(|k| from + k * 15_000)
+                    .take_while(|t| *t < to)
+                    .map(|t| {
+                        let v = match i % 4 {
+                            0 => (t / 1000) as f64,                  // counter-like integer
+                            1 => ((t / 15_000) % 97) as f64 / 100.0, // two decimals
+                            2 => std::f64::consts::PI * t as f64,    // needs a float
+                            _ => 1.0,                                // constant
+                        };
+                        Sample::new(t, v)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn dump(db: &Db) -> Vec<(String, Vec<(i64, u64)>)> {
+        db.select(&[Matcher::equal("__name__", "node_metric")], TimeRange::ALL)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.labels.to_string(),
+                    s.samples().map(|x| (x.t, x.v.to_bits())).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn expected(data: &[SeriesSamples]) -> Vec<(String, Vec<(i64, u64)>)> {
+        let mut v: Vec<_> = data
+            .iter()
+            .map(|s| {
+                (
+                    s.labels.to_string(),
+                    s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn head_is_cut_into_blocks_and_survives_reopen_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 1_700_000_000_000;
+        let data = scrape_data(8, base, base + 5 * 3_600_000);
+        {
+            let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+            for chunk in data.chunks(3) {
+                db.append(chunk, AppendMode::Live, 0).unwrap();
+            }
+            let r = db.maintain(base + 5 * 3_600_000).unwrap();
+            assert!(r.blocks_cut >= 1, "{r:?}");
+            let st = db.stats();
+            assert!(st.blocks >= 1 && st.block_samples > 0);
+            assert_eq!(dump(&db), expected(&data));
+            // Series and labels come from blocks and head alike.
+            assert_eq!(
+                db.series(&[Matcher::equal("i", "3")], TimeRange::ALL)
+                    .unwrap()
+                    .len(),
+                1
+            );
+            let (min_t, _) = db.head.time_bounds().unwrap();
+            assert!(min_t >= base, "head keeps only recent data");
+        }
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        assert_eq!(
+            dump(&db),
+            expected(&data),
+            "after reopen: blocks + replayed WAL, nothing twice"
+        );
+        let st = db.stats();
+        let in_head: u64 = db
+            .head
+            .select(&[Matcher::equal("__name__", "node_metric")], TimeRange::ALL)
+            .iter()
+            .map(|s| s.samples().count() as u64)
+            .sum();
+        let total: usize = data.iter().map(|s| s.samples.len()).sum();
+        assert_eq!(
+            st.block_samples + in_head,
+            total as u64,
+            "replay skipped what blocks hold"
+        );
+    }
+
+    #[test]
+    fn backfill_into_persisted_windows_then_flush_and_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 1_700_006_400_000; // aligned to 2 h
+        let data = scrape_data(4, base, base + 14 * 3_600_000);
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        db.append(&data, AppendMode::Live, 0).unwrap();
+        db.maintain(0).unwrap();
+        // Backfill a gap-free older stretch for a new series and an old sample for an existing one.
+        let old = scrape_data(5, base - 3 * 3_600_000, base);
+        db.append(&old, AppendMode::Backfill, 0).unwrap();
+        db.flush_head().unwrap();
+        assert_eq!(db.head.num_series(), 0, "everything persisted");
+        let mut all = data.clone();
+        for (i, o) in old.into_iter().enumerate() {
+            if i < all.len() {
+                let mut s = o.samples;
+                s.extend(all[i].samples.clone());
+                all[i].samples = s;
+            } else {
+                all.push(o);
+            }
+        }
+        assert_eq!(dump(&db), expected(&all));
+        // Complete 12 h windows were merged: fewer blocks than 2 h windows.
+        let windows = (14 + 3) / 2;
+        assert!(
+            db.stats().blocks < windows as u64,
+            "{} blocks",
+            db.stats().blocks
+        );
+        drop(db);
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        assert_eq!(dump(&db), expected(&all));
+    }
+
+    #[test]
+    fn retention_deletes_whole_blocks_past_the_horizon() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 1_700_006_400_000;
+        let end = base + 26 * 3_600_000;
+        let data = scrape_data(2, base, end);
+        let mut opts = DbOptions::default();
+        opts.head.retention_ms = 3_600_000;
+        let db = Db::open(dir.path(), opts).unwrap();
+        db.append(&data, AppendMode::Backfill, base).unwrap();
+        db.flush_head().unwrap();
+        let before = db.stats().blocks;
+        let r = db.maintain(end).unwrap();
+        assert!(r.blocks_deleted > 0 && db.stats().blocks < before, "{r:?}");
+        let horizon = end - 3_600_000;
+        assert!(db.blocks().iter().all(|b| b.meta.max_time >= horizon));
+        let got = dump(&db);
+        assert!(got
+            .iter()
+            .all(|(_, s)| s.last().is_some_and(|(t, _)| *t == end - 15_000)));
+        // Size-based retention keeps at most the limit (the newest block stays).
+        drop(db);
+        let opts = DbOptions {
+            retention_size_bytes: 1,
+            ..Default::default()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        db.maintain(end).unwrap();
+        assert_eq!(db.stats().blocks, 0);
     }
 }

@@ -8,12 +8,21 @@ use crate::labels::{is_valid_label_name, is_valid_metric_name, LabelSet, METRIC_
 use crate::limits::Limits;
 use crate::matcher::Matcher;
 use crate::postings::MemPostings;
-use crate::querier::{Series, TimeRange};
+use crate::querier::{Series, SeriesPart, TimeRange};
 use crate::sample::{Sample, SeriesRef, Timestamp};
-use crate::wal::{self, RefSample, WalRecord, WalWriter};
+use crate::wal::{self, RefSample, ReplaySource, WalRecord, WalWriter};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+/// Blocks cover aligned windows of this length; head chunks are cut at
+/// the same boundaries.
+pub const BLOCK_RANGE_MS: i64 = 2 * 3600 * 1000;
+
+/// The aligned block window holding `t`.
+pub fn block_window(t: Timestamp) -> i64 {
+    t.div_euclid(BLOCK_RANGE_MS)
+}
 
 /// One series and the samples it carries in a write.
 #[derive(Clone, Debug)]
@@ -108,13 +117,33 @@ impl SeriesData {
     }
 
     fn push_in_order(&mut self, s: Sample) {
-        if self.open.is_full() {
-            let full = std::mem::replace(&mut self.open, OpenChunk::new());
+        // Chunks never straddle a block boundary, so a cut takes whole chunks.
+        let crosses = !self.open.is_empty() && block_window(s.t) != block_window(self.open.min_t());
+        if self.open.is_full() || crosses {
+            let full = std::mem::take(&mut self.open);
             self.frozen.push(full.freeze());
         }
         self.open.push(s);
         self.last = Some(s);
         self.min_t = self.min_t.min(s.t);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frozen.is_empty() && self.open.is_empty() && self.ooo.is_empty()
+    }
+
+    fn recompute_min_t(&mut self) {
+        let chunk_min = self
+            .frozen
+            .first()
+            .map(|c| c.min_t())
+            .or_else(|| (!self.open.is_empty()).then(|| self.open.min_t()));
+        let ooo_min = self.ooo.keys().next().copied();
+        self.min_t = match (chunk_min, ooo_min) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => Timestamp::MAX,
+        };
     }
 
     fn push_ooo(&mut self, s: Sample) {
@@ -139,8 +168,7 @@ impl SeriesData {
             .collect();
         Series {
             labels: labels.clone(),
-            chunks,
-            extra,
+            parts: vec![SeriesPart::Head { chunks, extra }],
             range,
         }
     }
@@ -156,6 +184,9 @@ impl SeriesData {
 struct MemSeries {
     labels: LabelSet,
     data: Mutex<SeriesData>,
+    /// Set (under the WAL lock) when a cut drops the series from the index;
+    /// a writer that found it earlier must look it up again.
+    removed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -180,10 +211,24 @@ impl Index {
         let s = Arc::new(MemSeries {
             labels,
             data: Mutex::new(SeriesData::new()),
+            removed: AtomicBool::new(false),
         });
         self.series.insert(r, s.clone());
         self.next_ref = self.next_ref.max(r.0 + 1);
         s
+    }
+
+    fn remove(&mut self, r: SeriesRef) {
+        if let Some(s) = self.series.remove(&r) {
+            let h = s.labels.stable_hash();
+            if let Some(refs) = self.by_hash.get_mut(&h) {
+                refs.retain(|x| *x != r);
+                if refs.is_empty() {
+                    self.by_hash.remove(&h);
+                }
+            }
+            self.postings.remove(r, &s.labels);
+        }
     }
 }
 
@@ -217,6 +262,69 @@ pub struct Head {
     pub counters: HeadCounters,
 }
 
+/// What a cut takes from one series: whole chunks, the open chunk as it
+/// was, and out-of-order samples, all older than the cut's boundary.
+pub struct CutItem {
+    pub labels: LabelSet,
+    series: Arc<MemSeries>,
+    frozen: Vec<FrozenChunk>,
+    open: Option<FrozenChunk>,
+    ooo: Vec<(Timestamp, u64)>,
+    min_t: Timestamp,
+    max_t: Timestamp,
+}
+
+impl CutItem {
+    pub fn min_t(&self) -> Timestamp {
+        self.min_t
+    }
+
+    pub fn max_t(&self) -> Timestamp {
+        self.max_t
+    }
+
+    /// Does this item hold samples in `[start, end)`?
+    pub fn overlaps_window(&self, start: Timestamp, end: Timestamp) -> bool {
+        self.min_t < end && self.max_t >= start
+    }
+
+    /// The samples taken, in time order, each timestamp once.
+    pub fn samples(&self) -> Vec<Sample> {
+        let mut chunks = self.frozen.clone();
+        chunks.extend(self.open.clone());
+        let extra = self
+            .ooo
+            .iter()
+            .map(|(t, v)| Sample::new(*t, f64::from_bits(*v)))
+            .collect();
+        Series {
+            labels: LabelSet::default(),
+            parts: vec![SeriesPart::Head { chunks, extra }],
+            range: TimeRange::ALL,
+        }
+        .samples()
+        .collect()
+    }
+}
+
+/// Everything older than `before` in the head, to be written to blocks.
+pub struct CutPlan {
+    pub before: Timestamp,
+    /// The WAL segment closed when the plan was made.
+    pub segment: u64,
+    /// Sorted by labels.
+    pub items: Vec<CutItem>,
+}
+
+/// Re-encodes what is left of a chunk after its first `n` samples.
+fn drop_prefix(c: &FrozenChunk, n: u16) -> Option<OpenChunk> {
+    let mut rest = OpenChunk::new();
+    for s in c.iter().skip(n as usize) {
+        rest.push(s);
+    }
+    (!rest.is_empty()).then_some(rest)
+}
+
 /// Where a sample goes after classification.
 enum Placement {
     InOrder,
@@ -240,9 +348,22 @@ impl Head {
             next_ref: 1,
             ..Default::default()
         };
-        let mut pending: Vec<RefSample> = Vec::new();
+        let (min_t, max_t) = (
+            AtomicI64::new(Timestamp::MAX),
+            AtomicI64::new(Timestamp::MIN),
+        );
         let mut orphans = 0usize;
-        let report = wal::replay(wal_dir, |rec| match rec {
+        // Samples older than `before` in segments up to `segment` are in blocks.
+        let mut cut: Option<(u64, Timestamp)> = None;
+        let report = wal::replay(wal_dir, |source, rec| match rec {
+            WalRecord::Checkpoint {
+                segment,
+                before,
+                next_ref,
+            } => {
+                cut = Some((segment, before));
+                index.next_ref = index.next_ref.max(next_ref);
+            }
             WalRecord::Series(series) => {
                 for (r, labels) in series {
                     let h = labels.stable_hash();
@@ -251,34 +372,37 @@ impl Head {
                     }
                 }
             }
-            WalRecord::Samples(samples) => pending.extend(samples),
-        })?;
-        let (min_t, max_t) = (
-            AtomicI64::new(Timestamp::MAX),
-            AtomicI64::new(Timestamp::MIN),
-        );
-        for rs in pending {
-            let Some(s) = index.series.get(&rs.series) else {
-                orphans += 1;
-                continue;
-            };
-            let mut d = lock(&s.data);
-            let place = classify(&d, rs.sample, AppendMode::Backfill, 0);
-            match place {
-                Ok(Placement::InOrder) => d.push_in_order(rs.sample),
-                Ok(Placement::OutOfOrder) => d.push_ooo(rs.sample),
-                _ => continue,
+            WalRecord::Samples(samples) => {
+                let skip_before = match (source, cut) {
+                    (ReplaySource::Segment(seg), Some((upto, before))) if seg <= upto => before,
+                    _ => Timestamp::MIN,
+                };
+                for rs in samples {
+                    if rs.sample.t < skip_before {
+                        continue;
+                    }
+                    let Some(s) = index.series.get(&rs.series) else {
+                        orphans += 1;
+                        continue;
+                    };
+                    let mut d = lock(&s.data);
+                    match classify(&d, rs.sample, AppendMode::Backfill, 0) {
+                        Ok(Placement::InOrder) => d.push_in_order(rs.sample),
+                        Ok(Placement::OutOfOrder) => d.push_ooo(rs.sample),
+                        _ => continue,
+                    }
+                    min_t.fetch_min(rs.sample.t, Ordering::Relaxed);
+                    max_t.fetch_max(rs.sample.t, Ordering::Relaxed);
+                }
             }
-            min_t.fetch_min(rs.sample.t, Ordering::Relaxed);
-            max_t.fetch_max(rs.sample.t, Ordering::Relaxed);
-        }
+        })?;
         if orphans > 0 {
             tracing::warn!(
                 orphans,
                 "WAL samples referenced unknown series and were skipped"
             );
         }
-        let wal = WalWriter::open(wal_dir, opts.wal_segment_size)?;
+        let wal = WalWriter::open(wal_dir, opts.wal_segment_size, report.segment_max_t.clone())?;
         Ok((
             Head {
                 index: RwLock::new(index),
@@ -312,6 +436,117 @@ impl Head {
     /// fsyncs the WAL.
     pub fn sync_wal(&self) -> Result<(), TsdbError> {
         lock(&self.wal).sync()
+    }
+
+    /// Snapshots everything older than `before` and starts a new WAL
+    /// segment, atomically with respect to appends.
+    pub fn plan_cut(&self, before: Timestamp) -> Result<CutPlan, TsdbError> {
+        let mut wal = lock(&self.wal);
+        let segment = wal.cut_segment()?;
+        let index = self.read_index();
+        let mut items = Vec::new();
+        for s in index.series.values() {
+            let d = lock(&s.data);
+            let n = d.frozen.iter().take_while(|c| c.max_t() < before).count();
+            let open = (!d.open.is_empty() && d.open.max_t() < before).then(|| d.open.snapshot());
+            let ooo: Vec<(Timestamp, u64)> = d.ooo.range(..before).map(|(t, v)| (*t, *v)).collect();
+            if n == 0 && open.is_none() && ooo.is_empty() {
+                continue;
+            }
+            let frozen: Vec<FrozenChunk> = d.frozen[..n].to_vec();
+            let chunk_bounds = frozen
+                .iter()
+                .chain(open.iter())
+                .map(|c| (c.min_t(), c.max_t()));
+            let ooo_bounds = ooo.first().zip(ooo.last()).map(|(a, b)| (a.0, b.0));
+            let (min_t, max_t) = chunk_bounds
+                .chain(ooo_bounds)
+                .fold((Timestamp::MAX, Timestamp::MIN), |(a, b), (x, y)| {
+                    (a.min(x), b.max(y))
+                });
+            items.push(CutItem {
+                labels: s.labels.clone(),
+                series: s.clone(),
+                frozen,
+                open,
+                ooo,
+                min_t,
+                max_t,
+            });
+        }
+        drop(index);
+        drop(wal);
+        items.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(CutPlan {
+            before,
+            segment,
+            items,
+        })
+    }
+
+    /// Drops what `plan` took (now safely in blocks) from memory, removes
+    /// series left empty, and checkpoints the WAL so replay skips it.
+    pub fn apply_cut(&self, plan: &CutPlan) -> Result<(), TsdbError> {
+        let mut wal = lock(&self.wal);
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        for item in &plan.items {
+            let mut d = lock(&item.series.data);
+            // Frozen chunks only grow at the end and only cuts (which are
+            // serialised) remove from the front, so the prefix is the one taken.
+            let n = item.frozen.len().min(d.frozen.len());
+            d.frozen.drain(..n);
+            if let Some(snap) = &item.open {
+                // The open chunk may have been frozen since the snapshot.
+                if d.frozen.first().is_some_and(|c| c.min_t() == snap.min_t()) {
+                    let c = d.frozen.remove(0);
+                    if let Some(rest) = drop_prefix(&c, snap.len()) {
+                        d.frozen.insert(0, rest.freeze());
+                    }
+                } else if !d.open.is_empty() && d.open.min_t() == snap.min_t() {
+                    let current = d.open.snapshot();
+                    d.open = drop_prefix(&current, snap.len()).unwrap_or_default();
+                }
+            }
+            for (t, bits) in &item.ooo {
+                if d.ooo.get(t) == Some(bits) {
+                    d.ooo.remove(t);
+                }
+            }
+            d.recompute_min_t();
+        }
+        // Drop every series without data: cut empty, or created by a write
+        // whose samples were all refused.
+        let empty: Vec<SeriesRef> = index
+            .series
+            .iter()
+            .filter(|(_, s)| lock(&s.data).is_empty())
+            .map(|(r, _)| *r)
+            .collect();
+        for r in &empty {
+            if let Some(s) = index.series.get(r) {
+                s.removed.store(true, Ordering::Release);
+            }
+            index.remove(*r);
+        }
+        let (mut lo, mut hi) = (Timestamp::MAX, Timestamp::MIN);
+        for s in index.series.values() {
+            let d = lock(&s.data);
+            if let Some(max_t) = d.max_t() {
+                lo = lo.min(d.min_t);
+                hi = hi.max(max_t);
+            }
+        }
+        self.min_t.store(lo, Ordering::Relaxed);
+        self.max_t.store(hi, Ordering::Relaxed);
+        let live: Vec<(SeriesRef, &LabelSet)> =
+            index.series.iter().map(|(r, s)| (*r, &s.labels)).collect();
+        wal.checkpoint(plan.segment, plan.before, index.next_ref, live.into_iter())?;
+        tracing::debug!(
+            before = plan.before,
+            removed_series = empty.len(),
+            "head cut applied"
+        );
+        Ok(())
     }
 
     /// Validates a series' labels against the naming rules and limits.
@@ -383,11 +618,21 @@ impl Head {
 
     /// Finds or creates the series; a new series is logged before it can be
     /// found, so no sample record can ever precede its series record.
+    /// Lock order everywhere: WAL, then index, then series data.
     fn get_or_create(&self, labels: &LabelSet) -> Result<(SeriesRef, Arc<MemSeries>), TsdbError> {
-        let h = labels.stable_hash();
-        if let Some(found) = self.read_index().find(h, labels) {
+        if let Some(found) = self.read_index().find(labels.stable_hash(), labels) {
             return Ok(found);
         }
+        let mut wal = lock(&self.wal);
+        self.create_locked(&mut wal, labels)
+    }
+
+    fn create_locked(
+        &self,
+        wal: &mut WalWriter,
+        labels: &LabelSet,
+    ) -> Result<(SeriesRef, Arc<MemSeries>), TsdbError> {
+        let h = labels.stable_hash();
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         if let Some(found) = index.find(h, labels) {
             return Ok(found);
@@ -395,7 +640,7 @@ impl Head {
         let r = SeriesRef(index.next_ref);
         let mut buf = Vec::new();
         wal::encode_series(&mut buf, std::iter::once((r, labels)));
-        lock(&self.wal).write(&buf)?;
+        wal.write(&buf, None)?;
         self.counters.series_created.fetch_add(1, Ordering::Relaxed);
         Ok((r, index.insert(r, h, labels.clone())))
     }
@@ -450,6 +695,14 @@ impl Head {
             Timestamp::MIN
         };
         let mut wal = lock(&self.wal);
+        // A cut may have dropped a series between lookup and now.
+        for t in &mut targets {
+            if t.0.removed.load(Ordering::Acquire) {
+                let (r, s) = self.create_locked(&mut wal, &t.2.labels)?;
+                t.0 = s;
+                t.1 = r;
+            }
+        }
         // Classify without changing anything, log, then apply.
         let mut accepted: Vec<RefSample> = Vec::new();
         // For each accepted sample: which target it belongs to and where it goes.
@@ -499,7 +752,8 @@ impl Head {
         if !accepted.is_empty() {
             let mut buf = Vec::with_capacity(accepted.len() * 12 + 16);
             wal::encode_samples(&mut buf, &accepted);
-            wal.write(&buf)?;
+            let max_t = accepted.iter().map(|a| a.sample.t).max();
+            wal.write(&buf, max_t)?;
         }
         // Apply in the same order as logged; samples of one target are adjacent.
         let mut ooo_count = 0u64;

@@ -9,7 +9,10 @@
 //! it decoded series and samples. It must never panic on data that came from
 //! outside, and it must never acknowledge a write it has not put in the WAL.
 
+pub mod block;
+pub mod block_writer;
 pub mod chunk;
+pub mod compact;
 pub mod db;
 pub mod error;
 pub mod head;
@@ -21,7 +24,7 @@ pub mod querier;
 pub mod sample;
 pub mod wal;
 
-pub use db::{Db, DbOptions, DbStats};
+pub use db::{Db, DbOptions, DbStats, MaintenanceReport};
 pub use error::{AppendError, RejectReason, TsdbError};
 pub use head::{AppendMode, AppendOutcome, SeriesSamples};
 pub use labels::{Label, LabelSet, METRIC_NAME};

@@ -6,6 +6,7 @@ use crate::labels::LabelSet;
 use crate::matcher::Matcher;
 use crate::sample::{Sample, Timestamp};
 use std::iter::Peekable;
+use std::sync::Arc;
 
 /// An inclusive time range in milliseconds.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -57,39 +58,105 @@ pub trait Querier {
     ) -> Result<Vec<String>, TsdbError>;
 }
 
-/// One selected series: its labels and a snapshot of its data, shared with
-/// the store rather than copied (frozen chunks are reference-counted).
+/// One source of a series' samples, sorted by time.
+#[derive(Clone, Debug)]
+pub(crate) enum SeriesPart {
+    /// Head data: compressed chunks (shared, not copied) and out-of-order
+    /// samples kept beside them.
+    Head {
+        chunks: Vec<FrozenChunk>,
+        extra: Vec<Sample>,
+    },
+    /// Samples decoded from a block.
+    Decoded(Arc<[Sample]>),
+}
+
+/// One selected series: its labels and its data from the head and from
+/// blocks. Head chunks are shared with the store rather than copied.
 #[derive(Clone, Debug)]
 pub struct Series {
     pub labels: LabelSet,
-    pub(crate) chunks: Vec<FrozenChunk>,
-    /// Out-of-order or backfilled samples in range, sorted by time.
-    pub(crate) extra: Vec<Sample>,
+    pub(crate) parts: Vec<SeriesPart>,
     pub(crate) range: TimeRange,
 }
 
 impl Series {
     /// The series' samples in the selected range, in time order, each
-    /// timestamp once.
+    /// timestamp once (where sources overlap, the earlier part wins).
     pub fn samples(&self) -> SampleIter {
         SampleIter {
-            chunks: self.chunks.clone().into_iter(),
-            current: None,
-            extra: self.extra.clone().into_iter().peekable(),
+            parts: self
+                .parts
+                .iter()
+                .map(|p| part_iter(p, self.range))
+                .collect(),
             range: self.range,
         }
     }
+
+    pub(crate) fn merge(&mut self, other: Series) {
+        self.parts.extend(other.parts);
+    }
 }
 
-/// Merges chunk samples with out-of-order samples, clipped to a range.
+type PartIter = Peekable<Box<dyn Iterator<Item = Sample> + Send>>;
+
+fn part_iter(p: &SeriesPart, range: TimeRange) -> PartIter {
+    let it: Box<dyn Iterator<Item = Sample> + Send> = match p {
+        SeriesPart::Head { chunks, extra } => Box::new(HeadIter {
+            chunks: chunks.clone().into_iter(),
+            current: None,
+            extra: extra.clone().into_iter().peekable(),
+            range,
+        }),
+        SeriesPart::Decoded(samples) => {
+            let samples = samples.clone();
+            let start = samples.partition_point(|s| s.t < range.start);
+            Box::new((start..samples.len()).map(move |i| samples[i]))
+        }
+    };
+    it.peekable()
+}
+
+/// Merges the parts of a series, dropping repeated timestamps, clipped to a range.
 pub struct SampleIter {
+    parts: Vec<PartIter>,
+    range: TimeRange,
+}
+
+impl Iterator for SampleIter {
+    type Item = Sample;
+    fn next(&mut self) -> Option<Sample> {
+        let mut best: Option<(usize, Sample)> = None;
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            if let Some(s) = p.peek() {
+                if best.is_none_or(|(_, b)| s.t < b.t) {
+                    best = Some((i, *s));
+                }
+            }
+        }
+        let (_, s) = best?;
+        if s.t > self.range.end {
+            return None;
+        }
+        for p in &mut self.parts {
+            if p.peek().is_some_and(|x| x.t == s.t) {
+                p.next();
+            }
+        }
+        Some(s)
+    }
+}
+
+/// Merges head chunk samples with out-of-order samples, clipped to a range.
+struct HeadIter {
     chunks: std::vec::IntoIter<FrozenChunk>,
     current: Option<Peekable<ChunkIter>>,
     extra: Peekable<std::vec::IntoIter<Sample>>,
     range: TimeRange,
 }
 
-impl SampleIter {
+impl HeadIter {
     fn peek_chunk(&mut self) -> Option<Sample> {
         loop {
             if let Some(it) = &mut self.current {
@@ -110,7 +177,7 @@ impl SampleIter {
     }
 }
 
-impl Iterator for SampleIter {
+impl Iterator for HeadIter {
     type Item = Sample;
     fn next(&mut self) -> Option<Sample> {
         while self.extra.peek().is_some_and(|s| s.t < self.range.start) {

@@ -9,7 +9,8 @@
 
 use crate::error::TsdbError;
 use crate::labels::{Label, LabelSet};
-use crate::sample::{Sample, SeriesRef};
+use crate::sample::{Sample, SeriesRef, Timestamp};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use std::path::{Path, PathBuf};
 const HEADER_LEN: usize = 9;
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
+const TYPE_CHECKPOINT: u8 = 3;
+const CHECKPOINT_PREFIX: &str = "checkpoint.";
 /// Refuse absurd lengths instead of allocating them.
 const MAX_RECORD_LEN: usize = 256 << 20;
 pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
@@ -32,6 +35,20 @@ pub struct RefSample {
 pub enum WalRecord {
     Series(Vec<(SeriesRef, LabelSet)>),
     Samples(Vec<RefSample>),
+    /// Written first in a checkpoint: samples older than `before` in
+    /// segments up to `segment` are already in blocks.
+    Checkpoint {
+        segment: u64,
+        before: Timestamp,
+        next_ref: u64,
+    },
+}
+
+/// Where a replayed record came from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReplaySource {
+    Checkpoint,
+    Segment(u64),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +126,14 @@ pub fn encode_samples(buf: &mut Vec<u8>, samples: &[RefSample]) {
             put_varint(b, s.sample.t.wrapping_sub(base));
             b.extend_from_slice(&s.sample.v.to_bits().to_le_bytes());
         }
+    });
+}
+
+pub fn encode_checkpoint(buf: &mut Vec<u8>, segment: u64, before: Timestamp, next_ref: u64) {
+    frame(buf, TYPE_CHECKPOINT, |b| {
+        put_uvarint(b, segment);
+        put_varint(b, before);
+        put_uvarint(b, next_ref);
     });
 }
 
@@ -205,6 +230,11 @@ pub fn decode_record(payload: &[u8]) -> Result<WalRecord, DecodeError> {
             }
             WalRecord::Samples(out)
         }
+        TYPE_CHECKPOINT => WalRecord::Checkpoint {
+            segment: c.uvarint()?,
+            before: c.varint()?,
+            next_ref: c.uvarint()?,
+        },
         other => return Err(DecodeError::UnknownType(other)),
     };
     if !c.b.is_empty() {
@@ -279,26 +309,86 @@ pub struct ReplayReport {
     pub records: usize,
     /// Set when a damaged tail was cut off: where, and why.
     pub truncated: Option<String>,
+    /// Newest sample timestamp in each segment (segments without samples absent).
+    pub segment_max_t: BTreeMap<u64, Timestamp>,
 }
 
-/// Reads every record in order, handing each to `apply`. A damaged record
-/// ends the log: its segment is truncated there and later segments are
-/// removed, so the next start sees a clean log.
-pub fn replay(dir: &Path, mut apply: impl FnMut(WalRecord)) -> Result<ReplayReport, TsdbError> {
-    let segments = list_segments(dir)?;
-    let mut report = ReplayReport {
-        segments: segments.len(),
-        ..Default::default()
+fn checkpoint_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{CHECKPOINT_PREFIX}{segment:08}"))
+}
+
+/// Checkpoint files in `dir` by the segment they cover, ascending.
+fn list_checkpoints(dir: &Path) -> Result<Vec<u64>, TsdbError> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(TsdbError::io(dir, e)),
     };
+    for entry in entries {
+        let entry = entry.map_err(|e| TsdbError::io(dir, e))?;
+        let name = entry.file_name();
+        if let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(CHECKPOINT_PREFIX))
+        {
+            if let Ok(i) = n.parse::<u64>() {
+                out.push(i);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, TsdbError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| TsdbError::io(path, e))?;
+    Ok(bytes)
+}
+
+/// Reads the newest checkpoint, then every segment, in order, handing each
+/// record to `apply`. A damaged record in a segment ends the log: its
+/// segment is truncated there and later segments are removed, so the next
+/// start sees a clean log. A damaged checkpoint is an error: it was written
+/// atomically, so damage means the disk lies.
+pub fn replay(
+    dir: &Path,
+    mut apply: impl FnMut(ReplaySource, WalRecord),
+) -> Result<ReplayReport, TsdbError> {
+    let mut report = ReplayReport::default();
+    if let Some(&cp) = list_checkpoints(dir)?.last() {
+        let path = checkpoint_path(dir, cp);
+        let (records, bad) = decode_segment(&read_file(&path)?);
+        if let Some((offset, detail)) = bad {
+            return Err(TsdbError::WalCorrupt {
+                path,
+                offset,
+                detail,
+            });
+        }
+        report.records += records.len();
+        for r in records {
+            apply(ReplaySource::Checkpoint, r);
+        }
+    }
+    let segments = list_segments(dir)?;
+    report.segments = segments.len();
     for (pos, &index) in segments.iter().enumerate() {
         let path = segment_path(dir, index);
-        let mut bytes = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| TsdbError::io(&path, e))?;
-        let (records, bad) = decode_segment(&bytes);
+        let (records, bad) = decode_segment(&read_file(&path)?);
         report.records += records.len();
-        records.into_iter().for_each(&mut apply);
+        for r in records {
+            if let WalRecord::Samples(s) = &r {
+                if let Some(max) = s.iter().map(|x| x.sample.t).max() {
+                    let e = report.segment_max_t.entry(index).or_insert(max);
+                    *e = (*e).max(max);
+                }
+            }
+            apply(ReplaySource::Segment(index), r);
+        }
         if let Some((offset, why)) = bad {
             let later = &segments[pos + 1..];
             tracing::warn!(
@@ -315,6 +405,7 @@ pub fn replay(dir: &Path, mut apply: impl FnMut(WalRecord)) -> Result<ReplayRepo
                 let p = segment_path(dir, l);
                 fs::remove_file(&p).map_err(|e| TsdbError::io(&p, e))?;
             }
+            report.segments = pos + 1;
             report.truncated = Some(format!("{} at byte {offset}: {why}", path.display()));
             break;
         }
@@ -330,11 +421,18 @@ pub struct WalWriter {
     size: u64,
     segment_size: u64,
     dirty: bool,
+    /// Newest sample timestamp per segment, to know which segments a cut
+    /// made obsolete.
+    segment_max_t: BTreeMap<u64, Timestamp>,
 }
 
 impl WalWriter {
     /// Opens for appending after the last existing segment (replay first).
-    pub fn open(dir: &Path, segment_size: u64) -> Result<Self, TsdbError> {
+    pub fn open(
+        dir: &Path,
+        segment_size: u64,
+        segment_max_t: BTreeMap<u64, Timestamp>,
+    ) -> Result<Self, TsdbError> {
         fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
         let index = list_segments(dir)?.last().copied().unwrap_or(0);
         let path = segment_path(dir, index);
@@ -352,11 +450,13 @@ impl WalWriter {
             size,
             segment_size,
             dirty: false,
+            segment_max_t,
         })
     }
 
-    /// Writes already-framed records with a single `write` of the buffer.
-    pub fn write(&mut self, framed: &[u8]) -> Result<(), TsdbError> {
+    /// Writes already-framed records with a single `write` of the buffer;
+    /// `max_t` is the newest sample timestamp they carry, if any.
+    pub fn write(&mut self, framed: &[u8], max_t: Option<Timestamp>) -> Result<(), TsdbError> {
         if framed.is_empty() {
             return Ok(());
         }
@@ -369,7 +469,60 @@ impl WalWriter {
             .map_err(|e| TsdbError::io(path(), e))?;
         self.size += framed.len() as u64;
         self.dirty = true;
+        if let Some(t) = max_t {
+            let e = self.segment_max_t.entry(self.index).or_insert(t);
+            *e = (*e).max(t);
+        }
         Ok(())
+    }
+
+    /// Starts a new segment now; returns the index of the one just closed.
+    /// Everything written before this call is in segments up to that index.
+    pub fn cut_segment(&mut self) -> Result<u64, TsdbError> {
+        let closed = self.index;
+        self.rotate()?;
+        Ok(closed)
+    }
+
+    /// Records a checkpoint for a cut (`segment`, `before`) holding the
+    /// given live series, then deletes the older checkpoints and every
+    /// segment up to `segment` whose samples are all older than `before`.
+    pub fn checkpoint<'a>(
+        &mut self,
+        segment: u64,
+        before: Timestamp,
+        next_ref: u64,
+        series: impl ExactSizeIterator<Item = (SeriesRef, &'a LabelSet)>,
+    ) -> Result<(), TsdbError> {
+        let mut buf = Vec::new();
+        encode_checkpoint(&mut buf, segment, before, next_ref);
+        encode_series(&mut buf, series);
+        let path = checkpoint_path(&self.dir, segment);
+        let tmp = path.with_extension("tmp");
+        {
+            let mut f = File::create(&tmp).map_err(|e| TsdbError::io(&tmp, e))?;
+            f.write_all(&buf).map_err(|e| TsdbError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| TsdbError::io(&tmp, e))?;
+        }
+        fs::rename(&tmp, &path).map_err(|e| TsdbError::io(&path, e))?;
+        sync_dir(&self.dir)?;
+        for old in list_checkpoints(&self.dir)? {
+            if old < segment {
+                let p = checkpoint_path(&self.dir, old);
+                fs::remove_file(&p).map_err(|e| TsdbError::io(&p, e))?;
+            }
+        }
+        for seg in list_segments(&self.dir)? {
+            let obsolete = seg <= segment
+                && seg != self.index
+                && self.segment_max_t.get(&seg).is_none_or(|t| *t < before);
+            if obsolete {
+                let p = segment_path(&self.dir, seg);
+                fs::remove_file(&p).map_err(|e| TsdbError::io(&p, e))?;
+                self.segment_max_t.remove(&seg);
+            }
+        }
+        sync_dir(&self.dir)
     }
 
     fn rotate(&mut self) -> Result<(), TsdbError> {
@@ -443,6 +596,11 @@ mod tests {
             match r {
                 WalRecord::Series(s) => encode_series(&mut buf, s.iter().map(|(r, l)| (*r, l))),
                 WalRecord::Samples(s) => encode_samples(&mut buf, s),
+                WalRecord::Checkpoint {
+                    segment,
+                    before,
+                    next_ref,
+                } => encode_checkpoint(&mut buf, *segment, *before, *next_ref),
             }
         }
         buf
@@ -460,20 +618,20 @@ mod tests {
     fn torn_tail_is_cut_and_earlier_records_survive() {
         let dir = tempfile::tempdir().unwrap();
         let recs = sample_records();
-        let mut w = WalWriter::open(dir.path(), DEFAULT_SEGMENT_SIZE).unwrap();
-        w.write(&encode(&recs)).unwrap();
+        let mut w = WalWriter::open(dir.path(), DEFAULT_SEGMENT_SIZE, BTreeMap::new()).unwrap();
+        w.write(&encode(&recs), None).unwrap();
         let full = encode(&recs[..1]);
-        w.write(&full[..full.len() - 3]).unwrap();
+        w.write(&full[..full.len() - 3], None).unwrap();
         drop(w);
         let mut seen = Vec::new();
-        let report = replay(dir.path(), |r| seen.push(r)).unwrap();
+        let report = replay(dir.path(), |_, r| seen.push(r)).unwrap();
         assert_eq!(seen, recs);
         assert!(report.truncated.is_some());
         // The log is clean now: appending and replaying again works.
-        let mut w = WalWriter::open(dir.path(), DEFAULT_SEGMENT_SIZE).unwrap();
-        w.write(&encode(&recs[1..])).unwrap();
+        let mut w = WalWriter::open(dir.path(), DEFAULT_SEGMENT_SIZE, BTreeMap::new()).unwrap();
+        w.write(&encode(&recs[1..]), None).unwrap();
         let mut seen = Vec::new();
-        let report = replay(dir.path(), |r| seen.push(r)).unwrap();
+        let report = replay(dir.path(), |_, r| seen.push(r)).unwrap();
         assert!(report.truncated.is_none());
         assert_eq!(seen.len(), 3);
     }
@@ -482,13 +640,13 @@ mod tests {
     fn segments_rotate() {
         let dir = tempfile::tempdir().unwrap();
         let recs = sample_records();
-        let mut w = WalWriter::open(dir.path(), 64).unwrap();
+        let mut w = WalWriter::open(dir.path(), 64, BTreeMap::new()).unwrap();
         for _ in 0..5 {
-            w.write(&encode(&recs)).unwrap();
+            w.write(&encode(&recs), None).unwrap();
         }
         assert!(list_segments(dir.path()).unwrap().len() >= 4);
         let mut n = 0;
-        replay(dir.path(), |_| n += 1).unwrap();
+        replay(dir.path(), |_, _| n += 1).unwrap();
         assert_eq!(n, 10);
     }
 

@@ -1,0 +1,412 @@
+//! Reading persisted blocks.
+//!
+//! A block is a directory holding one time range of data:
+//!
+//! - `series.parquet`: one row per series: `series_id`, `group_id`,
+//!   `scale`, `row_group`, and one nullable string column per label name.
+//! - `timestamps.parquet`: `group_id`, `sample_index`, `timestamp`. Series
+//!   scraped together share one timestamp sequence (a group), stored once.
+//! - `samples.parquet`: `series_id`, `sample_index`, `value_int`,
+//!   `value_float`. The value is `value_float` when set, else
+//!   `value_int / 10^scale` (exact: only values that round-trip bit for bit
+//!   are stored as decimals).
+//! - `meta.json`: time range, counts, compaction level and source blocks.
+//!
+//! See docs/STORAGE.md for the schema and a DuckDB query that joins them.
+
+use crate::error::TsdbError;
+use crate::labels::{Label, LabelSet};
+use crate::matcher::Matcher;
+use crate::postings::MemPostings;
+use crate::querier::TimeRange;
+use crate::sample::{Sample, SeriesRef, Timestamp};
+use parquet::data_type::{DoubleType, Int32Type, Int64Type};
+use parquet::file::reader::{FileReader, RowGroupReader};
+use parquet::file::serialized_reader::SerializedFileReader;
+use parquet::record::Field;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const FILE_SERIES: &str = "series.parquet";
+pub const FILE_TIMESTAMPS: &str = "timestamps.parquet";
+pub const FILE_SAMPLES: &str = "samples.parquet";
+pub const META_FILE: &str = "meta.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BlockMeta {
+    pub id: String,
+    /// Oldest and newest sample, inclusive, in ms.
+    pub min_time: Timestamp,
+    pub max_time: Timestamp,
+    pub num_series: u64,
+    pub num_samples: u64,
+    /// 1 for a block cut from the head, +1 per compaction.
+    pub level: u32,
+    /// Blocks this one replaced; they are deleted if still present at open.
+    pub sources: Vec<String>,
+}
+
+impl BlockMeta {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn pq(path: &Path, e: impl std::fmt::Display) -> TsdbError {
+    TsdbError::io(path, std::io::Error::other(format!("parquet: {e}")))
+}
+
+struct BlockSeries {
+    labels: LabelSet,
+    group: u32,
+    scale: u32,
+    row_group: usize,
+}
+
+/// An open block: its series index in memory, samples read on demand.
+pub struct Block {
+    pub meta: BlockMeta,
+    dir: PathBuf,
+    series: Vec<BlockSeries>,
+    postings: MemPostings,
+    groups: Vec<Arc<[Timestamp]>>,
+    bytes: u64,
+    /// Opened once: parses the footer once, and keeps the data readable
+    /// by queries in flight even after retention deletes the files.
+    samples: SerializedFileReader<File>,
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> Result<Block, TsdbError> {
+        let meta_path = dir.join(META_FILE);
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| TsdbError::io(&meta_path, e))?;
+        let meta: BlockMeta = serde_json::from_str(&text).map_err(|e| pq(&meta_path, e))?;
+
+        let series_path = dir.join(FILE_SERIES);
+        let reader = open_reader(&series_path)?;
+        let mut series = Vec::with_capacity(meta.num_series as usize);
+        let mut postings = MemPostings::default();
+        for row in reader.get_row_iter(None).map_err(|e| pq(&series_path, e))? {
+            let row = row.map_err(|e| pq(&series_path, e))?;
+            let mut ints = [0i64; 4];
+            let mut labels = Vec::new();
+            for (i, (name, field)) in row.get_column_iter().enumerate() {
+                match (i, field) {
+                    (0..=3, Field::Int(v)) => ints[i] = i64::from(*v),
+                    (0..=3, other) => {
+                        return Err(pq(&series_path, format!("column {name} holds {other:?}")))
+                    }
+                    (_, Field::Str(v)) => labels.push(Label::new(name.as_str(), v.as_str())),
+                    (_, Field::Null) => {}
+                    (_, other) => {
+                        return Err(pq(
+                            &series_path,
+                            format!("label column {name} holds {other:?}"),
+                        ))
+                    }
+                }
+            }
+            if ints[0] as usize != series.len() {
+                return Err(pq(
+                    &series_path,
+                    format!("series_id {} out of sequence", ints[0]),
+                ));
+            }
+            let labels = LabelSet::from_labels(labels);
+            postings.add(SeriesRef(series.len() as u64), &labels);
+            series.push(BlockSeries {
+                labels,
+                group: ints[1] as u32,
+                scale: ints[2] as u32,
+                row_group: ints[3] as usize,
+            });
+        }
+
+        let ts_path = dir.join(FILE_TIMESTAMPS);
+        let reader = open_reader(&ts_path)?;
+        let mut groups_raw: Vec<Vec<Timestamp>> = Vec::new();
+        for rg in 0..reader.num_row_groups() {
+            let rgr = reader.get_row_group(rg).map_err(|e| pq(&ts_path, e))?;
+            let g = read_i32(&*rgr, 0, &ts_path)?;
+            let t = read_i64(&*rgr, 2, &ts_path)?.0;
+            for (gid, t) in g.into_iter().zip(t) {
+                let gid = gid as usize;
+                if gid >= groups_raw.len() {
+                    groups_raw.resize_with(gid + 1, Vec::new);
+                }
+                groups_raw[gid].push(t);
+            }
+        }
+        let groups = groups_raw.into_iter().map(Arc::from).collect();
+        let bytes = [FILE_SERIES, FILE_TIMESTAMPS, FILE_SAMPLES, META_FILE]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        let samples = open_reader(&dir.join(FILE_SAMPLES))?;
+        Ok(Block {
+            meta,
+            dir: dir.to_path_buf(),
+            series,
+            postings,
+            groups,
+            bytes,
+            samples,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn overlaps(&self, range: TimeRange) -> bool {
+        range.overlaps(self.meta.min_time, self.meta.max_time)
+    }
+
+    fn covered_by(&self, range: TimeRange) -> bool {
+        range.start <= self.meta.min_time && self.meta.max_time <= range.end
+    }
+
+    fn ids(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let refs = if matchers.is_empty() {
+            self.postings.all().to_vec()
+        } else {
+            self.postings.select(matchers)
+        };
+        refs.into_iter().map(|r| r.0 as u32).collect()
+    }
+
+    pub fn labels_of(&self, id: u32) -> &LabelSet {
+        &self.series[id as usize].labels
+    }
+
+    pub fn num_series(&self) -> u32 {
+        self.series.len() as u32
+    }
+
+    /// Matching series with their samples in `range`.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
+        if !self.overlaps(range) {
+            return Ok(Vec::new());
+        }
+        let ids = self.ids(matchers);
+        let mut out = self.read_samples(&ids)?;
+        for (_, samples) in &mut out {
+            samples.retain(|s| range.contains(s.t));
+        }
+        out.retain(|(_, s)| !s.is_empty());
+        Ok(out)
+    }
+
+    /// Series ids matching `matchers` (all if empty) that have samples in `range`.
+    pub fn series_in(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<u32>, TsdbError> {
+        if !self.overlaps(range) {
+            return Ok(Vec::new());
+        }
+        let ids = self.ids(matchers);
+        if self.covered_by(range) {
+            return Ok(ids);
+        }
+        // Partial overlap: the group timestamps answer without reading values.
+        Ok(ids
+            .into_iter()
+            .filter(|id| {
+                let g = &self.groups[self.series[*id as usize].group as usize];
+                let i = g.partition_point(|t| *t < range.start);
+                g.get(i).is_some_and(|t| *t <= range.end)
+            })
+            .collect())
+    }
+
+    pub fn label_names(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<BTreeSet<String>, TsdbError> {
+        if matchers.is_empty() && self.covered_by(range) {
+            return Ok(self.postings.label_names().map(String::from).collect());
+        }
+        let mut out = BTreeSet::new();
+        for id in self.series_in(matchers, range)? {
+            for l in self.series[id as usize].labels.iter() {
+                if !out.contains(&*l.name) {
+                    out.insert(l.name.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<BTreeSet<String>, TsdbError> {
+        if matchers.is_empty() && self.covered_by(range) {
+            return Ok(self.postings.label_values(name).map(String::from).collect());
+        }
+        let mut out = BTreeSet::new();
+        for id in self.series_in(matchers, range)? {
+            if let Some(v) = self.series[id as usize].labels.get(name) {
+                if !out.contains(v) {
+                    out.insert(v.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Samples of the given series (sorted ids), reading only the row groups
+    /// that hold them.
+    pub fn read_samples(&self, ids: &[u32]) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
+        let mut by_rg: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        for id in ids {
+            if let Some(s) = self.series.get(*id as usize) {
+                by_rg.entry(s.row_group).or_default().push(*id);
+            }
+        }
+        if by_rg.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = self.dir.join(FILE_SAMPLES);
+        let mut out = Vec::with_capacity(ids.len());
+        for (rg, wanted) in by_rg {
+            let mut decoded = self.read_row_group(rg, &path, Some(&wanted))?;
+            out.append(&mut decoded);
+        }
+        Ok(out)
+    }
+
+    /// Every series of one row group, or only `wanted` ones (sorted).
+    fn read_row_group(
+        &self,
+        rg: usize,
+        path: &Path,
+        wanted: Option<&[u32]>,
+    ) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
+        let rgr = self.samples.get_row_group(rg).map_err(|e| pq(path, e))?;
+        let sid = read_i32(&*rgr, 0, path)?;
+        let idx = read_i32(&*rgr, 1, path)?;
+        let (ints, int_def) = read_i64(&*rgr, 2, path)?;
+        let (floats, _) = read_f64(&*rgr, 3, path)?;
+        if idx.len() != sid.len() || int_def.len() != sid.len() {
+            return Err(pq(
+                path,
+                format!("row group {rg}: columns disagree in length"),
+            ));
+        }
+        let mut out: Vec<(u32, Vec<Sample>)> = Vec::new();
+        let (mut ii, mut fi) = (0usize, 0usize);
+        for row in 0..sid.len() {
+            let id = sid[row] as u32;
+            let is_int = int_def[row] == 1;
+            let keep = wanted.is_none_or(|w| w.binary_search(&id).is_ok());
+            let v = if is_int {
+                ii += 1;
+                ints.get(ii - 1).copied().map(|m| (m, true))
+            } else {
+                fi += 1;
+                floats.get(fi - 1).map(|f| (f.to_bits() as i64, false))
+            };
+            if !keep {
+                continue;
+            }
+            let Some(series) = self.series.get(id as usize) else {
+                return Err(pq(path, format!("row group {rg}: unknown series_id {id}")));
+            };
+            let group = &self.groups[series.group as usize];
+            let Some(&t) = group.get(idx[row] as usize) else {
+                return Err(pq(
+                    path,
+                    format!("series {id}: sample_index {} beyond its group", idx[row]),
+                ));
+            };
+            let v = match v {
+                Some((m, true)) => m as f64 / 10f64.powi(series.scale as i32),
+                Some((bits, false)) => f64::from_bits(bits as u64),
+                None => return Err(pq(path, format!("row group {rg}: value column too short"))),
+            };
+            match out.last_mut() {
+                Some((last, samples)) if *last == id => samples.push(Sample::new(t, v)),
+                _ => out.push((id, vec![Sample::new(t, v)])),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn num_row_groups(&self) -> usize {
+        self.samples.num_row_groups()
+    }
+
+    /// Every series of row group `rg` with its samples, in id (= label) order.
+    pub fn row_group_series(&self, rg: usize) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
+        self.read_row_group(rg, &self.dir.join(FILE_SAMPLES), None)
+    }
+}
+
+fn open_reader(path: &Path) -> Result<SerializedFileReader<File>, TsdbError> {
+    let f = File::open(path).map_err(|e| TsdbError::io(path, e))?;
+    SerializedFileReader::new(f).map_err(|e| pq(path, e))
+}
+
+fn read_i32(rg: &dyn RowGroupReader, col: usize, path: &Path) -> Result<Vec<i32>, TsdbError> {
+    let n = rg.metadata().num_rows() as usize;
+    let mut r = rg.get_column_reader(col).map_err(|e| pq(path, e))?;
+    let parquet::column::reader::ColumnReader::Int32ColumnReader(ref mut r) = r else {
+        return Err(pq(path, format!("column {col} is not int32")));
+    };
+    let _ = r as &mut parquet::column::reader::ColumnReaderImpl<Int32Type>;
+    let mut values = Vec::with_capacity(n);
+    r.read_records(n, None, None, &mut values)
+        .map_err(|e| pq(path, e))?;
+    Ok(values)
+}
+
+fn read_i64(
+    rg: &dyn RowGroupReader,
+    col: usize,
+    path: &Path,
+) -> Result<(Vec<i64>, Vec<i16>), TsdbError> {
+    let n = rg.metadata().num_rows() as usize;
+    let mut r = rg.get_column_reader(col).map_err(|e| pq(path, e))?;
+    let parquet::column::reader::ColumnReader::Int64ColumnReader(ref mut r) = r else {
+        return Err(pq(path, format!("column {col} is not int64")));
+    };
+    let _ = r as &mut parquet::column::reader::ColumnReaderImpl<Int64Type>;
+    let (mut values, mut def) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    r.read_records(n, Some(&mut def), None, &mut values)
+        .map_err(|e| pq(path, e))?;
+    if def.is_empty() {
+        def = vec![1; values.len()];
+    }
+    Ok((values, def))
+}
+
+fn read_f64(
+    rg: &dyn RowGroupReader,
+    col: usize,
+    path: &Path,
+) -> Result<(Vec<f64>, Vec<i16>), TsdbError> {
+    let n = rg.metadata().num_rows() as usize;
+    let mut r = rg.get_column_reader(col).map_err(|e| pq(path, e))?;
+    let parquet::column::reader::ColumnReader::DoubleColumnReader(ref mut r) = r else {
+        return Err(pq(path, format!("column {col} is not double")));
+    };
+    let _ = r as &mut parquet::column::reader::ColumnReaderImpl<DoubleType>;
+    let (mut values, mut def) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    r.read_records(n, Some(&mut def), None, &mut values)
+        .map_err(|e| pq(path, e))?;
+    Ok((values, def))
+}

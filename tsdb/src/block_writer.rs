@@ -1,0 +1,430 @@
+//! Writes one block: three Parquet files plus `meta.json`, into a temporary
+//! directory that is fsynced and renamed into place, so a block either
+//! exists whole or not at all.
+//!
+//! Series arrive in label order (callers merge sorted sources), which lets
+//! the writer stream samples out row group by row group.
+
+use crate::block::{BlockMeta, FILE_SAMPLES, FILE_SERIES, FILE_TIMESTAMPS, META_FILE};
+use crate::error::TsdbError;
+use crate::labels::LabelSet;
+use crate::sample::{Sample, Timestamp};
+use crate::wal::sync_dir;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::ColumnPath;
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Samples per row group of `samples.parquet`: big enough for good
+/// compression, small enough that a query touching one series decodes little.
+const ROW_GROUP_SAMPLES: usize = 1 << 20;
+/// Largest decimal exponent tried when turning floats into integers.
+const MAX_SCALE: u32 = 12;
+/// Integers beyond 2^53 are not all exact as f64; keep such values as floats.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+fn pq(path: &Path, e: parquet::errors::ParquetError) -> TsdbError {
+    TsdbError::io(path, std::io::Error::other(e.to_string()))
+}
+
+/// The smallest decimal exponent `s` with `v == m / 10^s` exactly for an
+/// integer `m`, if there is one within range.
+fn decimal_scale(v: f64) -> Option<u32> {
+    if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
+        return None;
+    }
+    (0..=MAX_SCALE).find(|s| to_mantissa(v, *s).is_some())
+}
+
+/// `v * 10^scale` as an exact integer, if reconstruction by division gives
+/// back the same bits.
+pub(crate) fn to_mantissa(v: f64, scale: u32) -> Option<i64> {
+    let p = 10f64.powi(scale as i32);
+    let m = (v * p).round();
+    if m.abs() > MAX_EXACT || m / p != v || (m / p).to_bits() != v.to_bits() {
+        return None;
+    }
+    Some(m as i64)
+}
+
+struct SeriesRow {
+    labels: LabelSet,
+    group: i32,
+    scale: i32,
+    row_group: i32,
+}
+
+pub struct BlockWriter {
+    final_dir: PathBuf,
+    tmp_dir: PathBuf,
+    samples: SerializedFileWriter<File>,
+    samples_path: PathBuf,
+    series: Vec<SeriesRow>,
+    groups: HashMap<Arc<[Timestamp]>, i32>,
+    group_list: Vec<Arc<[Timestamp]>>,
+    // The current row group's columns.
+    col_series: Vec<i32>,
+    col_index: Vec<i32>,
+    col_int: Vec<i64>,
+    col_int_def: Vec<i16>,
+    col_float: Vec<f64>,
+    col_float_def: Vec<i16>,
+    row_groups: i32,
+    min_t: Timestamp,
+    max_t: Timestamp,
+    num_samples: u64,
+    last_labels: Option<LabelSet>,
+}
+
+fn props(delta_cols: &[&str], plain_cols: &[&str]) -> Arc<WriterProperties> {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_size(usize::MAX);
+    for c in delta_cols {
+        let p = ColumnPath::from(*c);
+        b = b
+            .set_column_dictionary_enabled(p.clone(), false)
+            .set_column_encoding(p, Encoding::DELTA_BINARY_PACKED);
+    }
+    for c in plain_cols {
+        let p = ColumnPath::from(*c);
+        b = b
+            .set_column_dictionary_enabled(p.clone(), false)
+            .set_column_encoding(p, Encoding::BYTE_STREAM_SPLIT);
+    }
+    Arc::new(b.build())
+}
+
+fn open_writer(
+    path: &Path,
+    schema: &str,
+    props: Arc<WriterProperties>,
+) -> Result<SerializedFileWriter<File>, TsdbError> {
+    let schema = Arc::new(parse_message_type(schema).map_err(|e| pq(path, e))?);
+    let f = File::create(path).map_err(|e| TsdbError::io(path, e))?;
+    SerializedFileWriter::new(f, schema, props).map_err(|e| pq(path, e))
+}
+
+impl BlockWriter {
+    /// Starts a block that will appear as `blocks_dir/<id>` on `finish`.
+    pub fn new(blocks_dir: &Path, id: &str) -> Result<Self, TsdbError> {
+        let tmp_dir = blocks_dir.join(format!(".tmp-{id}"));
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir).map_err(|e| TsdbError::io(&tmp_dir, e))?;
+        }
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| TsdbError::io(&tmp_dir, e))?;
+        let samples_path = tmp_dir.join(FILE_SAMPLES);
+        let samples = open_writer(
+            &samples_path,
+            "message samples {
+                required int32 series_id;
+                required int32 sample_index;
+                optional int64 value_int;
+                optional double value_float;
+            }",
+            props(
+                &["series_id", "sample_index", "value_int"],
+                &["value_float"],
+            ),
+        )?;
+        Ok(BlockWriter {
+            final_dir: blocks_dir.join(id),
+            tmp_dir,
+            samples,
+            samples_path,
+            series: Vec::new(),
+            groups: HashMap::new(),
+            group_list: Vec::new(),
+            col_series: Vec::new(),
+            col_index: Vec::new(),
+            col_int: Vec::new(),
+            col_int_def: Vec::new(),
+            col_float: Vec::new(),
+            col_float_def: Vec::new(),
+            row_groups: 0,
+            min_t: Timestamp::MAX,
+            max_t: Timestamp::MIN,
+            num_samples: 0,
+            last_labels: None,
+        })
+    }
+
+    /// Adds one series with its samples (sorted by time, unique timestamps).
+    /// Series must come in strictly increasing label order.
+    pub fn add_series(&mut self, labels: &LabelSet, samples: &[Sample]) -> Result<(), TsdbError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        if self.last_labels.as_ref().is_some_and(|l| l >= labels) {
+            return Err(TsdbError::io(
+                &self.tmp_dir,
+                std::io::Error::other(format!("series out of order in block: {labels}")),
+            ));
+        }
+        self.last_labels = Some(labels.clone());
+        let ts: Arc<[Timestamp]> = samples.iter().map(|s| s.t).collect();
+        let group = match self.groups.get(&ts) {
+            Some(g) => *g,
+            None => {
+                let g = self.group_list.len() as i32;
+                self.groups.insert(ts.clone(), g);
+                self.group_list.push(ts);
+                g
+            }
+        };
+        // One scale per series: the largest any of its samples needs.
+        let scale = samples
+            .iter()
+            .filter_map(|s| decimal_scale(s.v))
+            .max()
+            .unwrap_or(0);
+        let id = self.series.len() as i32;
+        for (i, s) in samples.iter().enumerate() {
+            self.col_series.push(id);
+            self.col_index.push(i as i32);
+            match to_mantissa(s.v, scale) {
+                Some(m) => {
+                    self.col_int.push(m);
+                    self.col_int_def.push(1);
+                    self.col_float_def.push(0);
+                }
+                None => {
+                    self.col_float.push(s.v);
+                    self.col_float_def.push(1);
+                    self.col_int_def.push(0);
+                }
+            }
+        }
+        self.min_t = self.min_t.min(samples[0].t);
+        self.max_t = self.max_t.max(samples[samples.len() - 1].t);
+        self.num_samples += samples.len() as u64;
+        self.series.push(SeriesRow {
+            labels: labels.clone(),
+            group,
+            scale: scale as i32,
+            row_group: self.row_groups,
+        });
+        if self.col_series.len() >= ROW_GROUP_SAMPLES {
+            self.flush_row_group()?;
+        }
+        Ok(())
+    }
+
+    fn flush_row_group(&mut self) -> Result<(), TsdbError> {
+        if self.col_series.is_empty() {
+            return Ok(());
+        }
+        let path = self.samples_path.clone();
+        let mut rg = self.samples.next_row_group().map_err(|e| pq(&path, e))?;
+        let mut i = 0;
+        while let Some(mut col) = rg.next_column().map_err(|e| pq(&path, e))? {
+            let r = match i {
+                0 => col
+                    .typed::<Int32Type>()
+                    .write_batch(&self.col_series, None, None),
+                1 => col
+                    .typed::<Int32Type>()
+                    .write_batch(&self.col_index, None, None),
+                2 => col.typed::<Int64Type>().write_batch(
+                    &self.col_int,
+                    Some(&self.col_int_def),
+                    None,
+                ),
+                _ => col.typed::<DoubleType>().write_batch(
+                    &self.col_float,
+                    Some(&self.col_float_def),
+                    None,
+                ),
+            };
+            r.map_err(|e| pq(&path, e))?;
+            col.close().map_err(|e| pq(&path, e))?;
+            i += 1;
+        }
+        rg.close().map_err(|e| pq(&path, e))?;
+        self.row_groups += 1;
+        self.col_series.clear();
+        self.col_index.clear();
+        self.col_int.clear();
+        self.col_int_def.clear();
+        self.col_float.clear();
+        self.col_float_def.clear();
+        Ok(())
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.series.len()
+    }
+
+    fn write_series(&self, path: &Path) -> Result<(), TsdbError> {
+        let names: BTreeSet<&str> = self
+            .series
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|l| &*l.name))
+            .collect();
+        let mut schema = String::from(
+            "message series { required int32 series_id; required int32 group_id; required int32 scale; required int32 row_group;",
+        );
+        for n in &names {
+            schema.push_str(&format!(" optional binary {n} (STRING);"));
+        }
+        schema.push_str(" }");
+        let mut w = open_writer(
+            path,
+            &schema,
+            props(&["series_id", "group_id", "scale", "row_group"], &[]),
+        )?;
+        let mut rg = w.next_row_group().map_err(|e| pq(path, e))?;
+        let ints: [Vec<i32>; 4] = [
+            (0..self.series.len() as i32).collect(),
+            self.series.iter().map(|s| s.group).collect(),
+            self.series.iter().map(|s| s.scale).collect(),
+            self.series.iter().map(|s| s.row_group).collect(),
+        ];
+        for col in &ints {
+            let mut c = rg
+                .next_column()
+                .map_err(|e| pq(path, e))?
+                .ok_or_else(|| pq(path, ParquetError::General("missing column".into())))?;
+            c.typed::<Int32Type>()
+                .write_batch(col, None, None)
+                .map_err(|e| pq(path, e))?;
+            c.close().map_err(|e| pq(path, e))?;
+        }
+        for n in &names {
+            let mut values = Vec::new();
+            let mut def = Vec::with_capacity(self.series.len());
+            for s in &self.series {
+                match s.labels.get(n) {
+                    Some(v) => {
+                        values.push(ByteArray::from(v.as_bytes().to_vec()));
+                        def.push(1);
+                    }
+                    None => def.push(0),
+                }
+            }
+            let mut c = rg
+                .next_column()
+                .map_err(|e| pq(path, e))?
+                .ok_or_else(|| pq(path, ParquetError::General("missing column".into())))?;
+            c.typed::<ByteArrayType>()
+                .write_batch(&values, Some(&def), None)
+                .map_err(|e| pq(path, e))?;
+            c.close().map_err(|e| pq(path, e))?;
+        }
+        rg.close().map_err(|e| pq(path, e))?;
+        w.close().map_err(|e| pq(path, e))?;
+        Ok(())
+    }
+
+    fn write_timestamps(&self, path: &Path) -> Result<(), TsdbError> {
+        let mut w = open_writer(
+            path,
+            "message timestamps { required int32 group_id; required int32 sample_index; required int64 timestamp (TIMESTAMP(MILLIS, true)); }",
+            props(&["group_id", "sample_index", "timestamp"], &[]),
+        )?;
+        let mut rg = w.next_row_group().map_err(|e| pq(path, e))?;
+        let (mut g, mut i, mut t) = (Vec::new(), Vec::new(), Vec::new());
+        for (gid, ts) in self.group_list.iter().enumerate() {
+            for (idx, x) in ts.iter().enumerate() {
+                g.push(gid as i32);
+                i.push(idx as i32);
+                t.push(*x);
+            }
+        }
+        for (n, col) in [&g, &i].iter().enumerate() {
+            let mut c = rg
+                .next_column()
+                .map_err(|e| pq(path, e))?
+                .ok_or_else(|| pq(path, ParquetError::General(format!("missing column {n}"))))?;
+            c.typed::<Int32Type>()
+                .write_batch(col, None, None)
+                .map_err(|e| pq(path, e))?;
+            c.close().map_err(|e| pq(path, e))?;
+        }
+        let mut c = rg
+            .next_column()
+            .map_err(|e| pq(path, e))?
+            .ok_or_else(|| pq(path, ParquetError::General("missing column".into())))?;
+        c.typed::<Int64Type>()
+            .write_batch(&t, None, None)
+            .map_err(|e| pq(path, e))?;
+        c.close().map_err(|e| pq(path, e))?;
+        rg.close().map_err(|e| pq(path, e))?;
+        w.close().map_err(|e| pq(path, e))?;
+        Ok(())
+    }
+
+    /// Writes the remaining files, fsyncs everything and renames the block
+    /// into place. Returns its meta, or `None` if no series were added.
+    pub fn finish(
+        mut self,
+        level: u32,
+        sources: Vec<String>,
+    ) -> Result<Option<BlockMeta>, TsdbError> {
+        self.flush_row_group()?;
+        let samples_path = self.samples_path.clone();
+        self.samples.finish().map_err(|e| pq(&samples_path, e))?;
+        if self.series.is_empty() {
+            std::fs::remove_dir_all(&self.tmp_dir).map_err(|e| TsdbError::io(&self.tmp_dir, e))?;
+            return Ok(None);
+        }
+        self.write_series(&self.tmp_dir.join(FILE_SERIES))?;
+        self.write_timestamps(&self.tmp_dir.join(FILE_TIMESTAMPS))?;
+        let id = self
+            .final_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let meta = BlockMeta {
+            id,
+            min_time: self.min_t,
+            max_time: self.max_t,
+            num_series: self.series.len() as u64,
+            num_samples: self.num_samples,
+            level,
+            sources,
+        };
+        let meta_path = self.tmp_dir.join(META_FILE);
+        std::fs::write(&meta_path, meta.to_json()).map_err(|e| TsdbError::io(&meta_path, e))?;
+        for f in [FILE_SAMPLES, FILE_SERIES, FILE_TIMESTAMPS, META_FILE] {
+            let p = self.tmp_dir.join(f);
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| TsdbError::io(&p, e))?;
+        }
+        sync_dir(&self.tmp_dir)?;
+        std::fs::rename(&self.tmp_dir, &self.final_dir)
+            .map_err(|e| TsdbError::io(&self.final_dir, e))?;
+        if let Some(parent) = self.final_dir.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(Some(meta))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_conversion_is_exact_or_refused() {
+        assert_eq!(decimal_scale(12345.67), Some(2));
+        assert_eq!(to_mantissa(12345.67, 2), Some(1234567));
+        assert_eq!(decimal_scale(3.0), Some(0));
+        assert_eq!(decimal_scale(0.1), Some(1));
+        assert_eq!(to_mantissa(0.1, 4), Some(1000));
+        assert_eq!(decimal_scale(f64::NAN), None);
+        assert_eq!(decimal_scale(-0.0), None);
+        assert_eq!(decimal_scale(1e300), None);
+        assert_eq!(decimal_scale(std::f64::consts::PI), None);
+    }
+}
