@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use tsdb::{AppendMode, AppendOutcome, Db, SeriesSamples};
+use tsdb::{AppendMode, AppendOutcome, Db};
 
 /// How many individual refusals one error response lists.
 const MAX_LISTED_ERRORS: usize = 10;
@@ -24,11 +24,10 @@ fn store(
     st: &AppState,
     db: &Db,
     protocol: &'static str,
-    series: &[SeriesSamples],
-    mode: AppendMode,
     prefix: Vec<String>,
+    append: impl FnOnce(&Db) -> Result<AppendOutcome, tsdb::TsdbError>,
 ) -> Response {
-    let outcome: AppendOutcome = match db.append(series, mode, now_ms()) {
+    let outcome: AppendOutcome = match append(db) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, protocol, "write failed");
@@ -97,22 +96,21 @@ pub async fn remote_write(
         Err(e) => return e.into_response(),
     };
     run_blocking(move || {
-        let decoded = match remote_write::decode(&body) {
-            Ok(d) => d,
+        let decoded = remote_write::decompress(&body).and_then(|buf| {
+            let d = remote_write::decode_uncompressed(&buf)?;
+            let inputs = d.inputs();
+            Ok(store(&st, &db, "remote_write", Vec::new(), |db| {
+                db.append_inputs(&inputs, AppendMode::Live, now_ms())
+            }))
+        });
+        match decoded {
+            Ok(resp) => resp,
             Err(e) => {
                 st.metrics.write_request("remote_write", "bad_request");
                 st.metrics.malformed_request("remote_write");
-                return bad_request(e.to_string());
+                bad_request(e.to_string())
             }
-        };
-        store(
-            &st,
-            &db,
-            "remote_write",
-            &decoded.series,
-            AppendMode::Live,
-            Vec::new(),
-        )
+        }
     })
     .await
 }
@@ -143,14 +141,9 @@ pub async fn import_prometheus(
                 .malformed_lines("import", parsed.errors.len() as u64);
         }
         let prefix = parsed.errors.iter().map(|e| e.to_string()).collect();
-        store(
-            &st,
-            &db,
-            "import",
-            &parsed.series,
-            AppendMode::Backfill,
-            prefix,
-        )
+        store(&st, &db, "import", prefix, |db| {
+            db.append(&parsed.series, AppendMode::Backfill, now_ms())
+        })
     })
     .await
 }

@@ -2,7 +2,10 @@
 //! `WriteRequest { repeated TimeSeries timeseries = 1; ... }`.
 
 use super::protobuf::{as_str, Reader, Value, WireError};
-use tsdb::{Label, LabelSet, Sample, SeriesSamples};
+use tsdb::head::SeriesInput;
+#[cfg(test)]
+use tsdb::SeriesSamples;
+use tsdb::{Label, LabelSet, LabelsRef, Sample};
 
 /// Decompressed payloads larger than this are refused before allocation.
 pub const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
@@ -25,11 +28,33 @@ pub enum RemoteWriteError {
     NativeHistograms { index: usize, labels: String },
 }
 
-/// A decoded write and what it contained besides float samples.
+/// A decoded write, borrowing label strings from the decompressed body.
+/// Labels and samples of all series sit in two flat arrays, so decoding a
+/// request allocates a handful of times, not once per label.
 #[derive(Debug, Default)]
-pub struct DecodedWrite {
-    pub series: Vec<SeriesSamples>,
+pub struct DecodedWrite<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    samples: Vec<Sample>,
+    /// Per series: end of its labels and end of its samples in the arrays.
+    ends: Vec<(u32, u32)>,
     pub exemplars_dropped: usize,
+}
+
+impl<'a> DecodedWrite<'a> {
+    /// The series as the store takes them.
+    pub fn inputs(&self) -> Vec<SeriesInput<'_>> {
+        let mut out = Vec::with_capacity(self.ends.len());
+        let (mut l0, mut s0) = (0usize, 0usize);
+        for &(l1, s1) in &self.ends {
+            let (l1, s1) = (l1 as usize, s1 as usize);
+            out.push(SeriesInput {
+                labels: LabelsRef::from_sorted(&self.labels[l0..l1]),
+                samples: &self.samples[s0..s1],
+            });
+            (l0, s0) = (l1, s1);
+        }
+        out
+    }
 }
 
 pub fn decompress(body: &[u8]) -> Result<Vec<u8>, RemoteWriteError> {
@@ -43,15 +68,9 @@ pub fn decompress(body: &[u8]) -> Result<Vec<u8>, RemoteWriteError> {
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))
 }
 
-/// Decodes a snappy-compressed WriteRequest.
-pub fn decode(body: &[u8]) -> Result<DecodedWrite, RemoteWriteError> {
-    decode_uncompressed(&decompress(body)?)
-}
-
-pub fn decode_uncompressed(buf: &[u8]) -> Result<DecodedWrite, RemoteWriteError> {
+pub fn decode_uncompressed(buf: &[u8]) -> Result<DecodedWrite<'_>, RemoteWriteError> {
     let mut out = DecodedWrite::default();
     let mut r = Reader::new(buf);
-    let mut index = 0usize;
     while let Some((field, value)) = r
         .next_field()
         .map_err(|e| RemoteWriteError::Protobuf(e.0))?
@@ -60,62 +79,80 @@ pub fn decode_uncompressed(buf: &[u8]) -> Result<DecodedWrite, RemoteWriteError>
         if field != 1 {
             continue;
         }
+        let index = out.ends.len();
         let Value::Bytes(ts) = value else {
             return Err(RemoteWriteError::Protobuf(format!(
                 "timeseries #{index} has the wrong wire type"
             )));
         };
-        let (series, exemplars) = decode_series(ts, index)?;
-        out.exemplars_dropped += exemplars;
-        out.series.push(series);
-        index += 1;
+        decode_series(ts, index, &mut out)?;
     }
     Ok(out)
 }
 
-fn decode_series(buf: &[u8], index: usize) -> Result<(SeriesSamples, usize), RemoteWriteError> {
-    let mut labels = Vec::new();
-    let mut samples = Vec::new();
-    let mut exemplars = 0;
+fn decode_series<'a>(
+    buf: &'a [u8],
+    index: usize,
+    out: &mut DecodedWrite<'a>,
+) -> Result<(), RemoteWriteError> {
+    let label_start = out.labels.len();
     let mut histograms = false;
     let mut r = Reader::new(buf);
-    let fail = |labels: &[Label], detail: WireError| RemoteWriteError::Series {
+    let fail = |labels: &[(&str, &str)], detail: WireError| RemoteWriteError::Series {
         index,
         labels: if labels.is_empty() {
             String::new()
         } else {
-            format!(" ({})", LabelSet::from_labels(labels.to_vec()))
+            let ls: Vec<Label> = labels.iter().map(|(n, v)| Label::new(*n, *v)).collect();
+            format!(" ({})", LabelSet::from_labels(ls))
         },
         detail: detail.0,
     };
     loop {
-        let next = r.next_field().map_err(|e| fail(&labels, e))?;
+        let next = r
+            .next_field()
+            .map_err(|e| fail(&out.labels[label_start..], e))?;
         let Some((field, value)) = next else { break };
         match (field, value) {
-            (1, Value::Bytes(b)) => labels.push(decode_label(b).map_err(|e| fail(&labels, e))?),
-            (2, Value::Bytes(b)) => samples.push(decode_sample(b).map_err(|e| fail(&labels, e))?),
-            (3, Value::Bytes(_)) => exemplars += 1,
+            (1, Value::Bytes(b)) => {
+                let (n, v) = decode_label(b).map_err(|e| fail(&out.labels[label_start..], e))?;
+                // An empty value means "no such label", as in Prometheus.
+                if !v.is_empty() {
+                    out.labels.push((n, v));
+                }
+            }
+            (2, Value::Bytes(b)) => {
+                let s = decode_sample(b).map_err(|e| fail(&out.labels[label_start..], e))?;
+                out.samples.push(s);
+            }
+            (3, Value::Bytes(_)) => out.exemplars_dropped += 1,
             (4, Value::Bytes(_)) => histograms = true,
             (1..=4, _) => {
                 return Err(fail(
-                    &labels,
+                    &out.labels[label_start..],
                     WireError(format!("field {field} has the wrong wire type")),
                 ))
             }
             _ => {}
         }
     }
-    let labels = LabelSet::from_labels(labels);
+    let labels = &mut out.labels[label_start..];
+    if !labels.windows(2).all(|w| w[0] <= w[1]) {
+        labels.sort_unstable();
+    }
     if histograms {
+        let ls: Vec<Label> = labels.iter().map(|(n, v)| Label::new(*n, *v)).collect();
         return Err(RemoteWriteError::NativeHistograms {
             index,
-            labels: labels.to_string(),
+            labels: LabelSet::from_labels(ls).to_string(),
         });
     }
-    Ok((SeriesSamples { labels, samples }, exemplars))
+    out.ends
+        .push((out.labels.len() as u32, out.samples.len() as u32));
+    Ok(())
 }
 
-fn decode_label(buf: &[u8]) -> Result<Label, WireError> {
+fn decode_label(buf: &[u8]) -> Result<(&str, &str), WireError> {
     let mut r = Reader::new(buf);
     let (mut name, mut value) = ("", "");
     while let Some((field, v)) = r.next_field()? {
@@ -125,7 +162,7 @@ fn decode_label(buf: &[u8]) -> Result<Label, WireError> {
             _ => {}
         }
     }
-    Ok(Label::new(name, value))
+    Ok((name, value))
 }
 
 fn decode_sample(buf: &[u8]) -> Result<Sample, WireError> {
@@ -203,16 +240,38 @@ mod tests {
         let mut raw = Vec::new();
         encode(&example(), &mut raw);
         let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
-        let got = decode(&body).unwrap();
-        assert_eq!(got.series.len(), 1);
-        assert_eq!(got.series[0].labels, example()[0].labels);
-        assert_eq!(got.series[0].samples, example()[0].samples);
+        let buf = decompress(&body).unwrap();
+        let got = decode_uncompressed(&buf).unwrap();
+        let inputs = got.inputs();
+        assert_eq!(inputs.len(), 1);
+        assert_eq!(inputs[0].labels.to_label_set(), example()[0].labels);
+        assert_eq!(inputs[0].samples, &example()[0].samples[..]);
+    }
+
+    #[test]
+    fn unsorted_labels_are_sorted_and_empty_values_dropped() {
+        // One series whose labels arrive unsorted, one with an empty value.
+        let mut ts = Vec::new();
+        for (n, v) in [("z", "1"), ("__name__", "up"), ("e", "")] {
+            let mut l = Vec::new();
+            l.extend_from_slice(&[0x0a, n.len() as u8]);
+            l.extend_from_slice(n.as_bytes());
+            l.extend_from_slice(&[0x12, v.len() as u8]);
+            l.extend_from_slice(v.as_bytes());
+            ts.extend_from_slice(&[0x0a, l.len() as u8]);
+            ts.extend_from_slice(&l);
+        }
+        let mut req = vec![0x0a, ts.len() as u8];
+        req.extend_from_slice(&ts);
+        let got = decode_uncompressed(&req).unwrap();
+        let pairs = got.inputs()[0].labels.pairs().to_vec();
+        assert_eq!(pairs, [("__name__", "up"), ("z", "1")]);
     }
 
     #[test]
     fn bad_snappy_and_truncated_protobuf_are_named() {
         assert!(matches!(
-            decode(b"\xff\xff\xff\xff\xff"),
+            decompress(b"\xff\xff\xff\xff\xff"),
             Err(RemoteWriteError::Snappy(_))
         ));
         let mut raw = Vec::new();
@@ -230,7 +289,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode_uncompressed(&bytes);
-            let _ = decode(&bytes);
+            let _ = decompress(&bytes);
         }
     }
 }

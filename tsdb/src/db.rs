@@ -149,6 +149,16 @@ impl Db {
         self.head.append(write, mode, now_ms)
     }
 
+    /// Appends series borrowed from a decoded request (the hot path).
+    pub fn append_inputs(
+        &self,
+        write: &[crate::head::SeriesInput<'_>],
+        mode: AppendMode,
+        now_ms: Timestamp,
+    ) -> Result<AppendOutcome, TsdbError> {
+        self.head.append_inputs(write, mode, now_ms)
+    }
+
     /// Makes everything acknowledged so far survive power loss.
     pub fn sync(&self) -> Result<(), TsdbError> {
         self.head.sync_wal()

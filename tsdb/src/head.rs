@@ -4,7 +4,7 @@
 
 use crate::chunk::{FrozenChunk, OpenChunk};
 use crate::error::{AppendError, RejectReason, TsdbError};
-use crate::labels::{is_valid_label_name, is_valid_metric_name, LabelSet, METRIC_NAME};
+use crate::labels::{is_valid_label_name, is_valid_metric_name, LabelSet, LabelsRef, METRIC_NAME};
 use crate::limits::Limits;
 use crate::matcher::Matcher;
 use crate::postings::MemPostings;
@@ -30,6 +30,33 @@ pub struct SeriesSamples {
     pub labels: LabelSet,
     pub samples: Vec<Sample>,
 }
+
+/// One series of a write, borrowed from the decoded request.
+#[derive(Copy, Clone, Debug)]
+pub struct SeriesInput<'a> {
+    pub labels: LabelsRef<'a>,
+    pub samples: &'a [Sample],
+}
+
+/// Hashes a `u64` key as itself: keys are already label hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type ByHash = HashMap<u64, Vec<SeriesRef>, std::hash::BuildHasherDefault<IdentityHasher>>;
 
 /// How strictly sample order is enforced.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -191,7 +218,7 @@ struct MemSeries {
 
 #[derive(Default)]
 struct Index {
-    by_hash: HashMap<u64, Vec<SeriesRef>>,
+    by_hash: ByHash,
     series: HashMap<SeriesRef, Arc<MemSeries>>,
     postings: MemPostings,
     next_ref: u64,
@@ -199,9 +226,21 @@ struct Index {
 
 impl Index {
     fn find(&self, hash: u64, labels: &LabelSet) -> Option<(SeriesRef, Arc<MemSeries>)> {
+        self.find_by(hash, |l| l == labels)
+    }
+
+    fn find_ref(&self, hash: u64, labels: LabelsRef<'_>) -> Option<(SeriesRef, Arc<MemSeries>)> {
+        self.find_by(hash, |l| l.eq_ref(labels))
+    }
+
+    fn find_by(
+        &self,
+        hash: u64,
+        eq: impl Fn(&LabelSet) -> bool,
+    ) -> Option<(SeriesRef, Arc<MemSeries>)> {
         self.by_hash.get(&hash)?.iter().find_map(|r| {
             let s = self.series.get(r)?;
-            (s.labels == *labels).then(|| (*r, s.clone()))
+            eq(&s.labels).then(|| (*r, s.clone()))
         })
     }
 
@@ -550,9 +589,9 @@ impl Head {
     }
 
     /// Validates a series' labels against the naming rules and limits.
-    fn validate(&self, labels: &LabelSet) -> Result<(), (RejectReason, String)> {
+    fn validate(&self, labels: LabelsRef<'_>) -> Result<(), (RejectReason, String)> {
         let lim = &self.opts.limits;
-        let name = match labels.metric_name() {
+        let name = match labels.get(METRIC_NAME) {
             Some(n) => n,
             None => {
                 return Err((
@@ -573,41 +612,39 @@ impl Head {
                 format!("duplicate label name {d:?}"),
             ));
         }
-        if lim.max_labels_per_series > 0 && labels.len() > lim.max_labels_per_series {
+        let n = labels.pairs().len();
+        if lim.max_labels_per_series > 0 && n > lim.max_labels_per_series {
             return Err((
                 RejectReason::TooManyLabels,
                 format!(
-                    "{} labels exceed the limit of {}",
-                    labels.len(),
+                    "{n} labels exceed the limit of {}",
                     lim.max_labels_per_series
                 ),
             ));
         }
-        for l in labels.iter() {
-            if &*l.name != METRIC_NAME && !is_valid_label_name(&l.name) {
+        for (name, value) in labels.pairs() {
+            if *name != METRIC_NAME && !is_valid_label_name(name) {
                 return Err((
                     RejectReason::InvalidLabelName,
-                    format!("invalid label name {:?}", l.name),
+                    format!("invalid label name {name:?}"),
                 ));
             }
-            if lim.max_label_name_length > 0 && l.name.len() > lim.max_label_name_length {
+            if lim.max_label_name_length > 0 && name.len() > lim.max_label_name_length {
                 return Err((
                     RejectReason::LabelNameTooLong,
                     format!(
-                        "label name {:?} is {} bytes, over the limit of {}",
-                        l.name,
-                        l.name.len(),
+                        "label name {name:?} is {} bytes, over the limit of {}",
+                        name.len(),
                         lim.max_label_name_length
                     ),
                 ));
             }
-            if lim.max_label_value_length > 0 && l.value.len() > lim.max_label_value_length {
+            if lim.max_label_value_length > 0 && value.len() > lim.max_label_value_length {
                 return Err((
                     RejectReason::LabelValueTooLong,
                     format!(
-                        "value of label {:?} is {} bytes, over the limit of {}",
-                        l.name,
-                        l.value.len(),
+                        "value of label {name:?} is {} bytes, over the limit of {}",
+                        value.len(),
                         lim.max_label_value_length
                     ),
                 ));
@@ -616,41 +653,57 @@ impl Head {
         Ok(())
     }
 
-    /// Finds or creates the series; a new series is logged before it can be
-    /// found, so no sample record can ever precede its series record.
-    /// Lock order everywhere: WAL, then index, then series data.
-    fn get_or_create(&self, labels: &LabelSet) -> Result<(SeriesRef, Arc<MemSeries>), TsdbError> {
-        if let Some(found) = self.read_index().find(labels.stable_hash(), labels) {
-            return Ok(found);
-        }
-        let mut wal = lock(&self.wal);
-        self.create_locked(&mut wal, labels)
-    }
-
+    /// Creates the series (or finds it, if another writer just did); a new
+    /// series is logged before it can be found, so no sample record can
+    /// ever precede its series record. Lock order everywhere: WAL, then
+    /// index, then series data.
     fn create_locked(
         &self,
         wal: &mut WalWriter,
-        labels: &LabelSet,
+        labels: LabelsRef<'_>,
+        h: u64,
     ) -> Result<(SeriesRef, Arc<MemSeries>), TsdbError> {
-        let h = labels.stable_hash();
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = index.find(h, labels) {
+        if let Some(found) = index.find_ref(h, labels) {
             return Ok(found);
         }
         let r = SeriesRef(index.next_ref);
+        let owned = labels.to_label_set();
         let mut buf = Vec::new();
-        wal::encode_series(&mut buf, std::iter::once((r, labels)));
+        wal::encode_series(&mut buf, std::iter::once((r, &owned)));
         wal.write(&buf, None)?;
         self.counters.series_created.fetch_add(1, Ordering::Relaxed);
-        Ok((r, index.insert(r, h, labels.clone())))
+        Ok((r, index.insert(r, h, owned)))
+    }
+
+    /// Appends owned series (import, tests); see [`Head::append_inputs`].
+    pub fn append(
+        &self,
+        write: &[SeriesSamples],
+        mode: AppendMode,
+        now_ms: Timestamp,
+    ) -> Result<AppendOutcome, TsdbError> {
+        let pairs: Vec<Vec<(&str, &str)>> = write
+            .iter()
+            .map(|s| s.labels.iter().map(|l| (&*l.name, &*l.value)).collect())
+            .collect();
+        let inputs: Vec<SeriesInput> = pairs
+            .iter()
+            .zip(write)
+            .map(|(p, s)| SeriesInput {
+                labels: LabelsRef::from_sorted(p),
+                samples: &s.samples,
+            })
+            .collect();
+        self.append_inputs(&inputs, mode, now_ms)
     }
 
     /// Appends a write. Valid series and samples are stored even when others
     /// in the same write are refused; refusals are listed in the outcome.
     /// An `Err` means nothing of the samples was stored (WAL failure).
-    pub fn append(
+    pub fn append_inputs(
         &self,
-        write: &[SeriesSamples],
+        write: &[SeriesInput<'_>],
         mode: AppendMode,
         now_ms: Timestamp,
     ) -> Result<AppendOutcome, TsdbError> {
@@ -670,13 +723,22 @@ impl Head {
             });
             return Ok(outcome);
         }
-        let mut targets: Vec<(Arc<MemSeries>, SeriesRef, &SeriesSamples)> =
+        let mut targets: Vec<(Arc<MemSeries>, SeriesRef, &SeriesInput)> =
             Vec::with_capacity(write.len());
-        for ss in write {
-            if ss.samples.is_empty() {
-                continue;
+        // Existing series under one read lock, without allocating.
+        let mut missing: Vec<(&SeriesInput, u64)> = Vec::new();
+        {
+            let index = self.read_index();
+            for ss in write.iter().filter(|s| !s.samples.is_empty()) {
+                let h = ss.labels.hash();
+                match index.find_ref(h, ss.labels) {
+                    Some((r, s)) => targets.push((s, r, ss)),
+                    None => missing.push((ss, h)),
+                }
             }
-            if let Err((reason, msg)) = self.validate(&ss.labels) {
+        }
+        for (ss, h) in missing {
+            if let Err((reason, msg)) = self.validate(ss.labels) {
                 self.reject(
                     &mut outcome,
                     reason,
@@ -685,7 +747,8 @@ impl Head {
                 );
                 continue;
             }
-            let (r, s) = self.get_or_create(&ss.labels)?;
+            let mut wal = lock(&self.wal);
+            let (r, s) = self.create_locked(&mut wal, ss.labels, h)?;
             targets.push((s, r, ss));
         }
 
@@ -698,7 +761,7 @@ impl Head {
         // A cut may have dropped a series between lookup and now.
         for t in &mut targets {
             if t.0.removed.load(Ordering::Acquire) {
-                let (r, s) = self.create_locked(&mut wal, &t.2.labels)?;
+                let (r, s) = self.create_locked(&mut wal, t.2.labels, t.2.labels.hash())?;
                 t.0 = s;
                 t.1 = r;
             }
@@ -713,7 +776,7 @@ impl Head {
             // series in one write are classified against each other.
             let mut last = d.last;
             let mut ooo_seen: BTreeSet<Timestamp> = BTreeSet::new();
-            for sample in &ss.samples {
+            for sample in ss.samples {
                 if sample.t < min_allowed {
                     self.reject(&mut outcome, RejectReason::TooOld, format!("sample at {} is older than retention allows ({min_allowed}) for series {}", sample.t, ss.labels), 1);
                     continue;

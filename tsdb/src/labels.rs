@@ -1,7 +1,7 @@
 //! Label sets: the identity of a series.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 /// The label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -65,16 +65,20 @@ impl LabelSet {
         self.labels.is_empty()
     }
 
-    /// A stable 64-bit hash used to find a series by its labels.
+    /// A 64-bit hash used to find a series by its labels; equal to
+    /// [`LabelsRef::hash`] of the same labels.
     pub fn stable_hash(&self) -> u64 {
-        let mut h = Fnv64::default();
-        for l in &self.labels {
-            h.write(l.name.as_bytes());
-            h.write_u8(0xff);
-            h.write(l.value.as_bytes());
-            h.write_u8(0xff);
-        }
-        h.finish()
+        hash_pairs(self.labels.iter().map(|l| (&*l.name, &*l.value)))
+    }
+
+    /// Does this set hold exactly these (sorted, normalised) pairs?
+    pub fn eq_ref(&self, other: LabelsRef<'_>) -> bool {
+        self.labels.len() == other.0.len()
+            && self
+                .labels
+                .iter()
+                .zip(other.0)
+                .all(|(l, (n, v))| *l.name == **n && *l.value == **v)
     }
 
     /// First duplicated label name, if any.
@@ -104,25 +108,80 @@ impl fmt::Display for LabelSet {
     }
 }
 
-/// FNV-1a: tiny, deterministic across runs and platforms.
-struct Fnv64(u64);
+/// Labels borrowed from a decoded request: sorted by name, no empty
+/// values. Lets the hot write path find existing series without allocating.
+#[derive(Copy, Clone, Debug)]
+pub struct LabelsRef<'a>(&'a [(&'a str, &'a str)]);
 
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
+impl<'a> LabelsRef<'a> {
+    /// Sorts `pairs` by name and drops empty values, then borrows them.
+    pub fn normalize(pairs: &'a mut Vec<(&'a str, &'a str)>) -> LabelsRef<'a> {
+        pairs.retain(|(_, v)| !v.is_empty());
+        if !pairs.windows(2).all(|w| w[0] <= w[1]) {
+            pairs.sort_unstable();
+        }
+        LabelsRef(pairs)
+    }
+
+    /// Borrows pairs the caller has already normalised.
+    pub fn from_sorted(pairs: &'a [(&'a str, &'a str)]) -> LabelsRef<'a> {
+        LabelsRef(pairs)
+    }
+
+    pub fn pairs(&self) -> &'a [(&'a str, &'a str)] {
+        self.0
+    }
+
+    pub fn hash(&self) -> u64 {
+        hash_pairs(self.0.iter().copied())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    pub fn to_label_set(&self) -> LabelSet {
+        LabelSet {
+            labels: self.0.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
+        }
+    }
+
+    pub fn duplicate_name(&self) -> Option<&'a str> {
+        self.0.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[0].0)
     }
 }
 
-impl Hasher for Fnv64 {
-    fn finish(&self) -> u64 {
-        self.0
+impl fmt::Display for LabelsRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.to_label_set(), f)
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+}
+
+/// A fast word-at-a-time hash of label pairs (in-memory lookups only; not
+/// persisted, so it may change between versions).
+fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = 0;
+    let mut mix = |w: u64| h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let mut bytes = |s: &str| {
+        let b = s.as_bytes();
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            mix(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        // The length keeps ("ab","c") and ("a","bc") apart.
+        mix(u64::from_le_bytes(tail) ^ ((b.len() as u64) << 56));
+    };
+    for (n, v) in pairs {
+        bytes(n);
+        bytes(v);
     }
+    h
 }
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
@@ -176,6 +235,17 @@ mod tests {
         assert!(is_valid_label_name("_x9"));
         assert!(!is_valid_label_name("a:b"));
         assert!(!is_valid_label_name("é"));
+    }
+
+    #[test]
+    fn borrowed_labels_hash_and_compare_like_owned() {
+        let mut pairs = vec![("job", "a"), ("__name__", "up"), ("empty", "")];
+        let r = LabelsRef::normalize(&mut pairs);
+        let owned = LabelSet::from_pairs(&[("__name__", "up"), ("job", "a")]);
+        assert_eq!(r.hash(), owned.stable_hash());
+        assert!(owned.eq_ref(r));
+        assert_eq!(r.to_label_set(), owned);
+        assert_eq!(r.to_string(), r#"up{job="a"}"#);
     }
 
     #[test]

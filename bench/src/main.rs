@@ -1,0 +1,251 @@
+//! `vigil-bench`: sends one deterministic node_exporter-like remote_write
+//! workload to Prometheus, VictoriaMetrics and Vigil in turn, on the same
+//! machine in one run, and reports ingest rate, server CPU per million
+//! samples, peak RSS and on-disk bytes per sample, as ratios to Prometheus.
+//!
+//! `cargo run --release -p vigil-bench` (see docs/BENCHMARKS.md).
+
+mod peers;
+mod workload;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use peers::{Kind, Peer};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use workload::{Request, Workload, SCRAPE_INTERVAL_MS};
+
+#[derive(Parser, Debug)]
+#[command(about = "Side-by-side remote_write benchmark: Prometheus, VictoriaMetrics, Vigil")]
+struct Args {
+    /// Hosts (scrape targets).
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    /// Series per host (node_exporter exposes about 1000).
+    #[arg(long, default_value_t = 1000)]
+    series_per_host: usize,
+    /// Hours of 15 s data.
+    #[arg(long, default_value_t = 4.0)]
+    hours: f64,
+    /// Scrapes per request: 1 sends each host's scrape as one request, as a
+    /// live Prometheus remote_write does; more batches history.
+    #[arg(long, default_value_t = 1)]
+    scrapes_per_request: usize,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 2)]
+    senders: usize,
+    /// Which peers to run, comma-separated.
+    #[arg(long, default_value = "prometheus,victoria-metrics,vigil")]
+    peers: String,
+    /// The vigil binary.
+    #[arg(long, default_value = "target/release/vigil")]
+    vigil_bin: PathBuf,
+    /// Where data dirs go (a fresh temporary dir by default).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Skip waiting for Prometheus to write a block (bytes/sample then unknown).
+    #[arg(long)]
+    no_prometheus_blocks: bool,
+}
+
+struct Result1 {
+    kind: Kind,
+    samples_per_s: f64,
+    cpu_per_million: f64,
+    peak_rss: u64,
+    bytes_per_sample: Option<f64>,
+    failed_requests: u64,
+}
+
+fn send_all(peer: &Peer, requests: &Arc<Vec<Request>>, senders: usize) -> Result<(f64, u64)> {
+    let failed = Arc::new(AtomicU64::new(0));
+    let url = peer.write_url();
+    let start = Instant::now();
+    let threads: Vec<_> = (0..senders)
+        .map(|i| {
+            let (requests, failed, url) = (requests.clone(), failed.clone(), url.clone());
+            std::thread::spawn(move || {
+                let agent = peers::agent();
+                // Each sender owns whole streams, so every series stays in order.
+                for r in requests.iter().filter(|r| r.stream % senders == i) {
+                    let res = agent
+                        .post(&url)
+                        .set("Content-Type", "application/x-protobuf")
+                        .set("Content-Encoding", "snappy")
+                        .set("X-Prometheus-Remote-Write-Version", "0.1.0")
+                        .send_bytes(&r.body);
+                    if res.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok((
+        start.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed),
+    ))
+}
+
+fn run_peer(
+    kind: Kind,
+    bin: &std::path::Path,
+    work: &std::path::Path,
+    requests: &Arc<Vec<Request>>,
+    total: u64,
+    args: &Args,
+) -> Result<Result1> {
+    let peer = Peer::start(kind, bin, work)?;
+    let cpu0 = peer.cpu_seconds()?;
+    let (secs, failed) = send_all(&peer, requests, args.senders)?;
+    let cpu1 = peer.cpu_seconds()?;
+    eprintln!(
+        "{}: {total} samples in {secs:.1} s, {failed} failed requests; persisting...",
+        kind.name()
+    );
+    let bytes_per_sample = if kind == Kind::Prometheus && args.no_prometheus_blocks {
+        None
+    } else {
+        let (bytes, samples) = peer.persist_and_measure(total)?;
+        (samples > 0).then(|| bytes as f64 / samples as f64)
+    };
+    Ok(Result1 {
+        kind,
+        samples_per_s: total as f64 / secs,
+        cpu_per_million: (cpu1 - cpu0) / (total as f64 / 1e6),
+        peak_rss: peer.peak_rss()?,
+        bytes_per_sample,
+        failed_requests: failed,
+    })
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let scrapes = (args.hours * 3600.0 * 1000.0 / SCRAPE_INTERVAL_MS as f64) as usize;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    // End just before now, aligned to the scrape interval, so every peer accepts it.
+    let start_ms = (now - scrapes as i64 * SCRAPE_INTERVAL_MS - 60_000) / SCRAPE_INTERVAL_MS
+        * SCRAPE_INTERVAL_MS;
+    let mut w = Workload::new(args.hosts, args.series_per_host, scrapes, start_ms, 42);
+    w.scrapes_per_request = args.scrapes_per_request.max(1);
+    let total = w.total_samples() as u64;
+    eprintln!(
+        "generating {} series x {scrapes} scrapes = {total} samples...",
+        w.total_series()
+    );
+    let t = Instant::now();
+    let requests = Arc::new(w.generate());
+    let body_bytes: usize = requests.iter().map(|r| r.body.len()).sum();
+    eprintln!(
+        "{} requests, {:.1} MiB compressed, generated in {:.1} s",
+        requests.len(),
+        body_bytes as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
+
+    let tmp;
+    let work = match &args.work_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    std::fs::create_dir_all(&work)?;
+    let mut results = Vec::new();
+    for name in args.peers.split(',') {
+        let (kind, bin) = match name.trim() {
+            "prometheus" => (Kind::Prometheus, PathBuf::from("/usr/bin/prometheus")),
+            "victoria-metrics" => (
+                Kind::VictoriaMetrics,
+                PathBuf::from("/usr/bin/victoria-metrics"),
+            ),
+            "vigil" => (Kind::Vigil, args.vigil_bin.clone()),
+            other => bail!("unknown peer {other:?} (prometheus, victoria-metrics, vigil)"),
+        };
+        if !bin.exists() {
+            bail!("{} not found at {}", kind.name(), bin.display());
+        }
+        results.push(
+            run_peer(kind, &bin, &work, &requests, total, &args)
+                .with_context(|| format!("benchmarking {}", kind.name()))?,
+        );
+    }
+    if args.work_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    print_table(&results, &args, total, scrapes);
+    if results.iter().any(|r| r.failed_requests > 0) {
+        bail!("some requests failed");
+    }
+    Ok(())
+}
+
+fn print_table(results: &[Result1], args: &Args, total: u64, scrapes: usize) {
+    let ratio = |v: f64, b: Option<f64>| match b {
+        Some(b) if b > 0.0 => format!(" ({:.2}×)", v / b),
+        _ => String::new(),
+    };
+    println!(
+        "\nWorkload: {} hosts × {} series = {} series, {scrapes} scrapes at 15 s ({:.1} h), {total} samples, {} senders.\n",
+        args.hosts,
+        args.series_per_host,
+        args.hosts * args.series_per_host,
+        args.hours,
+        args.senders
+    );
+    print!("| metric |");
+    for r in results {
+        print!(" {} |", r.kind.name());
+    }
+    println!();
+    print!("| --- |");
+    for _ in results {
+        print!(" --- |");
+    }
+    println!();
+    let rows: [(&str, usize, Vec<Option<f64>>); 4] = [
+        (
+            "ingest samples/s",
+            0,
+            results.iter().map(|r| Some(r.samples_per_s)).collect(),
+        ),
+        (
+            "server CPU s per million samples",
+            2,
+            results.iter().map(|r| Some(r.cpu_per_million)).collect(),
+        ),
+        (
+            "peak RSS MiB",
+            0,
+            results
+                .iter()
+                .map(|r| Some(r.peak_rss as f64 / 1048576.0))
+                .collect(),
+        ),
+        (
+            "on-disk bytes per sample",
+            3,
+            results.iter().map(|r| r.bytes_per_sample).collect(),
+        ),
+    ];
+    let base_col = results.iter().position(|r| r.kind == Kind::Prometheus);
+    for (name, decimals, values) in &rows {
+        print!("| {name} |");
+        let base = base_col.and_then(|i| values[i]);
+        for v in values {
+            match v {
+                Some(v) => print!(" {v:.decimals$}{} |", ratio(*v, base)),
+                None => print!(" n/a |"),
+            }
+        }
+        println!();
+    }
+}

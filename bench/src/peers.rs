@@ -1,0 +1,271 @@
+//! The systems under test: each started on a free loopback port with a
+//! fresh data directory, measured through /proc, stopped when dropped.
+
+use anyhow::{bail, Context, Result};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Prometheus,
+    VictoriaMetrics,
+    Vigil,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prometheus => "Prometheus",
+            Kind::VictoriaMetrics => "VictoriaMetrics",
+            Kind::Vigil => "Vigil",
+        }
+    }
+}
+
+pub struct Peer {
+    pub kind: Kind,
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(600))
+        .build()
+}
+
+impl Peer {
+    pub fn start(kind: Kind, bin: &Path, work: &Path) -> Result<Peer> {
+        let port = free_port()?;
+        let data_dir = work.join(kind.name().to_lowercase());
+        std::fs::create_dir_all(&data_dir)?;
+        let mut cmd = Command::new(bin);
+        match kind {
+            Kind::Prometheus => {
+                let cfg = work.join("prometheus.yml");
+                std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")?;
+                cmd.arg(format!("--config.file={}", cfg.display()))
+                    .arg(format!("--storage.tsdb.path={}", data_dir.display()))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    .arg("--web.enable-remote-write-receiver");
+            }
+            Kind::VictoriaMetrics => {
+                cmd.arg(format!("-storageDataPath={}", data_dir.display()))
+                    .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+                    .arg("-retentionPeriod=1");
+            }
+            Kind::Vigil => {
+                cmd.arg("--listen-addr")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--data-dir")
+                    .arg(&data_dir)
+                    .arg("--log-level")
+                    .arg("warn");
+            }
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let peer = Peer {
+            kind,
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir,
+        };
+        peer.wait_ready()?;
+        Ok(peer)
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let path = match self.kind {
+            Kind::VictoriaMetrics => "/health",
+            _ => "/-/ready",
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if agent().get(&format!("{}{path}", self.base)).call().is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("{} did not become ready in 60 s", self.kind.name())
+    }
+
+    pub fn write_url(&self) -> String {
+        format!("{}/api/v1/write", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User + system CPU seconds the process has used so far.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|x| x.1)
+            .context("bad /proc stat")?;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+        Ok(ticks / 100.0)
+    }
+
+    /// Peak resident set size in bytes (VmHWM).
+    pub fn peak_rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .context("no VmHWM")?;
+        let kb: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("bad VmHWM")?
+            .parse()?;
+        Ok(kb * 1024)
+    }
+
+    /// Makes the peer persist what it has, as far as it can be asked to,
+    /// and returns (bytes on disk, samples those bytes hold).
+    pub fn persist_and_measure(&self, total_samples: u64) -> Result<(u64, u64)> {
+        match self.kind {
+            Kind::Vigil => {
+                agent()
+                    .post(&format!("{}/api/vigil/flush", self.base))
+                    .call()?;
+                let text = agent()
+                    .get(&format!("{}/api/vigil/status", self.base))
+                    .call()?
+                    .into_string()?;
+                let status: serde_json::Value = serde_json::from_str(&text)?;
+                let blocks = dir_size(&self.data_dir.join("blocks"));
+                let samples = status["block_samples"].as_u64().context("block_samples")?;
+                Ok((blocks, samples))
+            }
+            Kind::VictoriaMetrics => {
+                agent()
+                    .get(&format!("{}/internal/force_flush", self.base))
+                    .call()?;
+                let now = std::time::SystemTime::now();
+                let secs = now.duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+                for back_days in [0i64, 40] {
+                    let (y, m) = year_month(secs - back_days * 86_400);
+                    let url = format!(
+                        "{}/internal/force_merge?partition_prefix={y:04}_{m:02}",
+                        self.base
+                    );
+                    agent().get(&url).call()?;
+                }
+                wait_stable(&self.data_dir)?;
+                Ok((dir_size(&self.data_dir), total_samples))
+            }
+            Kind::Prometheus => {
+                // Prometheus has no API to persist its head; it compacts on
+                // its own once the head spans 1.5 block ranges. Wait for that.
+                let deadline = Instant::now() + Duration::from_secs(240);
+                loop {
+                    let (bytes, samples) = prometheus_blocks(&self.data_dir)?;
+                    if samples > 0 {
+                        wait_stable(&self.data_dir)?;
+                        return prometheus_blocks(&self.data_dir);
+                    }
+                    if Instant::now() > deadline {
+                        bail!(
+                            "Prometheus wrote no block within 240 s (send more than 3 h of data)"
+                        );
+                    }
+                    let _ = bytes;
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+/// Bytes and samples in Prometheus's persisted blocks (not its WAL).
+fn prometheus_blocks(dir: &Path) -> Result<(u64, u64)> {
+    let (mut bytes, mut samples) = (0, 0);
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        let meta = p.join("meta.json");
+        if let Ok(text) = std::fs::read_to_string(&meta) {
+            let j: serde_json::Value = serde_json::from_str(&text)?;
+            samples += j["stats"]["numSamples"].as_u64().unwrap_or(0);
+            bytes += dir_size(&p);
+        }
+    }
+    Ok((bytes, samples))
+}
+
+fn wait_stable(dir: &Path) -> Result<()> {
+    let mut last = dir_size(dir);
+    let mut stable_for = 0;
+    for _ in 0..120 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = dir_size(dir);
+        stable_for = if now == last { stable_for + 1 } else { 0 };
+        if stable_for >= 5 {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
+}
+
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            match e.metadata() {
+                Ok(m) if m.is_dir() => dir_size(&p),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }
+        })
+        .sum()
+}
+
+/// (year, month) of a Unix time, UTC.
+fn year_month(secs: i64) -> (i64, i64) {
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn year_month() {
+        assert_eq!(super::year_month(1_700_000_000), (2023, 11));
+        assert_eq!(super::year_month(0), (1970, 1));
+    }
+}
