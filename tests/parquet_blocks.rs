@@ -50,6 +50,12 @@ fn blocks_read_with_pyarrow_match_the_export_api() {
                 1.0 / (k as f64 + 3.0),
                 t + jitter
             ));
+            // KiB-valued (a common factor), with labels named like the block's own columns.
+            body.push_str(&format!(
+                "node_memory_free_bytes{{host=\"{host}\",scale=\"x\",__scale=\"y\"}} {} {}\n",
+                8_589_934_592 + (k % 7) * 4096,
+                t + jitter
+            ));
         }
     }
     body.push_str(&format!("odd{{kind=\"special\"}} NaN {start}\nodd{{kind=\"special\"}} +Inf {}\nodd{{kind=\"special\"}} -0 {}\n", start + 1, start + 2));
@@ -106,7 +112,7 @@ fn blocks_read_with_pyarrow_match_the_export_api() {
     for (metric, ts, vals) in export(&v, r#"{__name__=~".+"}"#) {
         from_api.insert(metric.to_string(), ts.into_iter().zip(vals).collect());
     }
-    assert_eq!(from_parquet.len(), 7);
+    assert_eq!(from_parquet.len(), 9);
     assert_eq!(from_parquet, from_api);
     let odd = &from_api[&json!({"__name__": "odd", "kind": "special"}).to_string()];
     assert_eq!(

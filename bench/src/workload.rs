@@ -41,7 +41,7 @@ enum Kind {
     Constant,
     /// Slow gauge with two decimals (load average, temperatures).
     GaugeTwoDecimals,
-    /// Gauge that needs a full float (scrape durations, clock offsets).
+    /// Duration in seconds from a nanosecond clock (scrape durations).
     GaugeFloat,
 }
 
@@ -77,7 +77,9 @@ impl SeriesModel {
                 let v = self.value + ((r.next() % 21) as f64 - 10.0) / 100.0;
                 (v.clamp(0.0, 99.0) * 100.0).round() / 100.0
             }
-            Kind::GaugeFloat => r.unit() / 3.0,
+            // Durations measured in nanoseconds and reported in seconds,
+            // as client libraries do.
+            Kind::GaugeFloat => (100_000 + r.next() % 50_000_000) as f64 / 1e9,
         };
         self.value
     }

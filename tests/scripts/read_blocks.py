@@ -33,24 +33,25 @@ def main(data_dir):
             stamps.column("timestamp").cast("int64").to_pylist(),
         ):
             groups[(g, i)] = t
-        by_id = {s["series_id"]: s for s in series}
+        by_id = {s["__series_id"]: s for s in series}
         out = {}
         for row in samples:
             s = by_id[row["series_id"]]
             if row["value_float"] is not None:
                 v = row["value_float"]
             else:
-                v = row["value_int"] / 10 ** s["scale"]
-            t = groups[(s["group_id"], row["sample_index"])]
+                v = row["value_int"] * s["__multiplier"] / 10 ** s["__scale"]
+            t = groups[(s["__group_id"], row["sample_index"])]
             entry = out.setdefault(row["series_id"], {"timestamps": [], "values": []})
             entry["timestamps"].append(t)
             entry["values"].append(value_json(v))
         for sid, entry in sorted(out.items()):
             s = by_id[sid]
             labels = {
-                k: v
+                (k[len("label:"):] if k.startswith("label:") else k): v
                 for k, v in s.items()
-                if k not in ("series_id", "group_id", "scale", "row_group") and v is not None
+                if not k.startswith("__") or k == "__name__"
+                if v is not None
             }
             print(json.dumps({"block": name, "metric": labels, **entry}))
 

@@ -3,13 +3,14 @@
 //! A block is a directory holding one time range of data:
 //!
 //! - `series.parquet`: one row per series: `series_id`, `group_id`,
-//!   `scale`, `row_group`, and one nullable string column per label name.
+//!   `scale`, `multiplier`, `row_group`, and one nullable string column per
+//!   label name.
 //! - `timestamps.parquet`: `group_id`, `sample_index`, `timestamp`. Series
 //!   scraped together share one timestamp sequence (a group), stored once.
 //! - `samples.parquet`: `series_id`, `sample_index`, `value_int`,
 //!   `value_float`. The value is `value_float` when set, else
-//!   `value_int / 10^scale` (exact: only values that round-trip bit for bit
-//!   are stored as decimals).
+//!   `value_int * multiplier / 10^scale` (exact: only values that round-trip
+//!   bit for bit are stored as decimals).
 //! - `meta.json`: time range, counts, compaction level and source blocks.
 //!
 //! See docs/STORAGE.md for the schema and a DuckDB query that joins them.
@@ -34,6 +35,38 @@ pub const FILE_SERIES: &str = "series.parquet";
 pub const FILE_TIMESTAMPS: &str = "timestamps.parquet";
 pub const FILE_SAMPLES: &str = "samples.parquet";
 pub const META_FILE: &str = "meta.json";
+
+// series.parquet's fixed columns. Their `__` prefix is reserved for
+// internal use by Prometheus, so no ordinary label name collides with them.
+pub const COL_SERIES_ID: &str = "__series_id";
+pub const COL_GROUP_ID: &str = "__group_id";
+pub const COL_SCALE: &str = "__scale";
+pub const COL_MULTIPLIER: &str = "__multiplier";
+pub const COL_ROW_GROUP: &str = "__row_group";
+const FIXED_COLUMNS: [&str; 5] = [
+    COL_SERIES_ID,
+    COL_GROUP_ID,
+    COL_SCALE,
+    COL_MULTIPLIER,
+    COL_ROW_GROUP,
+];
+/// Prefix for a label whose name would collide with a fixed column.
+const COLLIDING_LABEL_PREFIX: &str = "label:";
+
+/// The column that holds label `name` in series.parquet.
+pub fn label_column(name: &str) -> String {
+    if FIXED_COLUMNS.contains(&name) || name.starts_with(COLLIDING_LABEL_PREFIX) {
+        format!("{COLLIDING_LABEL_PREFIX}{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn column_label(column: &str) -> &str {
+    column
+        .strip_prefix(COLLIDING_LABEL_PREFIX)
+        .unwrap_or(column)
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BlockMeta {
@@ -63,6 +96,7 @@ struct BlockSeries {
     labels: LabelSet,
     group: u32,
     scale: u32,
+    multiplier: i64,
     row_group: usize,
 }
 
@@ -91,15 +125,16 @@ impl Block {
         let mut postings = MemPostings::default();
         for row in reader.get_row_iter(None).map_err(|e| pq(&series_path, e))? {
             let row = row.map_err(|e| pq(&series_path, e))?;
-            let mut ints = [0i64; 4];
+            let mut ints = [0i64; 5];
             let mut labels = Vec::new();
             for (i, (name, field)) in row.get_column_iter().enumerate() {
                 match (i, field) {
-                    (0..=3, Field::Int(v)) => ints[i] = i64::from(*v),
-                    (0..=3, other) => {
+                    (0..=4, Field::Int(v)) => ints[i] = i64::from(*v),
+                    (0..=4, Field::Long(v)) => ints[i] = *v,
+                    (0..=4, other) => {
                         return Err(pq(&series_path, format!("column {name} holds {other:?}")))
                     }
-                    (_, Field::Str(v)) => labels.push(Label::new(name.as_str(), v.as_str())),
+                    (_, Field::Str(v)) => labels.push(Label::new(column_label(name), v.as_str())),
                     (_, Field::Null) => {}
                     (_, other) => {
                         return Err(pq(
@@ -121,7 +156,8 @@ impl Block {
                 labels,
                 group: ints[1] as u32,
                 scale: ints[2] as u32,
-                row_group: ints[3] as usize,
+                multiplier: ints[3],
+                row_group: ints[4] as usize,
             });
         }
 
@@ -334,7 +370,9 @@ impl Block {
                 ));
             };
             let v = match v {
-                Some((m, true)) => m as f64 / 10f64.powi(series.scale as i32),
+                Some((m, true)) => {
+                    m.wrapping_mul(series.multiplier) as f64 / 10f64.powi(series.scale as i32)
+                }
                 Some((bits, false)) => f64::from_bits(bits as u64),
                 None => return Err(pq(path, format!("row group {rg}: value column too short"))),
             };

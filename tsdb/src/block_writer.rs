@@ -5,18 +5,25 @@
 //! Series arrive in label order (callers merge sorted sources), which lets
 //! the writer stream samples out row group by row group.
 
-use crate::block::{BlockMeta, FILE_SAMPLES, FILE_SERIES, FILE_TIMESTAMPS, META_FILE};
+use crate::block::{
+    label_column, BlockMeta, COL_GROUP_ID, COL_MULTIPLIER, COL_ROW_GROUP, COL_SCALE, COL_SERIES_ID,
+    FILE_SAMPLES, FILE_SERIES, FILE_TIMESTAMPS, META_FILE,
+};
 use crate::error::TsdbError;
 use crate::labels::LabelSet;
 use crate::sample::{Sample, Timestamp};
 use crate::wal::sync_dir;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{LogicalType, Repetition, Type as PhysicalType};
+use parquet::column::writer::ColumnWriter;
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedColumnWriter;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::ColumnPath;
+use parquet::schema::types::Type;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -30,8 +37,17 @@ const MAX_SCALE: u32 = 12;
 /// Integers beyond 2^53 are not all exact as f64; keep such values as floats.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
-fn pq(path: &Path, e: parquet::errors::ParquetError) -> TsdbError {
-    TsdbError::io(path, std::io::Error::other(e.to_string()))
+fn pq(path: &Path, e: impl std::fmt::Display) -> TsdbError {
+    TsdbError::io(path, std::io::Error::other(format!("parquet: {e}")))
+}
+
+/// Writes an int32 column, checking its type rather than trusting it
+/// (the library's `typed` panics on a mismatch).
+fn write_i32(c: &mut SerializedColumnWriter<'_>, values: &[i32]) -> Result<usize, ParquetError> {
+    match c.untyped() {
+        ColumnWriter::Int32ColumnWriter(w) => w.write_batch(values, None, None),
+        _ => Err(ParquetError::General("column is not int32".into())),
+    }
 }
 
 /// The smallest decimal exponent `s` with `v == m / 10^s` exactly for an
@@ -58,7 +74,15 @@ struct SeriesRow {
     labels: LabelSet,
     group: i32,
     scale: i32,
+    multiplier: i64,
     row_group: i32,
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 pub struct BlockWriter {
@@ -186,13 +210,21 @@ impl BlockWriter {
             .filter_map(|s| decimal_scale(s.v))
             .max()
             .unwrap_or(0);
+        let mantissas: Vec<Option<i64>> = samples.iter().map(|s| to_mantissa(s.v, scale)).collect();
+        // A common factor (memory in KiB or pages, sizes in blocks) is
+        // stored once per series, shrinking every delta it divided.
+        let multiplier = mantissas
+            .iter()
+            .flatten()
+            .fold(0u64, |g, m| gcd(g, m.unsigned_abs()))
+            .clamp(1, i64::MAX as u64) as i64;
         let id = self.series.len() as i32;
-        for (i, s) in samples.iter().enumerate() {
+        for (i, (s, m)) in samples.iter().zip(&mantissas).enumerate() {
             self.col_series.push(id);
             self.col_index.push(i as i32);
-            match to_mantissa(s.v, scale) {
+            match m {
                 Some(m) => {
-                    self.col_int.push(m);
+                    self.col_int.push(m / multiplier);
                     self.col_int_def.push(1);
                     self.col_float_def.push(0);
                 }
@@ -210,6 +242,7 @@ impl BlockWriter {
             labels: labels.clone(),
             group,
             scale: scale as i32,
+            multiplier,
             row_group: self.row_groups,
         });
         if self.col_series.len() >= ROW_GROUP_SAMPLES {
@@ -269,35 +302,83 @@ impl BlockWriter {
             .iter()
             .flat_map(|s| s.labels.iter().map(|l| &*l.name))
             .collect();
-        let mut schema = String::from(
-            "message series { required int32 series_id; required int32 group_id; required int32 scale; required int32 row_group;",
-        );
-        for n in &names {
-            schema.push_str(&format!(" optional binary {n} (STRING);"));
-        }
-        schema.push_str(" }");
-        let mut w = open_writer(
-            path,
-            &schema,
-            props(&["series_id", "group_id", "scale", "row_group"], &[]),
-        )?;
-        let mut rg = w.next_row_group().map_err(|e| pq(path, e))?;
-        let ints: [Vec<i32>; 4] = [
-            (0..self.series.len() as i32).collect(),
-            self.series.iter().map(|s| s.group).collect(),
-            self.series.iter().map(|s| s.scale).collect(),
-            self.series.iter().map(|s| s.row_group).collect(),
+        // Built field by field, not parsed from text, so any label name is
+        // a valid column name.
+        let int_col = |name: &str, t: PhysicalType| {
+            Type::primitive_type_builder(name, t)
+                .with_repetition(Repetition::REQUIRED)
+                .build()
+                .map(Arc::new)
+        };
+        let mut fields = vec![
+            int_col(COL_SERIES_ID, PhysicalType::INT32),
+            int_col(COL_GROUP_ID, PhysicalType::INT32),
+            int_col(COL_SCALE, PhysicalType::INT32),
+            int_col(COL_MULTIPLIER, PhysicalType::INT64),
+            int_col(COL_ROW_GROUP, PhysicalType::INT32),
         ];
-        for col in &ints {
+        for n in &names {
+            fields.push(
+                Type::primitive_type_builder(&label_column(n), PhysicalType::BYTE_ARRAY)
+                    .with_repetition(Repetition::OPTIONAL)
+                    .with_logical_type(Some(LogicalType::String))
+                    .build()
+                    .map(Arc::new),
+            );
+        }
+        let fields = fields
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pq(path, e))?;
+        let schema = Type::group_type_builder("series")
+            .with_fields(fields)
+            .build()
+            .map_err(|e| pq(path, e))?;
+        let f = File::create(path).map_err(|e| TsdbError::io(path, e))?;
+        let props = props(
+            &[
+                COL_SERIES_ID,
+                COL_GROUP_ID,
+                COL_SCALE,
+                COL_MULTIPLIER,
+                COL_ROW_GROUP,
+            ],
+            &[],
+        );
+        let mut w =
+            SerializedFileWriter::new(f, Arc::new(schema), props).map_err(|e| pq(path, e))?;
+        let mut rg = w.next_row_group().map_err(|e| pq(path, e))?;
+        let ids: Vec<i32> = (0..self.series.len() as i32).collect();
+        let groups: Vec<i32> = self.series.iter().map(|s| s.group).collect();
+        let scales: Vec<i32> = self.series.iter().map(|s| s.scale).collect();
+        let multipliers: Vec<i64> = self.series.iter().map(|s| s.multiplier).collect();
+        let row_groups: Vec<i32> = self.series.iter().map(|s| s.row_group).collect();
+        let missing = || pq(path, ParquetError::General("missing column".into()));
+        for (i, col) in [&ids, &groups, &scales].into_iter().enumerate() {
             let mut c = rg
                 .next_column()
                 .map_err(|e| pq(path, e))?
-                .ok_or_else(|| pq(path, ParquetError::General("missing column".into())))?;
-            c.typed::<Int32Type>()
-                .write_batch(col, None, None)
-                .map_err(|e| pq(path, e))?;
+                .ok_or_else(missing)?;
+            write_i32(&mut c, col).map_err(|e| pq(path, format!("column {i}: {e}")))?;
             c.close().map_err(|e| pq(path, e))?;
         }
+        let mut c = rg
+            .next_column()
+            .map_err(|e| pq(path, e))?
+            .ok_or_else(missing)?;
+        match c.untyped() {
+            ColumnWriter::Int64ColumnWriter(w) => w
+                .write_batch(&multipliers, None, None)
+                .map_err(|e| pq(path, e))?,
+            _ => return Err(pq(path, "multiplier column is not int64")),
+        };
+        c.close().map_err(|e| pq(path, e))?;
+        let mut c = rg
+            .next_column()
+            .map_err(|e| pq(path, e))?
+            .ok_or_else(missing)?;
+        write_i32(&mut c, &row_groups).map_err(|e| pq(path, e))?;
+        c.close().map_err(|e| pq(path, e))?;
         for n in &names {
             let mut values = Vec::new();
             let mut def = Vec::with_capacity(self.series.len());
