@@ -56,7 +56,10 @@ impl std::hash::Hasher for IdentityHasher {
     }
 }
 
-type ByHash = HashMap<u64, Vec<SeriesRef>, std::hash::BuildHasherDefault<IdentityHasher>>;
+/// Label hash → the series with that hash (almost always one), holding the
+/// handle itself so the hot lookup touches one map.
+type ByHash =
+    HashMap<u64, Vec<(SeriesRef, Arc<MemSeries>)>, std::hash::BuildHasherDefault<IdentityHasher>>;
 
 /// How strictly sample order is enforced.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -238,20 +241,21 @@ impl Index {
         hash: u64,
         eq: impl Fn(&LabelSet) -> bool,
     ) -> Option<(SeriesRef, Arc<MemSeries>)> {
-        self.by_hash.get(&hash)?.iter().find_map(|r| {
-            let s = self.series.get(r)?;
-            eq(&s.labels).then(|| (*r, s.clone()))
-        })
+        self.by_hash
+            .get(&hash)?
+            .iter()
+            .find(|(_, s)| eq(&s.labels))
+            .map(|(r, s)| (*r, s.clone()))
     }
 
     fn insert(&mut self, r: SeriesRef, hash: u64, labels: LabelSet) -> Arc<MemSeries> {
         self.postings.add(r, &labels);
-        self.by_hash.entry(hash).or_default().push(r);
         let s = Arc::new(MemSeries {
             labels,
             data: Mutex::new(SeriesData::new()),
             removed: AtomicBool::new(false),
         });
+        self.by_hash.entry(hash).or_default().push((r, s.clone()));
         self.series.insert(r, s.clone());
         self.next_ref = self.next_ref.max(r.0 + 1);
         s
@@ -261,7 +265,7 @@ impl Index {
         if let Some(s) = self.series.remove(&r) {
             let h = s.labels.stable_hash();
             if let Some(refs) = self.by_hash.get_mut(&h) {
-                refs.retain(|x| *x != r);
+                refs.retain(|(x, _)| *x != r);
                 if refs.is_empty() {
                     self.by_hash.remove(&h);
                 }
