@@ -53,6 +53,21 @@ enum Command {
     Server,
 }
 
+/// glibc gives each thread that contends for the heap its own arena (up to
+/// 8 per core); with many short-lived request buffers that fragments memory
+/// and inflates RSS. Two arenas measured better on the ingest benchmark.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only adjusts allocator tuning; it is called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
@@ -83,8 +98,12 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| PathBuf::from("data")),
         config,
     };
+    limit_malloc_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Writes and queries run on blocking threads; a bounded pool keeps
+        // idle threads (and their allocator arenas) from piling up.
+        .max_blocking_threads(32)
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(server::run(settings))

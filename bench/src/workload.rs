@@ -438,3 +438,31 @@ fn put_len(out: &mut Vec<u8>, field: u64, body: &[u8]) {
     put_varint(out, body.len() as u64);
     out.extend_from_slice(body);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_is_deterministic_and_sized_as_asked() {
+        let make = || Workload::new(3, 1000, 4, 1_700_000_000_000, 7);
+        let w = make();
+        assert_eq!(w.total_series(), 3000);
+        assert_eq!(w.total_samples(), 12_000);
+        let a = w.generate();
+        let b = make().generate();
+        assert_eq!(a.len(), 3 * 4, "one request per host and scrape");
+        assert!(a.iter().zip(&b).all(|(x, y)| x.body == y.body));
+    }
+
+    #[test]
+    fn a_hosts_series_share_one_timestamp_per_scrape() {
+        let w = Workload::new(2, 10, 3, 1_700_000_000_000, 7);
+        for h in 0..2 {
+            for k in 0..3 {
+                let t = w.scrape_ts(h, k);
+                assert!((t - (1_700_000_000_000 + k as i64 * SCRAPE_INTERVAL_MS)).abs() <= 5);
+            }
+        }
+    }
+}

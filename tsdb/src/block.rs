@@ -16,7 +16,7 @@
 //! See docs/STORAGE.md for the schema and a DuckDB query that joins them.
 
 use crate::error::TsdbError;
-use crate::labels::{Label, LabelSet};
+use crate::labels::{Interner, Label, LabelSet};
 use crate::matcher::Matcher;
 use crate::postings::MemPostings;
 use crate::querier::TimeRange;
@@ -114,7 +114,7 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn open(dir: &Path) -> Result<Block, TsdbError> {
+    pub fn open(dir: &Path, interner: &Interner) -> Result<Block, TsdbError> {
         let meta_path = dir.join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).map_err(|e| TsdbError::io(&meta_path, e))?;
         let meta: BlockMeta = serde_json::from_str(&text).map_err(|e| pq(&meta_path, e))?;
@@ -150,7 +150,7 @@ impl Block {
                     format!("series_id {} out of sequence", ints[0]),
                 ));
             }
-            let labels = LabelSet::from_labels(labels);
+            let labels = interner.intern(LabelSet::from_labels(labels));
             postings.add(SeriesRef(series.len() as u64), &labels);
             series.push(BlockSeries {
                 labels,

@@ -7,7 +7,7 @@ use crate::error::{RejectReason, TsdbError};
 use crate::head::{
     block_window, AppendMode, AppendOutcome, Head, HeadOptions, SeriesSamples, BLOCK_RANGE_MS,
 };
-use crate::labels::LabelSet;
+use crate::labels::{Interner, LabelSet};
 use crate::matcher::Matcher;
 use crate::querier::{Querier, Series, SeriesPart, TimeRange};
 use crate::sample::Timestamp;
@@ -73,6 +73,7 @@ pub struct Db {
     maintenance: Mutex<()>,
     replay: ReplayReport,
     counters: DbCounters,
+    interner: Arc<Interner>,
 }
 
 #[derive(Default)]
@@ -90,8 +91,9 @@ impl Db {
     /// Opens (or creates) the store in `dir`: loads its blocks and replays its WAL.
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, TsdbError> {
         std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
-        let blocks = load_blocks(&dir.join("blocks"))?;
-        let (head, replay) = Head::open(&dir.join("wal"), opts.head.clone())?;
+        let interner = Arc::new(Interner::default());
+        let blocks = load_blocks(&dir.join("blocks"), &interner)?;
+        let (head, replay) = Head::open(&dir.join("wal"), opts.head.clone(), interner.clone())?;
         tracing::info!(
             dir = %dir.display(), series = head.num_series(), blocks = blocks.len(),
             records = replay.records, segments = replay.segments, "store opened"
@@ -104,6 +106,7 @@ impl Db {
             maintenance: Mutex::new(()),
             replay,
             counters: DbCounters::default(),
+            interner,
         })
     }
 
@@ -179,6 +182,7 @@ impl Db {
         }
         report.blocks_compacted += self.compact()?;
         report.blocks_deleted += self.apply_retention(now_ms)?;
+        self.interner.collect_garbage();
         Ok(report)
     }
 
@@ -188,7 +192,10 @@ impl Db {
         let metas = compact::write_cut(&plan, &self.blocks_dir())?;
         let mut added = Vec::new();
         for m in &metas {
-            added.push(Arc::new(Block::open(&self.blocks_dir().join(&m.id))?));
+            added.push(Arc::new(Block::open(
+                &self.blocks_dir().join(&m.id),
+                &self.interner,
+            )?));
         }
         let n = added.len();
         self.swap_blocks(added, &[]);
@@ -214,6 +221,7 @@ impl Db {
             report.blocks_cut = self.cut_before(max_t.saturating_add(1))?;
         }
         report.blocks_compacted = self.compact()?;
+        self.interner.collect_garbage();
         Ok(report)
     }
 
@@ -248,7 +256,10 @@ impl Db {
                 else {
                     break;
                 };
-                let block = Arc::new(Block::open(&self.blocks_dir().join(&meta.id))?);
+                let block = Arc::new(Block::open(
+                    &self.blocks_dir().join(&meta.id),
+                    &self.interner,
+                )?);
                 self.swap_blocks(vec![block], &meta.sources);
                 for b in &inputs {
                     remove_block_dir(b.dir())?;
@@ -359,7 +370,7 @@ fn remove_block_dir(dir: &Path) -> Result<(), TsdbError> {
 
 /// Opens every block; removes leftovers of interrupted writes and blocks
 /// that a finished compaction replaced.
-fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
+fn load_blocks(dir: &Path, interner: &Interner) -> Result<Vec<Arc<Block>>, TsdbError> {
     std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
     let mut blocks = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| TsdbError::io(dir, e))? {
@@ -373,7 +384,7 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
         if !path.is_dir() {
             continue;
         }
-        match Block::open(&path) {
+        match Block::open(&path, interner) {
             Ok(b) => blocks.push(Arc::new(b)),
             // Keep the directory for inspection; do not take the store down.
             Err(e) => {

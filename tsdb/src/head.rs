@@ -4,7 +4,9 @@
 
 use crate::chunk::{FrozenChunk, OpenChunk};
 use crate::error::{AppendError, RejectReason, TsdbError};
-use crate::labels::{is_valid_label_name, is_valid_metric_name, LabelSet, LabelsRef, METRIC_NAME};
+use crate::labels::{
+    is_valid_label_name, is_valid_metric_name, Interner, LabelSet, LabelsRef, METRIC_NAME,
+};
 use crate::limits::Limits;
 use crate::matcher::Matcher;
 use crate::postings::MemPostings;
@@ -303,6 +305,7 @@ pub struct Head {
     min_t: AtomicI64,
     max_t: AtomicI64,
     pub counters: HeadCounters,
+    interner: Arc<Interner>,
 }
 
 /// What a cut takes from one series: whole chunks, the open chunk as it
@@ -386,6 +389,7 @@ impl Head {
     pub fn open(
         wal_dir: &std::path::Path,
         opts: HeadOptions,
+        interner: Arc<Interner>,
     ) -> Result<(Self, wal::ReplayReport), TsdbError> {
         let mut index = Index {
             next_ref: 1,
@@ -411,7 +415,7 @@ impl Head {
                 for (r, labels) in series {
                     let h = labels.stable_hash();
                     if index.find(h, &labels).is_none() {
-                        index.insert(r, h, labels);
+                        index.insert(r, h, interner.intern(labels));
                     }
                 }
             }
@@ -454,6 +458,7 @@ impl Head {
                 min_t,
                 max_t,
                 counters: HeadCounters::default(),
+                interner,
             },
             report,
         ))
@@ -672,7 +677,7 @@ impl Head {
             return Ok(found);
         }
         let r = SeriesRef(index.next_ref);
-        let owned = labels.to_label_set();
+        let owned = self.interner.intern(labels.to_label_set());
         let mut buf = Vec::new();
         wal::encode_series(&mut buf, std::iter::once((r, &owned)));
         wal.write(&buf, None)?;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 
 /// The label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -25,7 +26,9 @@ impl Label {
 /// (an empty value means "label absent", as in Prometheus).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct LabelSet {
-    labels: Vec<Label>,
+    /// Shared: cloning a label set (cuts, block writers, query results)
+    /// bumps a count instead of copying every string.
+    labels: Arc<[Label]>,
 }
 
 impl LabelSet {
@@ -34,7 +37,9 @@ impl LabelSet {
     pub fn from_labels(mut labels: Vec<Label>) -> Self {
         labels.retain(|l| !l.value.is_empty());
         labels.sort_unstable();
-        LabelSet { labels }
+        LabelSet {
+            labels: labels.into(),
+        }
     }
 
     /// Convenience for tests and literals: `LabelSet::from_pairs(&[("a","b")])`.
@@ -108,6 +113,41 @@ impl fmt::Display for LabelSet {
     }
 }
 
+/// Shares one copy of each label set between the head and every open
+/// block, so a series persisted in several blocks costs its labels once.
+#[derive(Default)]
+pub struct Interner {
+    sets: std::sync::Mutex<std::collections::HashSet<LabelSet>>,
+}
+
+impl Interner {
+    /// The shared copy of `ls` (stored if new).
+    pub fn intern(&self, ls: LabelSet) -> LabelSet {
+        let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = sets.get(&ls) {
+            return existing.clone();
+        }
+        sets.insert(ls.clone());
+        ls
+    }
+
+    /// Forgets label sets nothing else holds any more.
+    pub fn collect_garbage(&self) -> usize {
+        let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
+        let before = sets.len();
+        sets.retain(|ls| Arc::strong_count(&ls.labels) > 1);
+        before - sets.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sets.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Labels borrowed from a decoded request: sorted by name, no empty
 /// values. Lets the hot write path find existing series without allocating.
 #[derive(Copy, Clone, Debug)]
@@ -142,7 +182,12 @@ impl<'a> LabelsRef<'a> {
 
     pub fn to_label_set(&self) -> LabelSet {
         LabelSet {
-            labels: self.0.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
+            labels: self
+                .0
+                .iter()
+                .map(|(n, v)| Label::new(*n, *v))
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 
@@ -246,6 +291,17 @@ mod tests {
         assert!(owned.eq_ref(r));
         assert_eq!(r.to_label_set(), owned);
         assert_eq!(r.to_string(), r#"up{job="a"}"#);
+    }
+
+    #[test]
+    fn interner_shares_and_forgets() {
+        let i = Interner::default();
+        let a = i.intern(LabelSet::from_pairs(&[("a", "1")]));
+        let b = i.intern(LabelSet::from_pairs(&[("a", "1")]));
+        assert!(Arc::ptr_eq(&a.labels, &b.labels));
+        drop((a, b));
+        assert_eq!(i.collect_garbage(), 1);
+        assert!(i.is_empty());
     }
 
     #[test]
