@@ -282,6 +282,12 @@ fn segment_path(dir: &Path, index: u64) -> PathBuf {
 
 /// Segment indexes present in `dir`, ascending.
 pub fn list_segments(dir: &Path) -> Result<Vec<u64>, TsdbError> {
+    list_numbered(dir, "")
+}
+
+/// Numbers `N` of the files named `<prefix>N` in `dir`, ascending; a
+/// missing directory has none.
+fn list_numbered(dir: &Path, prefix: &str) -> Result<Vec<u64>, TsdbError> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -290,9 +296,10 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, TsdbError> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| TsdbError::io(dir, e))?;
-        if let Some(i) = entry
-            .file_name()
+        let name = entry.file_name();
+        if let Some(i) = name
             .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
             .and_then(|n| n.parse::<u64>().ok())
         {
             out.push(i);
@@ -319,26 +326,7 @@ fn checkpoint_path(dir: &Path, segment: u64) -> PathBuf {
 
 /// Checkpoint files in `dir` by the segment they cover, ascending.
 fn list_checkpoints(dir: &Path) -> Result<Vec<u64>, TsdbError> {
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(TsdbError::io(dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| TsdbError::io(dir, e))?;
-        let name = entry.file_name();
-        if let Some(n) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(CHECKPOINT_PREFIX))
-        {
-            if let Ok(i) = n.parse::<u64>() {
-                out.push(i);
-            }
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
+    list_numbered(dir, CHECKPOINT_PREFIX)
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TsdbError> {
