@@ -60,6 +60,9 @@ pub struct MaintenanceReport {
     pub blocks_deleted: usize,
 }
 
+/// Head cuts one maintenance round may make (sparse backfill can need many).
+const MAX_CUTS_PER_ROUND: usize = 256;
+
 /// Blocks are merged into windows of these lengths once a window is complete.
 const COMPACTION_RANGES_MS: [i64; 2] = [6 * BLOCK_RANGE_MS, 24 * BLOCK_RANGE_MS];
 
@@ -173,8 +176,12 @@ impl Db {
         let _round = lock(&self.maintenance);
         let mut report = MaintenanceReport::default();
         // Like Prometheus: once the head spans more than 1.5 block ranges,
-        // persist its oldest window.
-        while let Some((min_t, max_t)) = self.head.time_bounds() {
+        // persist its oldest window. Bounded, so a cut that cannot shrink
+        // the head never spins; the next round goes on.
+        for _ in 0..MAX_CUTS_PER_ROUND {
+            let Some((min_t, max_t)) = self.head.time_bounds() else {
+                break;
+            };
             if max_t - min_t <= BLOCK_RANGE_MS * 3 / 2 {
                 break;
             }
