@@ -3,6 +3,7 @@
 //! `{"metric":{..},"values":[..],"timestamps":[..]}` per series.
 
 use super::error::ApiError;
+use super::metadata::label_map;
 use super::params::Params;
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -34,10 +35,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let db = st.db()?;
     let p = Params::parse(q.as_deref(), Some(&body));
-    let selectors = p.selectors()?;
-    if selectors.is_empty() {
-        return Err(ApiError::BadData("no match[] parameter provided".into()));
-    }
+    let selectors = p.required_selectors()?;
     let range = p.time_range()?;
     let out = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         // Union of selectors, each series once.
@@ -51,17 +49,13 @@ pub async fn export(
         }
         let mut out = String::new();
         for (labels, s) in series {
-            let metric: Map<String, Value> = labels
-                .iter()
-                .map(|l| (l.name.to_string(), Value::String(l.value.to_string())))
-                .collect();
             let (mut values, mut timestamps) = (Vec::new(), Vec::new());
             for sample in s.samples() {
                 values.push(value_json(sample.v));
                 timestamps.push(Value::from(sample.t));
             }
             let mut line = Map::new();
-            line.insert("metric".into(), Value::Object(metric));
+            line.insert("metric".into(), label_map(&labels));
             line.insert("values".into(), Value::Array(values));
             line.insert("timestamps".into(), Value::Array(timestamps));
             out.push_str(&Value::Object(line).to_string());

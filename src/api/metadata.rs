@@ -53,7 +53,8 @@ fn union_over<T: Ord>(
     Ok(out.into_iter().collect())
 }
 
-fn label_map(ls: &LabelSet) -> Value {
+/// A label set as the JSON object Prometheus returns.
+pub(super) fn label_map(ls: &LabelSet) -> Value {
     let m: Map<String, Value> = ls
         .iter()
         .map(|l| (l.name.to_string(), Value::String(l.value.to_string())))
@@ -68,10 +69,7 @@ pub async fn series(
 ) -> Result<Json<Value>, ApiError> {
     let db = st.db()?;
     let p = Params::parse(q.as_deref(), Some(&body));
-    let selectors = p.selectors()?;
-    if selectors.is_empty() {
-        return Err(ApiError::BadData("no match[] parameter provided".into()));
-    }
+    let selectors = p.required_selectors()?;
     let range = p.time_range()?;
     let limit = p.limit()?;
     let mut series = blocking(move || union_over(&selectors, |m| db.series(m, range))).await?;

@@ -42,6 +42,15 @@ impl Params {
             .collect()
     }
 
+    /// Every `match[]` selector, at least one required (series, export).
+    pub fn required_selectors(&self) -> Result<Vec<SelectorSet>, ApiError> {
+        let selectors = self.selectors()?;
+        if selectors.is_empty() {
+            return Err(ApiError::BadData("no match[] parameter provided".into()));
+        }
+        Ok(selectors)
+    }
+
     /// `start`/`end` as an inclusive range; absent bounds are open.
     pub fn time_range(&self) -> Result<TimeRange, ApiError> {
         let start = match self.get("start") {

@@ -15,6 +15,13 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A write refused whole because its body could not be decoded.
+fn malformed(st: &AppState, protocol: &'static str, msg: String) -> Response {
+    st.metrics.write_request(protocol, "bad_request");
+    st.metrics.malformed_request(protocol);
+    bad_request(msg)
+}
+
 fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, msg + "\n").into_response()
 }
@@ -105,11 +112,7 @@ pub async fn remote_write(
         });
         match decoded {
             Ok(resp) => resp,
-            Err(e) => {
-                st.metrics.write_request("remote_write", "bad_request");
-                st.metrics.malformed_request("remote_write");
-                bad_request(e.to_string())
-            }
+            Err(e) => malformed(&st, "remote_write", e.to_string()),
         }
     })
     .await
@@ -127,12 +130,8 @@ pub async fn import_prometheus(
         let text = match std::str::from_utf8(&body) {
             Ok(t) => t,
             Err(e) => {
-                st.metrics.write_request("import", "bad_request");
-                st.metrics.malformed_request("import");
-                return bad_request(format!(
-                    "body is not valid UTF-8 at byte {}",
-                    e.valid_up_to()
-                ));
+                let msg = format!("body is not valid UTF-8 at byte {}", e.valid_up_to());
+                return malformed(&st, "import", msg);
             }
         };
         let parsed = import_text::parse(text, now_ms());
