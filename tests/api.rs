@@ -454,3 +454,27 @@ fn dashboard_assets_and_health_endpoints_are_served() {
     assert_eq!(j["head_series"], 0);
     assert!(j["git_commit"].is_string());
 }
+
+#[test]
+fn status_reports_what_the_head_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(dir.path(), &[]);
+    let t0 = now_ms() - 600_000;
+    // 250 samples: two full chunks and an open one.
+    let samples: Vec<(i64, f64)> = (0..250).map(|i| (t0 + i * 1000, i as f64 * 0.25)).collect();
+    let (code, body) = remote_write(
+        &v,
+        &[TestSeries {
+            labels: vec![("__name__", "cpu_seconds_total"), ("cpu", "0")],
+            samples,
+        }],
+    );
+    assert_eq!(code, 204, "{body}");
+    let (_, j) = get_json(&v.url("/api/vigil/status"));
+    assert_eq!(j["head_series"], 1);
+    assert_eq!(j["head_samples"], 250);
+    assert_eq!(j["head_chunks"], 3);
+    let bytes = j["head_chunk_bytes"].as_u64().unwrap();
+    // Regular timestamps and quarter steps: about a byte a sample, not 16.
+    assert!(bytes > 250 && bytes < 400, "{bytes} bytes for 250 samples");
+}

@@ -13,6 +13,9 @@ pub struct StoreStatus {
     pub data_dir: String,
     pub started_at: String,
     pub head_series: u64,
+    pub head_chunks: u64,
+    pub head_samples: u64,
+    pub head_chunk_bytes: u64,
     pub samples_appended_total: u64,
     pub samples_rejected_total: u64,
     pub bytes_on_disk: u64,
@@ -24,7 +27,7 @@ pub struct StoreStatus {
 
 pub async fn status(State(st): State<AppState>) -> Result<Json<StoreStatus>, ApiError> {
     let db = st.db()?;
-    let stats = tokio::task::spawn_blocking(move || db.stats())
+    let (stats, chunks) = tokio::task::spawn_blocking(move || (db.stats(), db.head_chunk_stats()))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(StoreStatus {
@@ -33,6 +36,9 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<StoreStatus>, Api
         data_dir: st.data_dir.display().to_string(),
         started_at: st.started_at.to_rfc3339(),
         head_series: stats.head_series,
+        head_chunks: chunks.chunks,
+        head_samples: chunks.samples,
+        head_chunk_bytes: chunks.bytes,
         samples_appended_total: stats.samples_appended,
         samples_rejected_total: stats.rejected_total(),
         bytes_on_disk: stats.bytes_on_disk(),

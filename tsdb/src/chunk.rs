@@ -1,5 +1,6 @@
-//! The head's chunk codec: Gorilla-style delta-of-delta timestamps and XOR
-//! values, bit-packed. A chunk holds up to [`MAX_SAMPLES_PER_CHUNK`] samples
+//! The head's chunk codec: Gorilla-style delta-of-delta timestamps, values
+//! as deltas of decimal mantissas when they are exact decimals and as
+//! Gorilla XOR otherwise, bit-packed. A chunk holds up to [`MAX_SAMPLES_PER_CHUNK`] samples
 //! of one series in time order; once full it is frozen and shared read-only.
 //!
 //! Values are encoded by their bits, so NaN payloads (staleness markers)
@@ -79,6 +80,53 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// Values are stored as decimal mantissas when they are exact decimals
+/// (`m / 10^scale`, as most exporter values are): the delta of mantissas
+/// takes a few bits where the XOR of the float bits takes forty. Anything
+/// else (NaN, ±Inf, -0.0, binary fractions) falls back to Gorilla XOR.
+const MAX_SCALE: u8 = 15;
+const POW10: [f64; MAX_SCALE as usize + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+/// Mantissas stay exactly representable as f64 integers.
+const MAX_MANTISSA: f64 = (1u64 << 53) as f64;
+/// The first sample's scale field when its value is not a decimal.
+const NO_SCALE: u8 = 31;
+
+/// `v` as `m / 10^scale` with the exact same bits on decoding, if it is one.
+fn mantissa_at(v: f64, scale: u8) -> Option<i64> {
+    let p = POW10[scale as usize];
+    let x = (v * p).round();
+    // NaN fails this test too.
+    if x.is_nan() || x.abs() >= MAX_MANTISSA {
+        return None;
+    }
+    let m = x as i64;
+    (decimal_value(m, scale).to_bits() == v.to_bits()).then_some(m)
+}
+
+fn decimal_value(m: i64, scale: u8) -> f64 {
+    m as f64 / POW10[scale as usize]
+}
+
+/// The smallest scale at which `v` is an exact decimal.
+fn find_scale(v: f64) -> Option<(u8, i64)> {
+    (0..=MAX_SCALE).find_map(|s| mantissa_at(v, s).map(|m| (s, m)))
+}
+
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+/// Bits needed for `z` (at least 1).
+fn width_of(z: u64) -> u8 {
+    (64 - z.leading_zeros()).max(1) as u8
+}
+
 /// The chunk a series is currently appending to.
 #[derive(Clone)]
 pub struct OpenChunk {
@@ -91,6 +139,17 @@ pub struct OpenChunk {
     /// Leading/trailing zero window of the previous XOR; `leading == NO_WINDOW` if none.
     leading: u8,
     trailing: u8,
+    dec: DecimalState,
+}
+
+/// The decimal view of the previous value, shared by encoder and decoder.
+#[derive(Clone, Copy, Default)]
+struct DecimalState {
+    /// The previous value's mantissa, if it was a decimal at `scale`.
+    mantissa: Option<i64>,
+    scale: u8,
+    /// Bit width of the last written mantissa delta.
+    width: u8,
 }
 
 const NO_WINDOW: u8 = 0xff;
@@ -112,6 +171,7 @@ impl OpenChunk {
             v_bits: 0,
             leading: NO_WINDOW,
             trailing: 0,
+            dec: DecimalState::default(),
         }
     }
 
@@ -145,8 +205,24 @@ impl OpenChunk {
         let v_bits = s.v.to_bits();
         match self.n {
             0 => {
+                // Most chunks fill to 120 samples of a few bits each.
+                self.w.bytes.reserve(48);
                 self.w.write_bits(s.t as u64, 64);
                 self.w.write_bits(v_bits, 64);
+                match find_scale(s.v) {
+                    Some((scale, m)) => {
+                        self.w.write_bits(u64::from(scale), 5);
+                        self.dec = DecimalState {
+                            mantissa: Some(m),
+                            scale,
+                            width: 0,
+                        };
+                    }
+                    None => {
+                        self.w.write_bits(u64::from(NO_SCALE), 5);
+                        self.dec = DecimalState::default();
+                    }
+                }
                 self.min_t = s.t;
             }
             _ => {
@@ -154,7 +230,7 @@ impl OpenChunk {
                 let dod = delta.wrapping_sub(self.t_delta);
                 self.write_dod(dod);
                 self.t_delta = delta;
-                self.write_xor(v_bits ^ self.v_bits);
+                self.write_value(s.v);
             }
         }
         self.max_t = s.t;
@@ -162,19 +238,63 @@ impl OpenChunk {
         self.n += 1;
     }
 
+    fn write_value(&mut self, v: f64) {
+        let bits = v.to_bits();
+        if bits == self.v_bits {
+            self.w.write_bit(false);
+            return;
+        }
+        if let Some(prev) = self.dec.mantissa {
+            if let Some(m) = mantissa_at(v, self.dec.scale) {
+                let z = zigzag(m - prev);
+                let need = width_of(z);
+                let have = self.dec.width;
+                // Keep a wider window unless it wastes more than a new header costs.
+                if have != 0 && need <= have && have - need <= 6 {
+                    self.w.write_bits(0b10, 2);
+                    self.w.write_bits(z, have);
+                } else {
+                    self.w.write_bits(0b110, 3);
+                    self.w.write_bits(u64::from(need - 1), 6);
+                    self.w.write_bits(z, need);
+                    self.dec.width = need;
+                }
+                self.dec.mantissa = Some(m);
+                return;
+            }
+        }
+        match find_scale(v) {
+            Some((scale, m)) => {
+                self.w.write_bits(0b1110, 4);
+                self.w.write_bits(u64::from(scale), 4);
+                self.dec = DecimalState {
+                    mantissa: Some(m),
+                    scale,
+                    width: 0,
+                };
+            }
+            None => {
+                self.w.write_bits(0b1111, 4);
+                self.dec.mantissa = None;
+            }
+        }
+        self.write_xor(bits ^ self.v_bits);
+    }
+
     fn write_dod(&mut self, dod: i64) {
         let fits = |bits: u32| {
             let lim = 1i64 << (bits - 1);
             (-lim..lim).contains(&dod)
         };
+        // Scrapes jitter by a few milliseconds: the smallest bucket holds that.
         if dod == 0 {
             self.w.write_bit(false);
-        } else if fits(14) {
+        } else if fits(6) {
             self.w.write_bits(0b10, 2);
-            self.w.write_bits(dod as u64, 14);
-        } else if fits(17) {
+            self.w.write_bits(dod as u64, 6);
+        } else if fits(14) {
             self.w.write_bits(0b110, 3);
-            self.w.write_bits(dod as u64, 17);
+            self.w.write_bits(dod as u64, 14);
         } else if fits(20) {
             self.w.write_bits(0b1110, 4);
             self.w.write_bits(dod as u64, 20);
@@ -184,20 +304,17 @@ impl OpenChunk {
         }
     }
 
+    /// Gorilla XOR of a value that differs from the previous one (`xor != 0`).
     fn write_xor(&mut self, xor: u64) {
-        if xor == 0 {
-            self.w.write_bit(false);
-            return;
-        }
         let leading = (xor.leading_zeros() as u8).min(31);
         let trailing = xor.trailing_zeros() as u8;
         if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bits(0b10, 2);
+            self.w.write_bit(false);
             let sig = 64 - self.leading - self.trailing;
             self.w.write_bits(xor >> self.trailing, sig);
         } else {
             let sig = 64 - leading - trailing;
-            self.w.write_bits(0b11, 2);
+            self.w.write_bit(true);
             self.w.write_bits(u64::from(leading), 5);
             // 64 significant bits is stored as 0; 0 can never occur otherwise.
             self.w.write_bits(u64::from(sig % 64), 6);
@@ -260,9 +377,7 @@ impl FrozenChunk {
             read: 0,
             t: 0,
             t_delta: 0,
-            v_bits: 0,
-            leading: 0,
-            trailing: 0,
+            values: ValueDecoder::default(),
         }
     }
 }
@@ -274,9 +389,16 @@ pub struct ChunkIter {
     read: u16,
     t: i64,
     t_delta: i64,
+    values: ValueDecoder,
+}
+
+/// The value half of the decoder state.
+#[derive(Default)]
+struct ValueDecoder {
     v_bits: u64,
     leading: u8,
     trailing: u8,
+    dec: DecimalState,
 }
 
 impl ChunkIter {
@@ -287,28 +409,77 @@ impl ChunkIter {
         };
         if self.read == 0 {
             self.t = r.read_bits(64)? as i64;
-            self.v_bits = r.read_bits(64)?;
+            self.values.read_first(&mut r)?;
         } else {
             let dod = read_dod(&mut r)?;
             self.t_delta = self.t_delta.wrapping_add(dod);
             self.t = self.t.wrapping_add(self.t_delta);
-            if r.read_bit()? {
-                if r.read_bit()? {
-                    self.leading = r.read_bits(5)? as u8;
-                    let sig = match r.read_bits(6)? as u8 {
-                        0 => 64,
-                        s => s,
-                    };
-                    self.trailing = 64u8.checked_sub(self.leading + sig)?;
-                }
-                let sig = 64 - self.leading - self.trailing;
-                let bits = r.read_bits(sig)?;
-                self.v_bits ^= bits << self.trailing;
-            }
+            self.values.read_next(&mut r)?;
         }
         self.pos = r.pos;
         self.read += 1;
-        Some(Sample::new(self.t, f64::from_bits(self.v_bits)))
+        Some(Sample::new(self.t, f64::from_bits(self.values.v_bits)))
+    }
+}
+
+impl ValueDecoder {
+    fn read_first(&mut self, r: &mut BitReader) -> Option<()> {
+        self.v_bits = r.read_bits(64)?;
+        let scale = r.read_bits(5)? as u8;
+        self.dec = DecimalState::default();
+        if scale <= MAX_SCALE {
+            self.dec.scale = scale;
+            self.dec.mantissa = Some(mantissa_at(f64::from_bits(self.v_bits), scale)?);
+        }
+        Some(())
+    }
+
+    fn read_next(&mut self, r: &mut BitReader) -> Option<()> {
+        let mut prefix = 0;
+        while prefix < 4 && r.read_bit()? {
+            prefix += 1;
+        }
+        match prefix {
+            0 => {}
+            1 | 2 => {
+                if prefix == 2 {
+                    self.dec.width = r.read_bits(6)? as u8 + 1;
+                }
+                let d = unzigzag(r.read_bits(self.dec.width)?);
+                let m = self.dec.mantissa?.checked_add(d)?;
+                self.dec.mantissa = Some(m);
+                self.v_bits = decimal_value(m, self.dec.scale).to_bits();
+            }
+            3 => {
+                let scale = r.read_bits(4)? as u8;
+                self.read_xor(r)?;
+                self.dec = DecimalState {
+                    mantissa: Some(mantissa_at(f64::from_bits(self.v_bits), scale)?),
+                    scale,
+                    width: 0,
+                };
+            }
+            _ => {
+                self.read_xor(r)?;
+                self.dec.mantissa = None;
+            }
+        }
+        Some(())
+    }
+
+    fn read_xor(&mut self, r: &mut BitReader) -> Option<()> {
+        if r.read_bit()? {
+            self.leading = r.read_bits(5)? as u8;
+            let sig = match r.read_bits(6)? as u8 {
+                0 => 64,
+                s => s,
+            };
+            self.trailing = 64u8.checked_sub(self.leading + sig)?;
+        }
+        let sig = 64 - self.leading - self.trailing;
+        let bits = r.read_bits(sig)?;
+        self.v_bits ^= bits << self.trailing;
+        Some(())
     }
 }
 
@@ -324,8 +495,8 @@ fn read_dod(r: &mut BitReader) -> Option<i64> {
     }
     Some(match prefix {
         0 => 0,
-        1 => sign_extend(r.read_bits(14)?, 14),
-        2 => sign_extend(r.read_bits(17)?, 17),
+        1 => sign_extend(r.read_bits(6)?, 6),
+        2 => sign_extend(r.read_bits(14)?, 14),
         3 => sign_extend(r.read_bits(20)?, 20),
         _ => r.read_bits(64)? as i64,
     })
@@ -370,6 +541,19 @@ mod tests {
     }
 
     #[test]
+    fn jittered_scrapes_take_about_a_byte_per_timestamp() {
+        let samples: Vec<_> = (0..120)
+            .map(|i| Sample::new(1_700_000_000_000 + i * 15_000 + (i * 7) % 11 - 5, 1.0))
+            .collect();
+        let mut c = OpenChunk::new();
+        for s in &samples {
+            c.push(*s);
+        }
+        assert!(c.byte_len() < 17 + 120 * 9 / 8, "{} bytes", c.byte_len());
+        assert_eq!(c.freeze().iter().collect::<Vec<_>>(), samples);
+    }
+
+    #[test]
     fn special_values_roundtrip_bit_exact() {
         let samples = vec![
             Sample::new(-5, f64::NAN),
@@ -384,7 +568,104 @@ mod tests {
         assert!(out[1].is_stale());
     }
 
+    fn encoded_len(values: &[f64]) -> usize {
+        let mut c = OpenChunk::new();
+        for (i, v) in values.iter().enumerate() {
+            c.push(Sample::new(i as i64 * 15_000, *v));
+        }
+        let samples: Vec<_> = c.snapshot().iter().collect();
+        assert_eq!(samples.len(), values.len());
+        for (s, v) in samples.iter().zip(values) {
+            assert_eq!(s.v.to_bits(), v.to_bits(), "{v} came back as {}", s.v);
+        }
+        c.byte_len()
+    }
+
+    #[test]
+    fn decimal_values_take_a_few_bits() {
+        // A CPU-seconds counter with two decimals, as node_exporter reports.
+        let mut v = 1234.56;
+        let counter: Vec<f64> = (0..120)
+            .map(|i| {
+                v = ((v + 0.37 + (i % 7) as f64 * 0.11) * 100.0_f64).round() / 100.0;
+                v
+            })
+            .collect();
+        let len = encoded_len(&counter);
+        assert!(len < 16 + 2 + 120 * 2, "{len} bytes for a cents counter");
+        // Durations from a nanosecond clock reported in seconds.
+        let gauge: Vec<f64> = (0..120)
+            .map(|i| (100_000 + (i * 7_919_993) % 50_000_000) as f64 / 1e9)
+            .collect();
+        let len = encoded_len(&gauge);
+        assert!(len < 16 + 2 + 120 * 4, "{len} bytes for a ns duration");
+    }
+
+    #[test]
+    fn values_that_are_not_decimals_fall_back_exactly() {
+        let values = vec![
+            1.5,
+            1.0 / 3.0,
+            2.25,
+            -0.0,
+            0.0,
+            f64::from_bits(STALE_NAN_BITS),
+            7.0,
+            1e300,
+            -1e-300,
+            f64::INFINITY,
+            9_007_199_254_740_993.0,
+            0.1,
+            0.1 + 0.2,
+            123.456,
+            123.4567,
+            1e15,
+        ];
+        encoded_len(&values);
+    }
+
+    #[test]
+    fn damaged_chunks_stop_without_panicking() {
+        let mut c = OpenChunk::new();
+        for i in 0..120 {
+            c.push(Sample::new(i * 15_000, (i * i) as f64 / 8.0));
+        }
+        let whole = c.freeze();
+        for cut in 0..whole.bytes.len() {
+            let short = FrozenChunk {
+                bytes: Arc::from(&whole.bytes[..cut]),
+                ..whole.clone()
+            };
+            assert!(short.iter().count() < 120);
+        }
+        let mut flipped = whole.bytes.to_vec();
+        for b in flipped.iter_mut().skip(16) {
+            *b = !*b;
+        }
+        let bad = FrozenChunk {
+            bytes: Arc::from(flipped),
+            ..whole
+        };
+        let _ = bad.iter().count();
+    }
+
     proptest! {
+        #[test]
+        fn decimal_series_roundtrip(
+            scale in 0u32..12,
+            start in -1_000_000_000i64..1_000_000_000,
+            steps in proptest::collection::vec(-100_000i64..100_000, 119),
+        ) {
+            let p = 10f64.powi(scale as i32);
+            let mut m = start;
+            let mut values = vec![m as f64 / p];
+            for d in steps {
+                m += d;
+                values.push(m as f64 / p);
+            }
+            encoded_len(&values);
+        }
+
         #[test]
         fn any_increasing_series_roundtrips(
             start in any::<i64>().prop_map(|t| t / 4),

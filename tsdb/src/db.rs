@@ -61,6 +61,10 @@ pub struct MaintenanceReport {
 }
 
 /// Head cuts one maintenance round may make (sparse backfill can need many).
+/// How far past a block window's end the head's newest sample must be
+/// before that window is persisted.
+pub const CUT_GRACE_MS: i64 = 30 * 60 * 1000;
+
 const MAX_CUTS_PER_ROUND: usize = 256;
 
 /// Blocks are merged into windows of these lengths once a window is complete.
@@ -175,17 +179,20 @@ impl Db {
     pub fn maintain(&self, now_ms: Timestamp) -> Result<MaintenanceReport, TsdbError> {
         let _round = lock(&self.maintenance);
         let mut report = MaintenanceReport::default();
-        // Like Prometheus: once the head spans more than 1.5 block ranges,
-        // persist its oldest window. Bounded, so a cut that cannot shrink
-        // the head never spins; the next round goes on.
+        // Persist the head's oldest window once the newest data is
+        // CUT_GRACE_MS past its end: late writers have had their chance (a
+        // later straggler lands in a small block that compaction merges),
+        // and the head holds ~2.5 h instead of Prometheus's 3 h. Bounded,
+        // so a cut that cannot shrink the head never spins.
         for _ in 0..MAX_CUTS_PER_ROUND {
             let Some((min_t, max_t)) = self.head.time_bounds() else {
                 break;
             };
-            if max_t - min_t <= BLOCK_RANGE_MS * 3 / 2 {
+            let window_end = (block_window(min_t) + 1) * BLOCK_RANGE_MS;
+            if max_t < window_end.saturating_add(CUT_GRACE_MS) {
                 break;
             }
-            report.blocks_cut += self.cut_before((block_window(min_t) + 1) * BLOCK_RANGE_MS)?;
+            report.blocks_cut += self.cut_before(window_end)?;
         }
         report.blocks_compacted += self.compact()?;
         report.blocks_deleted += self.apply_retention(now_ms)?;
@@ -355,6 +362,11 @@ impl Db {
             min_time,
             max_time,
         }
+    }
+
+    /// Chunks, samples and encoded bytes held in the head (walks every series).
+    pub fn head_chunk_stats(&self) -> crate::head::HeadChunkStats {
+        self.head.chunk_stats()
     }
 
     /// Counters of maintenance work: (blocks cut, blocks compacted, blocks deleted).

@@ -277,6 +277,14 @@ impl Index {
     }
 }
 
+/// Chunks, samples and encoded bytes in the head.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HeadChunkStats {
+    pub chunks: u64,
+    pub samples: u64,
+    pub bytes: u64,
+}
+
 /// Counters the head keeps about itself.
 #[derive(Default)]
 pub struct HeadCounters {
@@ -470,6 +478,27 @@ impl Head {
 
     pub fn num_series(&self) -> usize {
         self.read_index().series.len()
+    }
+
+    /// What the head's chunks hold and weigh; walks every series.
+    pub fn chunk_stats(&self) -> HeadChunkStats {
+        let index = self.read_index();
+        let mut st = HeadChunkStats::default();
+        for s in index.series.values() {
+            let d = lock(&s.data);
+            for c in &d.frozen {
+                st.chunks += 1;
+                st.samples += u64::from(c.len());
+                st.bytes += c.byte_len() as u64;
+            }
+            if !d.open.is_empty() {
+                st.chunks += 1;
+                st.samples += u64::from(d.open.len());
+                st.bytes += d.open.byte_len() as u64;
+            }
+            st.samples += d.ooo.len() as u64;
+        }
+        st
     }
 
     /// Oldest and newest sample timestamps in the head, if it has any.
