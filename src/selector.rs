@@ -1,9 +1,8 @@
 //! Series selectors (`match[]`) parsed with promql-parser and turned into
 //! the store's matchers.
 
-use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{self, Expr};
-use tsdb::{MatchOp, Matcher, METRIC_NAME};
+use tsdb::Matcher;
 
 /// A selector: alternatives joined by `or`, each a list of matchers that
 /// must all hold. Plain selectors have one alternative.
@@ -22,36 +21,9 @@ pub fn parse_selector(s: &str) -> Result<SelectorSet, String> {
             "invalid series selector {s:?}: offset and @ are not allowed here"
         ));
     }
-    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, String> {
-        let mut out = Vec::with_capacity(ms.len() + 1);
-        if let Some(name) = &vs.name {
-            out.push(Matcher::equal(METRIC_NAME, name.clone()));
-        }
-        for m in ms {
-            let op = match m.op {
-                PMatchOp::Equal => MatchOp::Equal,
-                PMatchOp::NotEqual => MatchOp::NotEqual,
-                PMatchOp::Re(_) => MatchOp::RegexMatch,
-                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-            };
-            out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| e.to_string())?);
-        }
-        if out.iter().all(|m| m.matches_empty()) {
-            return Err(format!(
-                "invalid series selector {s:?}: vector selector must contain at least one non-empty matcher"
-            ));
-        }
-        Ok(out)
-    };
-    let mut alts = Vec::new();
-    if vs.matchers.or_matchers.is_empty() {
-        alts.push(convert(&vs.matchers.matchers)?);
-    } else {
-        for group in &vs.matchers.or_matchers {
-            alts.push(convert(group)?);
-        }
-    }
-    Ok(SelectorSet(alts))
+    promql::selector::selector_matchers(&vs)
+        .map(SelectorSet)
+        .map_err(|e| format!("invalid series selector {s:?}: {e}"))
 }
 
 #[cfg(test)]

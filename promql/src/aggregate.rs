@@ -1,0 +1,355 @@
+//! Aggregation operators (`sum`, `topk`, `quantile`, ...) with `by` and
+//! `without`, evaluated step by step over each group.
+
+use crate::engine::{Ev, Result};
+use crate::error::QueryError;
+use crate::value::{format_value, project, with_label, StepSeries, Val};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use std::collections::HashMap;
+use tsdb::{LabelSet, METRIC_NAME};
+
+/// Neumaier-compensated addition, as Prometheus sums.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// The mean of `values`, compensated, falling back to an incremental mean
+/// when the plain sum would overflow (as Prometheus's `avg`).
+pub(crate) fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut c, mut count) = (0.0, 0.0, 0.0);
+    let mut mean = 0.0;
+    let mut incremental = false;
+    for v in values {
+        count += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(v, sum, c);
+            if count == 1.0 || !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        if mean.is_infinite() {
+            if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
+                continue;
+            }
+            if !v.is_infinite() && !v.is_nan() {
+                continue;
+            }
+        }
+        let corrected = mean + c;
+        let (m, nc) = kahan_inc(v / count - corrected / count, mean, c);
+        mean = m;
+        c = nc;
+    }
+    if incremental {
+        mean + c
+    } else {
+        (sum + c) / count
+    }
+}
+
+/// Prometheus's quantile over unsorted values (NaN sorts first).
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Welford's running variance, as Prometheus's stddev/stdvar.
+fn variance(values: &[f64]) -> f64 {
+    let (mut count, mut mean, mut m2) = (0.0, 0.0, 0.0);
+    for &v in values {
+        count += 1.0;
+        let delta = v - mean;
+        mean += delta / count;
+        m2 += delta * (v - mean);
+    }
+    m2 / count
+}
+
+fn group_labels(labels: &LabelSet, modifier: &Option<LabelModifier>) -> LabelSet {
+    match modifier {
+        None => LabelSet::default(),
+        Some(LabelModifier::Include(l)) => project(labels, &l.labels, true),
+        Some(LabelModifier::Exclude(l)) => LabelSet::from_labels(
+            labels
+                .iter()
+                .filter(|x| &*x.name != METRIC_NAME && !l.labels.iter().any(|n| **n == *x.name))
+                .cloned()
+                .collect(),
+        ),
+    }
+}
+
+fn scalar_param(ev: &Ev, a: &AggregateExpr, op: &str) -> Result<Vec<f64>> {
+    let Some(p) = &a.param else {
+        return Err(QueryError::bad(format!("{op} requires a parameter")));
+    };
+    match ev.eval(p)? {
+        Val::Scalar(v) => Ok(v),
+        other => Err(QueryError::bad(format!(
+            "expected scalar parameter for {op}, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
+    let op = a.op.to_string().to_lowercase();
+    let param_scalar = match op.as_str() {
+        "topk" | "bottomk" | "quantile" | "limitk" | "limit_ratio" => {
+            Some(scalar_param(ev, a, &op)?)
+        }
+        _ => None,
+    };
+    let param_string = if op == "count_values" {
+        match a.param.as_deref().map(|p| ev.eval(p)).transpose()? {
+            Some(Val::Str(s)) => Some(s),
+            _ => return Err(QueryError::bad("count_values requires a string parameter")),
+        }
+    } else {
+        None
+    };
+    let input = match ev.eval(&a.expr)? {
+        Val::Vector(v) => v,
+        other => {
+            return Err(QueryError::bad(format!(
+                "expected instant vector in aggregation, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    // Group the input series.
+    let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
+    let mut groups: Vec<LabelSet> = Vec::new();
+    let mut index: HashMap<LabelSet, usize> = HashMap::new();
+    for s in &input {
+        let g = group_labels(&s.labels, &a.modifier);
+        let i = *index.entry(g.clone()).or_insert_with(|| {
+            groups.push(g);
+            groups.len() - 1
+        });
+        group_of.push(i);
+    }
+    let n = ev.n;
+    match op.as_str() {
+        "topk" | "bottomk" | "limitk" | "limit_ratio" => {
+            let k = param_scalar.unwrap_or_default();
+            select_series(n, input, &group_of, groups.len(), &op, &k)
+        }
+        "count_values" => {
+            let label = param_string.unwrap_or_default();
+            if !tsdb::labels::is_valid_label_name(&label) {
+                return Err(QueryError::exec(format!("invalid label name {label:?}")));
+            }
+            let mut out: Vec<StepSeries> = Vec::new();
+            let mut out_index: HashMap<LabelSet, usize> = HashMap::new();
+            for (s, &g) in input.iter().zip(&group_of) {
+                for (step, v) in s.values.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    let labels = with_label(&groups[g], &label, &format_value(*v));
+                    let i = *out_index.entry(labels.clone()).or_insert_with(|| {
+                        out.push(StepSeries {
+                            labels,
+                            values: vec![None; n],
+                            drop_name: false,
+                        });
+                        out.len() - 1
+                    });
+                    let slot = &mut out[i].values[step];
+                    *slot = Some(slot.unwrap_or(0.0) + 1.0);
+                }
+            }
+            Ok(Val::Vector(out))
+        }
+        _ => {
+            let mut out: Vec<StepSeries> = groups
+                .iter()
+                .map(|g| StepSeries {
+                    labels: g.clone(),
+                    values: vec![None; n],
+                    drop_name: false,
+                })
+                .collect();
+            for (s, &g) in input.iter().zip(&group_of) {
+                out[g].drop_name |= s.drop_name;
+            }
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+            for (i, &g) in group_of.iter().enumerate() {
+                members[g].push(i);
+            }
+            let mut buf = Vec::new();
+            for step in 0..n {
+                for (g, idx) in members.iter().enumerate() {
+                    buf.clear();
+                    buf.extend(idx.iter().filter_map(|&i| input[i].values[step]));
+                    if buf.is_empty() {
+                        continue;
+                    }
+                    let v = match op.as_str() {
+                        "sum" => {
+                            let (s, c) =
+                                buf.iter().fold((0.0, 0.0), |(s, c), v| kahan_inc(*v, s, c));
+                            s + c
+                        }
+                        "avg" => mean(buf.iter().copied()),
+                        "count" => buf.len() as f64,
+                        "group" => 1.0,
+                        "min" => {
+                            buf.iter()
+                                .skip(1)
+                                .fold(buf[0], |m, &v| if m > v || m.is_nan() { v } else { m })
+                        }
+                        "max" => {
+                            buf.iter()
+                                .skip(1)
+                                .fold(buf[0], |m, &v| if m < v || m.is_nan() { v } else { m })
+                        }
+                        "stdvar" => variance(&buf),
+                        "stddev" => variance(&buf).sqrt(),
+                        "quantile" => {
+                            let q = param_scalar.as_ref().map_or(f64::NAN, |p| p[step]);
+                            quantile(q, &mut buf)
+                        }
+                        other => {
+                            return Err(QueryError::bad(format!("unknown aggregation {other:?}")))
+                        }
+                    };
+                    out[g].values[step] = Some(v);
+                }
+            }
+            Ok(Val::Vector(
+                out.into_iter().filter(|s| !s.is_empty()).collect(),
+            ))
+        }
+    }
+}
+
+/// Prometheus's label hash position in [0, 1], for `limit_ratio`.
+fn ratio_position(labels: &LabelSet) -> f64 {
+    crate::label_hash::prometheus_label_hash(labels) as f64 / u64::MAX as f64
+}
+
+/// topk, bottomk, limitk, limit_ratio: keep some input series per group and step.
+// Steps index several parallel arrays at once.
+#[allow(clippy::needless_range_loop)]
+fn select_series(
+    n: usize,
+    mut input: Vec<StepSeries>,
+    group_of: &[usize],
+    groups: usize,
+    op: &str,
+    k: &[f64],
+) -> Result<Val> {
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+    for (i, &g) in group_of.iter().enumerate() {
+        members[g].push(i);
+    }
+    let mut keep = vec![vec![false; n]; input.len()];
+    // For instant queries, the order Prometheus returns: by group, then value.
+    let mut order: Vec<usize> = Vec::new();
+    for step in 0..n {
+        let kv = k.get(step).copied().unwrap_or(f64::NAN);
+        if op == "limit_ratio" {
+            if kv.is_nan() || !(-1.0..=1.0).contains(&kv) {
+                return Err(QueryError::exec(format!(
+                    "invalid ratio for limit_ratio: {}",
+                    format_value(kv)
+                )));
+            }
+        } else if kv.is_nan() {
+            return Err(QueryError::exec(format!("parameter value is NaN for {op}")));
+        } else if kv.abs() >= 9.2e18 {
+            return Err(QueryError::exec(format!(
+                "scalar value {} overflows int64",
+                format_value(kv)
+            )));
+        }
+        let kk = if op == "limit_ratio" { 0 } else { kv as i64 };
+        for idx in &members {
+            let mut present: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| input[i].values[step].is_some())
+                .collect();
+            let chosen: Vec<usize> = match op {
+                "limitk" => present.into_iter().take(kk.max(0) as usize).collect(),
+                "limit_ratio" => present
+                    .into_iter()
+                    .filter(|&i| {
+                        let p = ratio_position(&input[i].labels);
+                        (kv >= 0.0 && p < kv) || (kv < 0.0 && p >= 1.0 + kv)
+                    })
+                    .collect(),
+                _ => {
+                    let top = op == "topk";
+                    let val = |i: usize| input[i].values[step].unwrap_or(f64::NAN);
+                    // NaN ranks below every number for both topk and bottomk.
+                    present.sort_by(|&a, &b| {
+                        let (x, y) = (val(a), val(b));
+                        match (x.is_nan(), y.is_nan()) {
+                            (true, true) => std::cmp::Ordering::Equal,
+                            (true, false) => std::cmp::Ordering::Greater,
+                            (false, true) => std::cmp::Ordering::Less,
+                            _ if top => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
+                            _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                        }
+                    });
+                    present.into_iter().take(kk.max(0) as usize).collect()
+                }
+            };
+            for &i in &chosen {
+                keep[i][step] = true;
+            }
+            if n == 1 {
+                order.extend(chosen);
+            }
+        }
+    }
+    for (s, kp) in input.iter_mut().zip(&keep) {
+        for (v, k) in s.values.iter_mut().zip(kp) {
+            if !k {
+                *v = None;
+            }
+        }
+    }
+    if n == 1 {
+        let mut slots: Vec<Option<StepSeries>> = input.into_iter().map(Some).collect();
+        return Ok(Val::Vector(
+            order.into_iter().filter_map(|i| slots[i].take()).collect(),
+        ));
+    }
+    Ok(Val::Vector(
+        input.into_iter().filter(|s| !s.is_empty()).collect(),
+    ))
+}

@@ -1,0 +1,539 @@
+//! The evaluator: walks the expression tree, evaluating every node for all
+//! steps of the query at once.
+
+use crate::error::QueryError;
+use crate::selector::selector_matchers;
+use crate::value::{
+    without_name, InstantSample, Matrix, MatrixSeries, QueryValue, RangeSeries, StepSeries, Val,
+};
+use crate::{aggregate, binary, functions};
+use promql_parser::parser::{self, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+use tsdb::{LabelSet, Querier, Sample, Series, TimeRange};
+
+/// Limits and defaults of query evaluation.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus: 5 m).
+    pub lookback_delta_ms: i64,
+    /// Most samples one query may load (Prometheus: 50 million).
+    pub max_samples: u64,
+    pub timeout: Duration,
+    /// Subquery step when the query gives none (Prometheus: the global
+    /// evaluation interval, 1 m by default).
+    pub default_subquery_step_ms: i64,
+    /// Most points per series a range query may return (Prometheus: 11 000).
+    pub max_points_per_series: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta_ms: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step_ms: 60_000,
+            max_points_per_series: 11_000,
+        }
+    }
+}
+
+/// What a query cost.
+#[derive(Clone, Debug, Default)]
+pub struct QueryStats {
+    pub samples_loaded: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    pub opts: EngineOptions,
+}
+
+/// State shared by every node of one query.
+pub(crate) struct Shared<'a> {
+    q: &'a dyn Querier,
+    pub opts: &'a EngineOptions,
+    loaded: Cell<u64>,
+    deadline: Instant,
+    /// The query's own start and end, for `@ start()` and `@ end()`.
+    query_start: i64,
+    query_end: i64,
+}
+
+/// Evaluates nodes over one grid of steps: `start + i * step`, `i < n`.
+pub(crate) struct Ev<'a> {
+    pub sh: &'a Shared<'a>,
+    pub start: i64,
+    pub step: i64,
+    pub n: usize,
+}
+
+pub(crate) type Result<T> = std::result::Result<T, QueryError>;
+
+fn parse(query: &str) -> Result<Expr> {
+    parser::parse(query).map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+}
+
+pub(crate) fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// Evaluates `query` at time `t` (ms).
+    pub fn instant(
+        &self,
+        q: &dyn Querier,
+        query: &str,
+        t: i64,
+    ) -> Result<(QueryValue, QueryStats)> {
+        let expr = parse(query)?;
+        self.instant_expr(q, &expr, t)
+    }
+
+    pub fn instant_expr(
+        &self,
+        q: &dyn Querier,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<(QueryValue, QueryStats)> {
+        let sh = self.shared(q, t, t);
+        let ev = Ev {
+            sh: &sh,
+            start: t,
+            step: 1,
+            n: 1,
+        };
+        let val = ev.eval(expr)?;
+        let out = finish_instant(val, t, self.opts.lookback_delta_ms)?;
+        Ok((out, sh.stats()))
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive).
+    pub fn range(
+        &self,
+        q: &dyn Querier,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<(QueryValue, QueryStats)> {
+        let expr = parse(query)?;
+        self.range_expr(q, &expr, start, end, step)
+    }
+
+    pub fn range_expr(
+        &self,
+        q: &dyn Querier,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<(QueryValue, QueryStats)> {
+        if step <= 0 {
+            return Err(QueryError::bad(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if end < start {
+            return Err(QueryError::bad(
+                "end timestamp must not be before start time",
+            ));
+        }
+        let points = (end - start) / step + 1;
+        if points > self.opts.max_points_per_series {
+            return Err(QueryError::bad(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        match expr.value_type() {
+            parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
+            other => return Err(QueryError::bad(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                type_display(other)
+            ))),
+        }
+        let sh = self.shared(q, start, end);
+        let ev = Ev {
+            sh: &sh,
+            start,
+            step,
+            n: points as usize,
+        };
+        let val = ev.eval(expr)?;
+        let out = finish_range(val, start, step)?;
+        Ok((out, sh.stats()))
+    }
+
+    fn shared<'a>(&'a self, q: &'a dyn Querier, start: i64, end: i64) -> Shared<'a> {
+        Shared {
+            q,
+            opts: &self.opts,
+            loaded: Cell::new(0),
+            deadline: Instant::now() + self.opts.timeout,
+            query_start: start,
+            query_end: end,
+        }
+    }
+}
+
+fn type_display(t: parser::value::ValueType) -> &'static str {
+    match t {
+        parser::value::ValueType::Vector => "instant vector",
+        parser::value::ValueType::Scalar => "scalar",
+        parser::value::ValueType::Matrix => "range vector",
+        parser::value::ValueType::String => "string",
+    }
+}
+
+impl Shared<'_> {
+    fn stats(&self) -> QueryStats {
+        QueryStats {
+            samples_loaded: self.loaded.get(),
+        }
+    }
+
+    pub fn check_deadline(&self, during: &'static str) -> Result<()> {
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(during));
+        }
+        Ok(())
+    }
+
+    fn load(&self, n: usize) -> Result<()> {
+        let total = self.loaded.get() + n as u64;
+        self.loaded.set(total);
+        if total > self.opts.max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    /// Series matching a selector (any of its `or` alternatives) in `range`.
+    fn select(&self, vs: &VectorSelector, range: TimeRange) -> Result<Vec<Series>> {
+        self.check_deadline("query preparation")?;
+        let alts = selector_matchers(vs).map_err(QueryError::bad)?;
+        if alts.len() == 1 {
+            return Ok(self.q.select(&alts[0], range)?);
+        }
+        let mut by_labels: HashMap<LabelSet, Series> = HashMap::new();
+        for ms in &alts {
+            for s in self.q.select(ms, range)? {
+                by_labels.entry(s.labels.clone()).or_insert(s);
+            }
+        }
+        let mut out: Vec<Series> = by_labels.into_values().collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+impl<'a> Ev<'a> {
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.n).map(move |i| self.start + i as i64 * self.step)
+    }
+
+    /// Each step's evaluation time for a node with these modifiers.
+    fn node_times(&self, at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+        let off = offset_ms(offset);
+        match at {
+            None => self.times().map(|t| t - off).collect(),
+            Some(a) => {
+                let t = match a {
+                    AtModifier::Start => self.sh.query_start,
+                    AtModifier::End => self.sh.query_end,
+                    AtModifier::At(st) => system_time_ms(st),
+                };
+                vec![t - off; self.n]
+            }
+        }
+    }
+
+    pub fn eval(&self, e: &Expr) -> Result<Val> {
+        self.sh.check_deadline("query execution")?;
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.n])),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => match self.eval(&u.expr)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
+                Val::Vector(vs) => Ok(Val::Vector(
+                    vs.into_iter()
+                        .map(|mut s| {
+                            for v in s.values.iter_mut().flatten() {
+                                *v = -*v;
+                            }
+                            s.drop_name = true;
+                            s
+                        })
+                        .collect(),
+                )),
+                other => Err(QueryError::bad(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs)?)),
+            Expr::MatrixSelector(ms) => {
+                let range = ms.range.as_millis() as i64;
+                Ok(Val::Matrix(self.eval_matrix_selector(&ms.vs, range)?))
+            }
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq)?)),
+            Expr::Binary(b) => binary::eval(self, b),
+            Expr::Aggregate(a) => aggregate::eval(self, a),
+            Expr::Call(c) => functions::eval(self, c),
+            Expr::Extension(_) => Err(QueryError::bad("unsupported expression")),
+        }
+    }
+
+    pub fn eval_vector_selector(&self, vs: &VectorSelector) -> Result<Vec<StepSeries>> {
+        self.select_instant(vs, false)
+    }
+
+    /// Like a vector selector, but each value is the selected sample's time in seconds.
+    pub fn eval_vector_selector_timestamps(&self, vs: &VectorSelector) -> Result<Vec<StepSeries>> {
+        self.select_instant(vs, true)
+    }
+
+    fn select_instant(&self, vs: &VectorSelector, timestamps: bool) -> Result<Vec<StepSeries>> {
+        let times = self.node_times(&vs.at, &vs.offset);
+        let lookback = self.sh.opts.lookback_delta_ms;
+        let lo = times.iter().copied().min().unwrap_or(0);
+        let hi = times.iter().copied().max().unwrap_or(0);
+        let series = self.sh.select(vs, TimeRange::new(lo - lookback + 1, hi))?;
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            let samples: Vec<Sample> = s.samples().collect();
+            self.sh.load(samples.len())?;
+            let values: Vec<Option<f64>> = times
+                .iter()
+                .map(|&t| {
+                    let i = samples.partition_point(|x| x.t <= t);
+                    let x = samples[..i].last()?;
+                    let v = if timestamps { x.t as f64 / 1000.0 } else { x.v };
+                    (x.t > t - lookback && !x.is_stale()).then_some(v)
+                })
+                .collect();
+            let s = StepSeries {
+                labels: s.labels,
+                values,
+                drop_name: false,
+            };
+            if !s.is_empty() {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn eval_matrix_selector(&self, vs: &VectorSelector, range: i64) -> Result<Matrix> {
+        let ends = self.node_times(&vs.at, &vs.offset);
+        let lo = ends.iter().copied().min().unwrap_or(0);
+        let hi = ends.iter().copied().max().unwrap_or(0);
+        let series = self.sh.select(vs, TimeRange::new(lo - range + 1, hi))?;
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            // Staleness markers end a series; they are not samples of a range.
+            let samples: Vec<Sample> = s.samples().filter(|x| !x.is_stale()).collect();
+            self.sh.load(samples.len())?;
+            if !samples.is_empty() {
+                out.push(MatrixSeries {
+                    labels: s.labels,
+                    samples,
+                    drop_name: false,
+                });
+            }
+        }
+        Ok(Matrix {
+            series: out,
+            range_ms: range,
+            ends,
+        })
+    }
+
+    fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<Matrix> {
+        let ends = self.node_times(&sq.at, &sq.offset);
+        let range = sq.range.as_millis() as i64;
+        let step = match &sq.step {
+            Some(d) if !d.is_zero() => d.as_millis() as i64,
+            _ => self.sh.opts.default_subquery_step_ms,
+        };
+        let lo = ends.iter().copied().min().unwrap_or(0) - range;
+        let hi = ends.iter().copied().max().unwrap_or(0);
+        // The first step-aligned time at or after the earliest window start
+        // (Go's truncating division, as Prometheus aligns).
+        let mut start = step * (lo / step);
+        if start < lo {
+            start += step;
+        }
+        let n = if hi < start {
+            0
+        } else {
+            ((hi - start) / step + 1) as usize
+        };
+        let inner = Ev {
+            sh: self.sh,
+            start,
+            step,
+            n,
+        };
+        let series = match inner.eval(&sq.expr)? {
+            Val::Vector(vs) => vs
+                .into_iter()
+                .map(|s| MatrixSeries {
+                    samples: s
+                        .values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| Sample::new(start + i as i64 * step, v)))
+                        .collect(),
+                    labels: s.labels,
+                    drop_name: s.drop_name,
+                })
+                .collect(),
+            Val::Scalar(vs) => vec![MatrixSeries {
+                labels: LabelSet::default(),
+                samples: vs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Sample::new(start + i as i64 * step, *v))
+                    .collect(),
+                drop_name: false,
+            }],
+            other => {
+                return Err(QueryError::bad(format!(
+                    "subquery is only allowed on instant vector, got {}",
+                    other.type_name()
+                )))
+            }
+        };
+        Ok(Matrix {
+            series,
+            range_ms: range,
+            ends,
+        })
+    }
+}
+
+/// Labels as returned: `__name__` removed where an operation dropped it.
+fn final_labels(labels: &LabelSet, drop_name: bool) -> LabelSet {
+    if drop_name {
+        without_name(labels)
+    } else {
+        labels.clone()
+    }
+}
+
+const DUPLICATE_LABELSET: &str = "vector cannot contain metrics with the same labelset";
+
+fn finish_instant(val: Val, t: i64, _lookback: i64) -> Result<QueryValue> {
+    Ok(match val {
+        Val::Scalar(v) => QueryValue::Scalar {
+            t,
+            v: v.first().copied().unwrap_or(f64::NAN),
+        },
+        Val::Str(s) => QueryValue::String { t, v: s },
+        Val::Vector(vs) => {
+            let mut out = Vec::with_capacity(vs.len());
+            let mut seen = std::collections::HashSet::new();
+            for s in vs {
+                let Some(v) = s.values.first().copied().flatten() else {
+                    continue;
+                };
+                let labels = final_labels(&s.labels, s.drop_name);
+                if s.drop_name && !seen.insert(labels.clone()) {
+                    return Err(QueryError::exec(DUPLICATE_LABELSET));
+                }
+                out.push(InstantSample { labels, t, v });
+            }
+            QueryValue::Vector(out)
+        }
+        Val::Matrix(m) => {
+            let mut out: Vec<RangeSeries> = Vec::new();
+            for s in &m.series {
+                let window = m.windows(&s.samples).next().unwrap_or(&[]);
+                if window.is_empty() {
+                    continue;
+                }
+                out.push(RangeSeries {
+                    labels: final_labels(&s.labels, s.drop_name),
+                    points: window.iter().map(|x| (x.t, x.v)).collect(),
+                });
+            }
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            QueryValue::Matrix(out)
+        }
+    })
+}
+
+fn finish_range(val: Val, start: i64, step: i64) -> Result<QueryValue> {
+    let at = |i: usize| start + i as i64 * step;
+    Ok(match val {
+        Val::Scalar(v) => QueryValue::Matrix(vec![RangeSeries {
+            labels: LabelSet::default(),
+            points: v.iter().enumerate().map(|(i, x)| (at(i), *x)).collect(),
+        }]),
+        Val::Vector(vs) => {
+            // Series that became equal when their names were dropped are
+            // one series, unless they both have a value at some step.
+            let mut index: HashMap<LabelSet, usize> = HashMap::new();
+            let mut merged: Vec<(LabelSet, Vec<Option<f64>>)> = Vec::new();
+            for s in vs {
+                let labels = final_labels(&s.labels, s.drop_name);
+                match index.get(&labels) {
+                    Some(&i) => {
+                        let target = &mut merged[i].1;
+                        for (dst, src) in target.iter_mut().zip(&s.values) {
+                            if src.is_some() {
+                                if dst.is_some() {
+                                    return Err(QueryError::exec(DUPLICATE_LABELSET));
+                                }
+                                *dst = *src;
+                            }
+                        }
+                    }
+                    None => {
+                        index.insert(labels.clone(), merged.len());
+                        merged.push((labels, s.values));
+                    }
+                }
+            }
+            let mut out: Vec<RangeSeries> = merged
+                .into_iter()
+                .map(|(labels, values)| RangeSeries {
+                    labels,
+                    points: values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (at(i), v)))
+                        .collect(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            QueryValue::Matrix(out)
+        }
+        other => {
+            return Err(QueryError::bad(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                other.type_name()
+            )))
+        }
+    })
+}

@@ -1,0 +1,223 @@
+//! Classic (bucket-series) histograms: `histogram_quantile` and
+//! `histogram_fraction` over series carrying an `le` label.
+
+use crate::engine::Result;
+use crate::value::{project, StepSeries};
+use std::collections::HashMap;
+use tsdb::LabelSet;
+
+const BUCKET_LABEL: &str = "le";
+/// Relative difference below which bucket counts are taken as equal.
+const SMALL_DELTA: f64 = 1e-12;
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    upper: f64,
+    count: f64,
+}
+
+/// Prometheus's `almost.Equal`.
+fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() || a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < eps * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < eps
+}
+
+/// Sorts, merges equal bounds, and forces counts to be monotonic.
+/// `None` unless the highest bucket is `+Inf`.
+fn prepare(mut buckets: Vec<Bucket>) -> Option<Vec<Bucket>> {
+    buckets.sort_by(|a, b| {
+        a.upper
+            .partial_cmp(&b.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    if buckets.last()?.upper != f64::INFINITY {
+        return None;
+    }
+    let mut merged: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        match merged.last_mut() {
+            Some(last) if last.upper == b.upper => last.count += b.count,
+            _ => merged.push(b),
+        }
+    }
+    let mut prev = merged[0].count;
+    for b in merged.iter_mut().skip(1) {
+        let cur = b.count;
+        if cur == prev {
+            continue;
+        }
+        if almost_equal(prev, cur, SMALL_DELTA) || cur < prev {
+            b.count = prev;
+            continue;
+        }
+        prev = cur;
+    }
+    Some(merged)
+}
+
+fn bucket_quantile(q: f64, buckets: Vec<Bucket>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    let Some(b) = prepare(buckets) else {
+        return f64::NAN;
+    };
+    if b.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = b[b.len() - 1].count;
+    if observations == 0.0 || observations.is_nan() {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let i = b[..b.len() - 1].partition_point(|x| x.count < rank);
+    if i == b.len() - 1 {
+        return b[b.len() - 2].upper;
+    }
+    if i == 0 && b[0].upper <= 0.0 {
+        return b[0].upper;
+    }
+    let (mut start, end, mut count) = (0.0, b[i].upper, b[i].count);
+    if i > 0 {
+        start = b[i - 1].upper;
+        count -= b[i - 1].count;
+        rank -= b[i - 1].count;
+    }
+    start + (end - start) * (rank / count)
+}
+
+fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
+    let Some(b) = prepare(buckets) else {
+        return f64::NAN;
+    };
+    let count = b[b.len() - 1].count;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, bk) in b.iter().enumerate() {
+        // The first bucket starts at 0 when its bound is positive, as in quantiles.
+        let lb = if i > 0 {
+            b[i - 1].upper
+        } else if bk.upper > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let ub = bk.upper;
+        let interp = |v: f64| rank + (bk.count - rank) * (v - lb) / (ub - lb);
+        if !lower_set && lb >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lb >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lb < lower && ub > lower {
+            lower_rank = interp(lower);
+            lower_set = true;
+        }
+        if !upper_set && lb < upper && ub > upper {
+            upper_rank = interp(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = bk.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+/// Groups bucket series by their labels without `le`; evaluates `f` per group and step.
+fn per_group(
+    n: usize,
+    v: Vec<StepSeries>,
+    f: impl Fn(usize, Vec<Bucket>) -> f64,
+) -> Result<Vec<StepSeries>> {
+    let mut groups: Vec<(LabelSet, Vec<(f64, StepSeries)>)> = Vec::new();
+    let mut index: HashMap<LabelSet, usize> = HashMap::new();
+    for s in v {
+        let Some(le) = s.labels.get(BUCKET_LABEL).and_then(parse_bound) else {
+            continue;
+        };
+        let key = project(&s.labels, &[BUCKET_LABEL.to_string()], false);
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push((le, s));
+    }
+    let mut out = Vec::new();
+    for (key, members) in groups {
+        let values: Vec<Option<f64>> = (0..n)
+            .map(|step| {
+                let buckets: Vec<Bucket> = members
+                    .iter()
+                    .filter_map(|(le, s)| {
+                        s.values[step].map(|c| Bucket {
+                            upper: *le,
+                            count: c,
+                        })
+                    })
+                    .collect();
+                (!buckets.is_empty()).then(|| f(step, buckets))
+            })
+            .collect();
+        let s = StepSeries {
+            labels: key,
+            values,
+            drop_name: true,
+        };
+        if !s.is_empty() {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// A bucket bound as Go's ParseFloat reads it.
+fn parse_bound(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok()
+}
+
+pub(crate) fn quantile(n: usize, q: &[f64], v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    per_group(n, v, |step, b| bucket_quantile(q[step], b))
+}
+
+pub(crate) fn fraction(
+    n: usize,
+    lo: &[f64],
+    hi: &[f64],
+    v: Vec<StepSeries>,
+) -> Result<Vec<StepSeries>> {
+    per_group(n, v, |step, b| bucket_fraction(lo[step], hi[step], b))
+}
