@@ -2,7 +2,7 @@
 //! (bind, open the store, serve, shut down cleanly).
 
 use crate::api::error::ApiError;
-use crate::api::{export, metadata, status, write};
+use crate::api::{export, metadata, query, status, write};
 use crate::assets;
 use crate::config::ServerConfig;
 use crate::selfmetrics::SelfMetrics;
@@ -63,6 +63,11 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             get(metadata::label_names).post(metadata::label_names),
         )
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
+        .route("/api/v1/query", get(query::query).post(query::query))
+        .route(
+            "/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
         .route("/api/v1/export", get(export::export).post(export::export))
         .route("/api/vigil/status", get(status::status))
         .route("/api/vigil/flush", post(status::flush))

@@ -164,10 +164,12 @@ impl Engine {
         }
         match expr.value_type() {
             parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
-            other => return Err(QueryError::bad(format!(
+            other => {
+                return Err(QueryError::bad(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 type_display(other)
-            ))),
+            )))
+            }
         }
         let sh = self.shared(q, start, end);
         let ev = Ev {

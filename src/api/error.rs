@@ -13,6 +13,10 @@ pub enum ApiError {
     Unavailable(String),
     /// 500 `internal`.
     Internal(String),
+    /// 422 `execution`: a valid query that cannot be evaluated.
+    Execution(String),
+    /// 503 `timeout`: the query ran past its deadline.
+    Timeout(String),
 }
 
 impl ApiError {
@@ -21,6 +25,8 @@ impl ApiError {
             ApiError::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+            ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
+            ApiError::Timeout(m) => (StatusCode::SERVICE_UNAVAILABLE, "timeout", m),
         }
     }
 }
@@ -38,6 +44,19 @@ impl From<tsdb::TsdbError> for ApiError {
         match e {
             tsdb::TsdbError::InvalidMatcher { .. } => ApiError::BadData(e.to_string()),
             _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<promql::QueryError> for ApiError {
+    fn from(e: promql::QueryError) -> Self {
+        use promql::QueryError as Q;
+        let msg = e.to_string();
+        match e {
+            Q::BadData(_) => ApiError::BadData(msg),
+            Q::Execution(_) | Q::TooManySamples(_) => ApiError::Execution(msg),
+            Q::Timeout(_) => ApiError::Timeout(msg),
+            Q::Storage(inner) => inner.into(),
         }
     }
 }

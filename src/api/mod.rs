@@ -4,5 +4,6 @@ pub mod error;
 pub mod export;
 pub mod metadata;
 pub mod params;
+pub mod query;
 pub mod status;
 pub mod write;

@@ -89,6 +89,53 @@ impl Params {
     }
 }
 
+/// Prometheus duration parameters (`step`, `timeout`): float seconds or a
+/// duration such as `1m30s`; returned in milliseconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        let ms = (secs * 1000.0).round();
+        if !ms.is_finite() || ms > i64::MAX as f64 || ms < i64::MIN as f64 {
+            return Err(format!(
+                "cannot parse {s:?} to a valid duration. It overflows int64"
+            ));
+        }
+        return Ok(ms as i64);
+    }
+    let bad = || format!("cannot parse {s:?} to a valid duration");
+    let mut total: i64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if n == 0 {
+            return Err(bad());
+        }
+        let num: i64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mult: i64 = match &rest[..u] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return Err(bad()),
+        };
+        total = num
+            .checked_mul(mult)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+        rest = &rest[u..];
+    }
+    Ok(total)
+}
+
 /// Prometheus time parameters: Unix seconds (with decimals) or RFC 3339.
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     if let Ok(secs) = s.parse::<f64>() {
@@ -116,6 +163,17 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("NaN").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15"), Ok(15_000));
+        assert_eq!(parse_duration("0.5"), Ok(500));
+        assert_eq!(parse_duration("1m30s"), Ok(90_000));
+        assert_eq!(parse_duration("2h"), Ok(7_200_000));
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("m").is_err());
     }
 
     #[test]

@@ -1,0 +1,183 @@
+//! `/api/v1/query` and `/api/v1/query_range`: PromQL over HTTP with the
+//! JSON shapes, error types and status codes Prometheus uses.
+
+use super::error::ApiError;
+use super::metadata::label_map;
+use super::params::{parse_duration, parse_time, Params};
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use promql::{format_value, Engine, EngineOptions, QueryStats, QueryValue};
+use serde_json::{json, Number, Value};
+use std::time::{Duration, Instant};
+
+/// A timestamp in seconds as Prometheus writes it (integer when whole).
+fn ts_json(t_ms: i64) -> Value {
+    if t_ms % 1000 == 0 {
+        json!(t_ms / 1000)
+    } else {
+        Number::from_f64(t_ms as f64 / 1000.0).map_or(Value::Null, Value::Number)
+    }
+}
+
+fn point(t_ms: i64, v: f64) -> Value {
+    json!([ts_json(t_ms), format_value(v)])
+}
+
+/// The `data` object of a successful query.
+pub fn result_json(v: &QueryValue, limit: usize) -> (Value, bool) {
+    let cut = |n: usize| limit > 0 && n > limit;
+    match v {
+        QueryValue::Scalar { t, v } => (
+            json!({"resultType": "scalar", "result": point(*t, *v)}),
+            false,
+        ),
+        QueryValue::String { t, v } => (
+            json!({"resultType": "string", "result": [ts_json(*t), v]}),
+            false,
+        ),
+        QueryValue::Vector(samples) => {
+            let truncated = cut(samples.len());
+            let result: Vec<Value> = samples
+                .iter()
+                .take(if truncated { limit } else { samples.len() })
+                .map(|s| json!({"metric": label_map(&s.labels), "value": point(s.t, s.v)}))
+                .collect();
+            (json!({"resultType": "vector", "result": result}), truncated)
+        }
+        QueryValue::Matrix(series) => {
+            let truncated = cut(series.len());
+            let result: Vec<Value> = series
+                .iter()
+                .take(if truncated { limit } else { series.len() })
+                .map(|s| {
+                    let values: Vec<Value> = s.points.iter().map(|(t, v)| point(*t, *v)).collect();
+                    json!({"metric": label_map(&s.labels), "values": values})
+                })
+                .collect();
+            (json!({"resultType": "matrix", "result": result}), truncated)
+        }
+    }
+}
+
+fn respond(
+    value: &QueryValue,
+    stats: &QueryStats,
+    params: &Params,
+    elapsed: Duration,
+) -> Result<Json<Value>, ApiError> {
+    let limit = params.limit()?;
+    let (mut data, truncated) = result_json(value, limit);
+    if params.get("stats").is_some_and(|s| !s.is_empty()) {
+        data["stats"] = json!({
+            "timings": {"evalTotalTime": elapsed.as_secs_f64(), "execTotalTime": elapsed.as_secs_f64()},
+            "samples": {"totalQueryableSamples": stats.samples_loaded, "peakSamples": stats.samples_loaded},
+        });
+    }
+    let mut body = json!({"status": "success", "data": data});
+    if truncated {
+        body["warnings"] = json!([format!("results truncated due to limit")]);
+    }
+    Ok(Json(body))
+}
+
+fn engine(params: &Params) -> Result<Engine, ApiError> {
+    let mut opts = EngineOptions::default();
+    if let Some(t) = params.get("timeout").filter(|t| !t.is_empty()) {
+        let ms = parse_duration(t)
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"timeout\": {e}")))?;
+        if ms > 0 {
+            opts.timeout = opts.timeout.min(Duration::from_millis(ms as u64));
+        }
+    }
+    Ok(Engine::new(opts))
+}
+
+fn query_text(params: &Params) -> Result<String, ApiError> {
+    match params.get("query") {
+        Some(q) if !q.trim().is_empty() => Ok(q.to_string()),
+        _ => Err(ApiError::BadData(
+            "invalid parameter \"query\": unknown position: parse error: no expression found in input".into(),
+        )),
+    }
+}
+
+fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .get(name)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse_time(s)
+                .map_err(|e| ApiError::BadData(format!("invalid parameter \"{name}\": {e}")))
+        })
+        .transpose()
+}
+
+/// Runs the evaluation off the async executor.
+async fn run(
+    f: impl FnOnce() -> Result<(QueryValue, QueryStats), ApiError> + Send + 'static,
+) -> Result<(QueryValue, QueryStats, Duration), ApiError> {
+    let started = Instant::now();
+    let (v, s) = tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
+    Ok((v, s, started.elapsed()))
+}
+
+pub async fn query(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(q.as_deref(), Some(&body));
+    let db = st.db()?;
+    let text = query_text(&params)?;
+    let t = time_param(&params, "time")?.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let engine = engine(&params)?;
+    let (value, stats, elapsed) = run(move || Ok(engine.instant(&*db, &text, t)?)).await?;
+    respond(&value, &stats, &params, elapsed)
+}
+
+pub async fn query_range(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(q.as_deref(), Some(&body));
+    let db = st.db()?;
+    let text = query_text(&params)?;
+    let start = time_param(&params, "start")?.ok_or_else(|| {
+        ApiError::BadData(
+            "invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into(),
+        )
+    })?;
+    let end = time_param(&params, "end")?.ok_or_else(|| {
+        ApiError::BadData(
+            "invalid parameter \"end\": cannot parse \"\" to a valid timestamp".into(),
+        )
+    })?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
+    }
+    let step = match params.get("step").filter(|s| !s.is_empty()) {
+        Some(s) => parse_duration(s)
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?,
+        None => {
+            return Err(ApiError::BadData(
+                "invalid parameter \"step\": cannot parse \"\" to a valid duration".into(),
+            ))
+        }
+    };
+    if step <= 0 {
+        return Err(ApiError::BadData(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    let engine = engine(&params)?;
+    let (value, stats, elapsed) =
+        run(move || Ok(engine.range(&*db, &text, start, end, step)?)).await?;
+    respond(&value, &stats, &params, elapsed)
+}
