@@ -3,7 +3,7 @@
 
 use crate::engine::{Ev, Result};
 use crate::error::QueryError;
-use crate::value::{project, StepSeries, Val};
+use crate::value::{labels_string, project, StepSeries, Val};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
 use tsdb::{LabelSet, METRIC_NAME};
@@ -298,7 +298,9 @@ fn vector_vector(
             if present.len() > 1 {
                 return Err(QueryError::exec(format!(
                     "found duplicate series for the match group {} on the {one_side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    sig, one[present[1]].labels, one[present[0]].labels
+                    labels_string(sig),
+                    labels_string(&one[present[0]].labels),
+                    labels_string(&one[present[1]].labels)
                 )));
             }
         }
@@ -323,6 +325,17 @@ fn vector_vector(
                 let (Some(mv), Some(ov)) = (ms.values[step], os.values[step]) else {
                     continue;
                 };
+                // Matches are checked before comparisons filter: a
+                // many-to-one match without group_x is an error either way.
+                if one_to_one {
+                    let seen = matched.entry(sig.clone()).or_insert_with(|| vec![false; n]);
+                    if seen[step] {
+                        return Err(QueryError::exec(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                        ));
+                    }
+                    seen[step] = true;
+                }
                 let (lv, rv) = if one_to_many { (ov, mv) } else { (mv, ov) };
                 let (mut value, keep) = op.apply(lv, rv);
                 if op.is_comparison() && one_to_many {
@@ -335,15 +348,6 @@ fn vector_vector(
                 } else {
                     continue;
                 };
-                if one_to_one {
-                    let seen = matched.entry(sig.clone()).or_insert_with(|| vec![false; n]);
-                    if seen[step] {
-                        return Err(QueryError::exec(
-                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                        ));
-                    }
-                    seen[step] = true;
-                }
                 values[step] = Some(v);
                 any = true;
             }

@@ -376,19 +376,14 @@ pub(crate) fn absent_labels(e: &Expr) -> LabelSet {
         Expr::MatrixSelector(ms) => &ms.vs,
         _ => return LabelSet::default(),
     };
-    let mut labels: Vec<Label> = Vec::new();
-    let mut dup: Vec<String> = Vec::new();
-    for m in &vs.matchers.matchers {
-        if m.name == METRIC_NAME || !matches!(m.op, PMatchOp::Equal) {
-            continue;
-        }
-        if labels.iter().any(|l| *l.name == *m.name) {
-            dup.push(m.name.clone());
-        } else {
-            labels.push(Label::new(m.name.as_str(), m.value.as_str()));
-        }
-    }
-    labels.retain(|l| !dup.iter().any(|d| **d == *l.name));
+    let ms = &vs.matchers.matchers;
+    // A label constrained more than once has no single value to report.
+    let once = |name: &str| ms.iter().filter(|m| m.name == name).count() == 1;
+    let labels: Vec<Label> = ms
+        .iter()
+        .filter(|m| m.name != METRIC_NAME && matches!(m.op, PMatchOp::Equal) && once(&m.name))
+        .map(|m| Label::new(m.name.as_str(), m.value.as_str()))
+        .collect();
     LabelSet::from_labels(labels)
 }
 
@@ -408,16 +403,34 @@ fn absent(n: usize, v: &[StepSeries], e: &Expr) -> Vec<StepSeries> {
     }
 }
 
-fn check_unique(v: &[StepSeries]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+/// Series that now have equal labels become one, unless two of them have
+/// a value at the same step.
+fn merge_same_labels(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    let mut index: std::collections::HashMap<LabelSet, usize> = std::collections::HashMap::new();
+    let mut out: Vec<StepSeries> = Vec::with_capacity(v.len());
     for s in v {
-        if !seen.insert(&s.labels) {
-            return Err(QueryError::exec(
-                "vector cannot contain metrics with the same labelset",
-            ));
+        match index.get(&s.labels) {
+            Some(&i) => {
+                let target = &mut out[i];
+                for (d, x) in target.values.iter_mut().zip(&s.values) {
+                    if x.is_some() {
+                        if d.is_some() {
+                            return Err(QueryError::exec(
+                                "vector cannot contain metrics with the same labelset",
+                            ));
+                        }
+                        *d = *x;
+                    }
+                }
+                target.drop_name &= s.drop_name;
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn label_replace(ev: &Ev, args: &[&Expr]) -> Result<Val> {
@@ -451,8 +464,7 @@ fn label_replace(ev: &Ev, args: &[&Expr]) -> Result<Val> {
             }
         }
     }
-    check_unique(&v)?;
-    Ok(Val::Vector(v))
+    Ok(Val::Vector(merge_same_labels(v)?))
 }
 
 fn label_join(ev: &Ev, args: &[&Expr]) -> Result<Val> {
@@ -486,6 +498,5 @@ fn label_join(ev: &Ev, args: &[&Expr]) -> Result<Val> {
             s.drop_name = false;
         }
     }
-    check_unique(&v)?;
-    Ok(Val::Vector(v))
+    Ok(Val::Vector(merge_same_labels(v)?))
 }

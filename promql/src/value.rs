@@ -140,3 +140,12 @@ pub(crate) fn project(labels: &LabelSet, names: &[String], keep: bool) -> LabelS
             .collect(),
     )
 }
+
+/// A label set as Prometheus prints it in messages: `{a="1", b="2"}`.
+pub(crate) fn labels_string(labels: &LabelSet) -> String {
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, &*l.value))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}

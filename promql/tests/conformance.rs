@@ -48,12 +48,7 @@ fn parse_float(s: &str) -> Option<f64> {
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
         "NaN" | "nan" => Some(f64::NAN),
         "stale" => Some(f64::from_bits(STALE_NAN_BITS)),
-        _ => {
-            if let Some(h) = s.strip_prefix("0x") {
-                return i64::from_str_radix(h, 16).ok().map(|v| v as f64);
-            }
-            s.parse().ok()
-        }
+        _ => s.parse().ok(),
     }
 }
 
@@ -70,7 +65,7 @@ fn expand_points(tokens: &[&str]) -> Option<Vec<Option<f64>>> {
             out.extend(std::iter::repeat_n(None, n));
             continue;
         }
-        if let Some(xi) = tok.rfind('x').filter(|_| !tok.starts_with("0x")) {
+        if let Some(xi) = tok.rfind('x') {
             let (head, times) = (&tok[..xi], &tok[xi + 1..]);
             let n: usize = times.parse().ok()?;
             // Find the +/- that separates start and increment (not a leading sign or exponent).
