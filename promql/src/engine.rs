@@ -156,7 +156,7 @@ impl Engine {
                 "end timestamp must not be before start time",
             ));
         }
-        let points = (end - start) / step + 1;
+        let points = end.checked_sub(start).map_or(i64::MAX, |d| d / step + 1);
         if points > self.opts.max_points_per_series {
             return Err(QueryError::bad(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
@@ -255,14 +255,14 @@ impl<'a> Ev<'a> {
     fn node_times(&self, at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
         let off = offset_ms(offset);
         match at {
-            None => self.times().map(|t| t - off).collect(),
+            None => self.times().map(|t| t.saturating_sub(off)).collect(),
             Some(a) => {
                 let t = match a {
                     AtModifier::Start => self.sh.query_start,
                     AtModifier::End => self.sh.query_end,
                     AtModifier::At(st) => system_time_ms(st),
                 };
-                vec![t - off; self.n]
+                vec![t.saturating_sub(off); self.n]
             }
         }
     }
@@ -318,7 +318,9 @@ impl<'a> Ev<'a> {
         let lookback = self.sh.opts.lookback_delta_ms;
         let lo = times.iter().copied().min().unwrap_or(0);
         let hi = times.iter().copied().max().unwrap_or(0);
-        let series = self.sh.select(vs, TimeRange::new(lo - lookback + 1, hi))?;
+        let series = self
+            .sh
+            .select(vs, TimeRange::new(lo.saturating_sub(lookback - 1), hi))?;
         let mut out = Vec::with_capacity(series.len());
         for s in series {
             let samples: Vec<Sample> = s.samples().collect();
@@ -348,7 +350,9 @@ impl<'a> Ev<'a> {
         let ends = self.node_times(&vs.at, &vs.offset);
         let lo = ends.iter().copied().min().unwrap_or(0);
         let hi = ends.iter().copied().max().unwrap_or(0);
-        let series = self.sh.select(vs, TimeRange::new(lo - range + 1, hi))?;
+        let series = self
+            .sh
+            .select(vs, TimeRange::new(lo.saturating_sub(range - 1), hi))?;
         let mut out = Vec::with_capacity(series.len());
         for s in series {
             // Staleness markers end a series; they are not samples of a range.
@@ -376,7 +380,12 @@ impl<'a> Ev<'a> {
             Some(d) if !d.is_zero() => d.as_millis() as i64,
             _ => self.sh.opts.default_subquery_step_ms,
         };
-        let lo = ends.iter().copied().min().unwrap_or(0) - range;
+        let lo = ends
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(0)
+            .saturating_sub(range);
         let hi = ends.iter().copied().max().unwrap_or(0);
         // The first step-aligned time at or after the earliest window start
         // (Go's truncating division, as Prometheus aligns).
@@ -387,8 +396,13 @@ impl<'a> Ev<'a> {
         let n = if hi < start {
             0
         } else {
-            ((hi - start) / step + 1) as usize
+            (hi - start) / step + 1
         };
+        // Every inner step holds a value per series: bound them like samples.
+        if n as u64 > self.sh.opts.max_samples {
+            return Err(QueryError::TooManySamples("subquery evaluation"));
+        }
+        let n = n as usize;
         let inner = Ev {
             sh: self.sh,
             start,
