@@ -8,7 +8,12 @@
 //! (2.x) range and lookback windows select the same samples; no query reads
 //! `__name__` after a function dropped it (3.x delays the removal); and no
 //! 3.x-only functions or aggregations (`limitk`, `sort_by_label`,
-//! `double_exponential_smoothing`, ...).
+//! `double_exponential_smoothing`, ...). Query times sit 7 s past a whole
+//! minute, so subquery steps never fall on a window's edge either. Also left
+//! out: `atan2` on vectors (2.42 keeps `__name__`; 3.x drops it as for
+//! arithmetic) and rate windows reaching back before a counter's first
+//! sample (3.x limits extrapolation to the counter's zero point after the
+//! 1.1-interval rule, 2.42 before it).
 
 mod common;
 
@@ -42,7 +47,10 @@ struct SeriesData {
 
 fn series(labels: &[(&str, &str)]) -> SeriesData {
     SeriesData {
-        labels: labels.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
         points: Vec::new(),
     }
 }
@@ -76,8 +84,16 @@ fn dataset(start: i64) -> Vec<SeriesData> {
                 out.push(s);
             }
         }
-        let mut mem = series(&[("__name__", "node_memory_free_bytes"), ("instance", inst), ("job", "node")]);
-        let mut load = series(&[("__name__", "node_load1"), ("instance", inst), ("job", "node")]);
+        let mut mem = series(&[
+            ("__name__", "node_memory_free_bytes"),
+            ("instance", inst),
+            ("job", "node"),
+        ]);
+        let mut load = series(&[
+            ("__name__", "node_load1"),
+            ("instance", inst),
+            ("job", "node"),
+        ]);
         let mut up = series(&[("__name__", "up"), ("instance", inst), ("job", "node")]);
         let (mut m, mut l) = (8e9 + 1e9 * ii as f64, 0.5 * ii as f64);
         for k in 0..SCRAPES {
@@ -88,7 +104,14 @@ fn dataset(start: i64) -> Vec<SeriesData> {
                 mem.points.push((t(k), m));
             }
             load.points.push((t(k), l));
-            up.points.push((t(k), if ii == 1 && (300..320).contains(&k) { 0.0 } else { 1.0 }));
+            up.points.push((
+                t(k),
+                if ii == 1 && (300..320).contains(&k) {
+                    0.0
+                } else {
+                    1.0
+                },
+            ));
         }
         out.extend([mem, load, up]);
         for handler in ["/api", "/metrics"] {
@@ -107,8 +130,18 @@ fn dataset(start: i64) -> Vec<SeriesData> {
                     ])
                 })
                 .collect();
-            let mut s_sum = series(&[("__name__", "http_request_duration_seconds_sum"), ("instance", inst), ("job", "node"), ("handler", handler)]);
-            let mut s_count = series(&[("__name__", "http_request_duration_seconds_count"), ("instance", inst), ("job", "node"), ("handler", handler)]);
+            let mut s_sum = series(&[
+                ("__name__", "http_request_duration_seconds_sum"),
+                ("instance", inst),
+                ("job", "node"),
+                ("handler", handler),
+            ]);
+            let mut s_count = series(&[
+                ("__name__", "http_request_duration_seconds_count"),
+                ("instance", inst),
+                ("job", "node"),
+                ("handler", handler),
+            ]);
             for k in 0..SCRAPES {
                 for _ in 0..(rng.next() % 20) {
                     let d = rng.unit() * rng.unit() * 2.0;
@@ -155,12 +188,22 @@ impl Drop for Prometheus {
     }
 }
 
-fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path, data: &[SeriesData]) -> Prometheus {
+fn start_prometheus(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    data: &[SeriesData],
+) -> Prometheus {
     // OpenMetrics: one family's samples together, times in seconds, `# EOF`.
     let mut om = String::new();
     let mut by_name: BTreeMap<String, Vec<&SeriesData>> = BTreeMap::new();
     for s in data {
-        let name = s.labels.iter().find(|(k, _)| k == "__name__").unwrap().1.clone();
+        let name = s
+            .labels
+            .iter()
+            .find(|(k, _)| k == "__name__")
+            .unwrap()
+            .1
+            .clone();
         by_name.entry(name).or_default().push(s);
     }
     for (_, family) in by_name {
@@ -182,7 +225,10 @@ fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path, data: &[Series
         .stdout(Stdio::null())
         .status()
         .expect("run promtool");
-    assert!(status.success(), "promtool create-blocks-from openmetrics failed");
+    assert!(
+        status.success(),
+        "promtool create-blocks-from openmetrics failed"
+    );
     let port = free_port();
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").unwrap();
@@ -210,9 +256,15 @@ fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path, data: &[Series
 /// The query corpus: every template with every argument it takes.
 fn corpus() -> Vec<String> {
     let mut q: Vec<String> = Vec::new();
-    let counters = ["node_cpu_seconds_total", "node_cpu_seconds_total{mode=\"idle\"}", "http_request_duration_seconds_count"];
+    let counters = [
+        "node_cpu_seconds_total",
+        "node_cpu_seconds_total{mode=\"idle\"}",
+        "http_request_duration_seconds_count",
+    ];
     let gauges = ["node_load1", "node_memory_free_bytes", "up"];
-    for f in ["rate", "irate", "increase", "resets", "changes", "deriv", "delta", "idelta"] {
+    for f in [
+        "rate", "irate", "increase", "resets", "changes", "deriv", "delta", "idelta",
+    ] {
         for s in counters.iter().chain(&gauges[..1]) {
             for r in ["1m", "5m", "17m"] {
                 q.push(format!("{f}({s}[{r}])"));
@@ -220,8 +272,15 @@ fn corpus() -> Vec<String> {
         }
     }
     for f in [
-        "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
-        "stddev_over_time", "stdvar_over_time", "last_over_time", "present_over_time",
+        "avg_over_time",
+        "min_over_time",
+        "max_over_time",
+        "sum_over_time",
+        "count_over_time",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "last_over_time",
+        "present_over_time",
     ] {
         for s in gauges {
             for r in ["2m", "10m"] {
@@ -235,7 +294,9 @@ fn corpus() -> Vec<String> {
         q.push(format!("absent_over_time({s}[5m])"));
     }
     let inner = "rate(node_cpu_seconds_total[5m])";
-    for agg in ["sum", "avg", "min", "max", "count", "stddev", "stdvar", "group"] {
+    for agg in [
+        "sum", "avg", "min", "max", "count", "stddev", "stdvar", "group",
+    ] {
         for m in ["", " by (instance)", " without (cpu)", " by (mode, job)"] {
             q.push(format!("{agg}{m} ({inner})"));
         }
@@ -250,9 +311,14 @@ fn corpus() -> Vec<String> {
         q.push(format!(
             "histogram_quantile({qn}, sum by (le, instance) (rate(http_request_duration_seconds_bucket[5m])))"
         ));
-        q.push(format!("histogram_quantile({qn}, rate(http_request_duration_seconds_bucket[10m]))"));
+        q.push(format!(
+            "histogram_quantile({qn}, rate(http_request_duration_seconds_bucket[10m]))"
+        ));
     }
-    for f in ["abs", "ceil", "floor", "sqrt", "ln", "log2", "log10", "exp", "sgn", "sin", "cos", "atan", "deg", "rad"] {
+    for f in [
+        "abs", "ceil", "floor", "sqrt", "ln", "log2", "log10", "exp", "sgn", "sin", "cos", "atan",
+        "deg", "rad",
+    ] {
         q.push(format!("{f}(node_load1)"));
     }
     q.extend(
@@ -269,7 +335,6 @@ fn corpus() -> Vec<String> {
             "node_memory_free_bytes / 1024 / 1024",
             "node_memory_free_bytes % 7",
             "2 ^ node_load1",
-            "node_load1 atan2 node_load1",
             "rate(node_cpu_seconds_total[5m]) / on(instance, cpu) group_left sum by (instance, cpu) (rate(node_cpu_seconds_total[5m]))",
             "sum by (instance) (rate(node_cpu_seconds_total{mode!=\"idle\"}[5m])) / sum by (instance) (rate(node_cpu_seconds_total[5m]))",
             "node_load1 * on(instance) group_left(job) up",
@@ -325,7 +390,7 @@ fn corpus() -> Vec<String> {
 }
 
 /// A result as comparable data: series labels → points (t ms, value).
-fn normalize(j: &Value) -> Result<(String, BTreeMap<String, Vec<(i64, f64)>>), String> {
+fn normalize(j: &Value) -> Normalized {
     if j["status"] != "success" {
         return Err(format!("{} {}", j["errorType"], j["error"]));
     }
@@ -351,13 +416,53 @@ fn normalize(j: &Value) -> Result<(String, BTreeMap<String, Vec<(i64, f64)>>), S
                 let pts = if let Some(v) = r.get("value") {
                     vec![num(v)]
                 } else {
-                    r["values"].as_array().map(|a| a.iter().map(num).collect()).unwrap_or_default()
+                    r["values"]
+                        .as_array()
+                        .map(|a| a.iter().map(num).collect())
+                        .unwrap_or_default()
                 };
                 out.insert(r["metric"].to_string(), pts);
             }
         }
     }
     Ok((ty, out))
+}
+
+type Normalized = Result<(String, BTreeMap<String, Vec<(i64, f64)>>), String>;
+
+/// The first place two answers part, briefly.
+fn first_difference(p: &Normalized, v: &Normalized) -> String {
+    match (p, v) {
+        (Ok((pt, ps)), Ok((vt, vs))) => {
+            if pt != vt {
+                return format!("result type: prometheus {pt}, vigil {vt}");
+            }
+            for (k, pp) in ps {
+                let Some(vp) = vs.get(k) else {
+                    return format!("series {k} missing in vigil");
+                };
+                if vp.len() != pp.len() {
+                    return format!(
+                        "series {k}: prometheus {} points, vigil {}",
+                        pp.len(),
+                        vp.len()
+                    );
+                }
+                for (a, b) in pp.iter().zip(vp) {
+                    if a.0 != b.0 || !same(a.1, b.1) {
+                        return format!("series {k} at {}: prometheus {:?}, vigil {:?}", a.0, a, b);
+                    }
+                }
+            }
+            let extra: Vec<&String> = vs.keys().filter(|k| !ps.contains_key(*k)).collect();
+            format!("series only in vigil: {extra:?}")
+        }
+        (p, v) => format!(
+            "prometheus {:?} / vigil {:?}",
+            p.as_ref().err(),
+            v.as_ref().err()
+        ),
+    }
 }
 
 fn same(a: f64, b: f64) -> bool {
@@ -386,15 +491,20 @@ fn vigil_answers_the_corpus_as_prometheus_does() {
             body += &format!("{l} {v} {t}\n");
         }
     }
-    let (code, msg) = post(&vigil.url("/api/v1/import/prometheus"), "text/plain", body.as_bytes());
+    let (code, msg) = post(
+        &vigil.url("/api/v1/import/prometheus"),
+        "text/plain",
+        body.as_bytes(),
+    );
     assert_eq!(code, 204, "{msg}");
 
-    let end_s = (start + SCRAPES * SCRAPE_MS) / 1000;
+    let end_s = (start + SCRAPES * SCRAPE_MS) / 1000 + 7;
     let instants = [end_s - 7200, end_s - 1800, end_s + 60];
     let queries = corpus();
     assert!(queries.len() >= 200, "corpus has {} queries", queries.len());
     let mut failures = Vec::new();
     let mut compared = 0;
+    let mut both_failed = 0;
     for q in &queries {
         let mut requests: Vec<String> = instants
             .iter()
@@ -403,7 +513,7 @@ fn vigil_answers_the_corpus_as_prometheus_does() {
         requests.push(format!(
             "/api/v1/query_range?query={}&start={}&end={}&step=60",
             enc(q),
-            end_s - 3 * 3600 + 600,
+            end_s - 3 * 3600 + 2400,
             end_s
         ));
         for r in requests {
@@ -422,17 +532,37 @@ fn vigil_answers_the_corpus_as_prometheus_does() {
                             })
                         })
                 }
-                (Err(_), Err(_)) => true,
+                (Err(_), Err(_)) => {
+                    both_failed += 1;
+                    true
+                }
                 _ => false,
             };
             if !ok {
-                failures.push(format!("{r}\n  prometheus: {p:?}\n  vigil:      {v:?}"));
+                failures.push(format!(
+                    "{q} ({})\n  {}",
+                    &r[..r.find('?').unwrap_or(0)],
+                    first_difference(&p, &v)
+                ));
             }
         }
     }
-    println!("{} queries, {compared} comparisons, {} differ", queries.len(), failures.len());
+    println!(
+        "{} queries, {compared} comparisons, {} differ, {both_failed} failed on both",
+        queries.len(),
+        failures.len()
+    );
+    // Only the deliberate duplicate-labelset query fails on both sides.
+    assert!(
+        both_failed <= 4,
+        "{both_failed} comparisons failed on both sides"
+    );
     for f in failures.iter().take(20) {
         println!("{f}");
     }
-    assert!(failures.is_empty(), "{} of {compared} answers differ from Prometheus", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} answers differ from Prometheus",
+        failures.len()
+    );
 }
