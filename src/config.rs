@@ -16,6 +16,45 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
+    pub query: QueryConfig,
+}
+
+/// PromQL evaluation limits, as Prometheus's `--query.*` flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// How far back an instant selector looks for a sample.
+    #[serde(deserialize_with = "de_duration")]
+    pub lookback_delta: Duration,
+    /// Longest a query may run (a request's `timeout` can only shorten it).
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Most samples one query may load.
+    pub max_samples: u64,
+    /// Queries evaluated at once; more wait for a slot until their timeout.
+    pub max_concurrency: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            lookback_delta: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            max_concurrency: 20,
+        }
+    }
+}
+
+impl QueryConfig {
+    pub fn to_engine(&self) -> promql::EngineOptions {
+        promql::EngineOptions {
+            lookback_delta_ms: self.lookback_delta.as_millis() as i64,
+            max_samples: self.max_samples,
+            timeout: self.timeout,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,7 +2,7 @@
 //! (bind, open the store, serve, shut down cleanly).
 
 use crate::api::error::ApiError;
-use crate::api::{export, metadata, query, status, write};
+use crate::api::{export, metadata, prom_status, query, status, write};
 use crate::assets;
 use crate::config::ServerConfig;
 use crate::selfmetrics::SelfMetrics;
@@ -26,6 +26,12 @@ pub struct AppState {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// fsync before acknowledging every write (wal_fsync_interval: 0s).
     pub sync_every_write: bool,
+    /// PromQL limits and defaults.
+    pub query: Arc<promql::EngineOptions>,
+    /// One permit per query allowed to evaluate at once.
+    pub query_slots: Arc<tokio::sync::Semaphore>,
+    /// Settings as `/api/v1/status/flags` shows them (Prometheus flag names).
+    pub flags: Arc<Vec<(String, String)>>,
 }
 
 impl AppState {
@@ -35,6 +41,38 @@ impl AppState {
             ApiError::Unavailable("the store is starting (replaying its WAL)".into())
         })
     }
+}
+
+/// The effective settings under Prometheus's flag names where one exists.
+fn flags(settings: &ServerSettings) -> Vec<(String, String)> {
+    let c = &settings.config;
+    let dur = |d: Duration| format!("{}s", d.as_secs_f64());
+    vec![
+        ("web.listen-address".into(), settings.listen_addr.clone()),
+        (
+            "storage.tsdb.path".into(),
+            settings.data_dir.display().to_string(),
+        ),
+        (
+            "storage.tsdb.retention.time".into(),
+            dur(c.storage.retention_time),
+        ),
+        (
+            "storage.tsdb.retention.size".into(),
+            c.storage.retention_size.to_string(),
+        ),
+        (
+            "storage.tsdb.out-of-order-time-window".into(),
+            dur(c.storage.out_of_order_time_window),
+        ),
+        ("query.lookback-delta".into(), dur(c.query.lookback_delta)),
+        ("query.timeout".into(), dur(c.query.timeout)),
+        ("query.max-samples".into(), c.query.max_samples.to_string()),
+        (
+            "query.max-concurrency".into(),
+            c.query.max_concurrency.to_string(),
+        ),
+    ]
 }
 
 /// What to run: the resolved configuration.
@@ -68,6 +106,23 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             "/api/v1/query_range",
             get(query::query_range).post(query::query_range),
         )
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(query::parse_query).post(query::parse_query),
+        )
+        .route("/api/v1/metadata", get(prom_status::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom_status::query_exemplars).post(prom_status::query_exemplars),
+        )
+        .route("/api/v1/status/buildinfo", get(prom_status::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(prom_status::runtimeinfo))
+        .route("/api/v1/status/flags", get(prom_status::flags))
+        .route("/api/v1/status/tsdb", get(prom_status::tsdb_status))
         .route("/api/v1/export", get(export::export).post(export::export))
         .route("/api/vigil/status", get(status::status))
         .route("/api/vigil/flush", post(status::flush))
@@ -118,6 +173,11 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         data_dir: Arc::new(settings.data_dir.clone()),
         started_at: chrono::Utc::now(),
         sync_every_write: cfg.storage.wal_fsync_interval.is_zero(),
+        query: Arc::new(cfg.query.to_engine()),
+        query_slots: Arc::new(tokio::sync::Semaphore::new(
+            cfg.query.max_concurrency.max(1),
+        )),
+        flags: Arc::new(flags(&settings)),
     };
     let app = router(state, cfg.limits.max_request_body_bytes);
     let server = tokio::spawn(async move {

@@ -31,6 +31,11 @@ fn load(v: &Vigil) -> i64 {
     end
 }
 
+/// An instant query of `expr` at `t` (seconds).
+fn instant(v: &Vigil, expr: &str, t: i64) -> (u16, Value) {
+    query(v, &format!("query={}&time={t}", enc(expr)))
+}
+
 fn query(v: &Vigil, params: &str) -> (u16, Value) {
     get_json(&v.url(&format!("/api/v1/query?{params}")))
 }
@@ -43,13 +48,7 @@ fn instant_and_range_queries_answer_in_prometheus_shapes() {
     let t = end / 1000;
 
     // rate over 2 m: 30/15 s = 2/s and 1/s.
-    let (code, j) = query(
-        &v,
-        &format!(
-            "query={}&time={t}",
-            enc("sum by (instance) (rate(http_requests_total[2m]))")
-        ),
-    );
+    let (code, j) = instant(&v, "sum by (instance) (rate(http_requests_total[2m]))", t);
     assert_eq!(code, 200, "{j}");
     assert_eq!(j["status"], "success");
     assert_eq!(j["data"]["resultType"], "vector");
@@ -67,7 +66,7 @@ fn instant_and_range_queries_answer_in_prometheus_shapes() {
         j["data"],
         json!({"resultType": "scalar", "result": [t as f64 + 0.5, "3"]})
     );
-    let (_, j) = query(&v, &format!("query={}&time={t}", enc("\"hello\"")));
+    let (_, j) = instant(&v, "\"hello\"", t);
     assert_eq!(j["data"]["result"], json!([t, "hello"]));
 
     // A range query: one point per step, labels sorted, the name kept by selectors.
@@ -207,4 +206,109 @@ fn query_errors_have_prometheus_types_and_codes() {
     assert!(j["error"].as_str().unwrap().contains("range vector"), "{j}");
     let (c, j) = range(&format!("query=up&start={t}&end={}&step=15", t - 60));
     assert_eq!(c, 400, "{j}");
+}
+
+#[test]
+fn status_and_metadata_endpoints_answer_in_prometheus_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(dir.path(), &[]);
+    load(&v);
+    let (code, j) = get_json(&v.url("/api/v1/status/buildinfo"));
+    assert_eq!(code, 200);
+    assert_eq!(j["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let (_, j) = get_json(&v.url("/api/v1/status/flags"));
+    assert_eq!(j["data"]["query.max-samples"], "50000000");
+    assert_eq!(j["data"]["query.lookback-delta"], "300s");
+    let (_, j) = get_json(&v.url("/api/v1/status/runtimeinfo"));
+    assert!(j["data"]["startTime"].is_string(), "{j}");
+    let (_, j) = get_json(&v.url("/api/v1/status/tsdb"));
+    assert_eq!(j["data"]["headStats"]["numSeries"], 2, "{j}");
+    assert_eq!(
+        j["data"]["seriesCountByMetricName"],
+        json!([{"name": "http_requests_total", "value": 2}])
+    );
+    assert_eq!(
+        j["data"]["labelValueCountByLabelName"][0],
+        json!({"name": "instance", "value": 2})
+    );
+    let (_, j) = get_json(&v.url("/api/v1/metadata"));
+    assert_eq!(j, json!({"status": "success", "data": {}}));
+    let (_, j) = get_json(&v.url("/api/v1/query_exemplars?query=up&start=0&end=1"));
+    assert_eq!(j["data"], json!([]));
+    let (_, j) = get_json(&v.url(&format!(
+        "/api/v1/format_query?query={}",
+        enc("sum(rate(x[5m]))by(job)")
+    )));
+    assert_eq!(j["data"], "sum by (job) (rate(x[5m]))");
+    let (_, j) = get_json(&v.url(&format!("/api/v1/parse_query?query={}", enc("up + 1"))));
+    assert!(j["data"].is_object(), "{j}");
+    let (code, j) = get_json(&v.url(&format!("/api/v1/format_query?query={}", enc("up +"))));
+    assert_eq!((code, j["errorType"].as_str()), (400, Some("bad_data")));
+}
+
+#[test]
+fn query_limits_give_prometheus_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(&cfg, "query:\n  max_samples: 50\n  max_concurrency: 2\n").unwrap();
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let end = load(&v);
+    let t = end / 1000;
+    // Two series × 41 samples in 10 minutes: more than 50.
+    let (code, j) = instant(&v, "count_over_time(http_requests_total[10m])", t);
+    assert_eq!(code, 422, "{j}");
+    assert_eq!(j["errorType"], "execution");
+    assert!(
+        j["error"].as_str().unwrap().contains("too many samples"),
+        "{j}"
+    );
+    // Under the limit it answers.
+    let (code, j) = instant(&v, "count_over_time(http_requests_total[2m])", t);
+    assert_eq!(code, 200, "{j}");
+}
+
+#[test]
+fn a_query_past_its_timeout_gives_a_timeout_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(dir.path(), &[]);
+    let t = load(&v) / 1000;
+    // A request timeout that the evaluation cannot meet: 2.6 M subquery steps in 1 ms.
+    let (code, j) = query(
+        &v,
+        &format!(
+            "query={}&time={t}&timeout=0.001",
+            enc("count_over_time(vector(1)[30d:1s])")
+        ),
+    );
+    assert_eq!(code, 503, "{j}");
+    assert_eq!(j["errorType"], "timeout");
+}
+
+#[test]
+fn queries_beyond_max_concurrency_wait_for_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(&cfg, "query:\n  max_concurrency: 1\n").unwrap();
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let t = load(&v) / 1000;
+    let slow = v.url(&format!(
+        "/api/v1/query?query={}&time={t}",
+        enc("count_over_time(vector(1)[90d:1s])")
+    ));
+    let first = std::thread::spawn(move || get_json(&slow));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // The slot is taken: this one waits in the queue and gives up after 50 ms.
+    let (code, j) = query(&v, &format!("query=1&time={t}&timeout=0.05"));
+    assert_eq!(code, 503, "{j}");
+    assert!(j["error"].as_str().unwrap().contains("queue"), "{j}");
+    let (code, j) = first.join().unwrap();
+    assert_eq!(code, 200, "{j}");
+    // Once the slot is free, queries run again.
+    assert_eq!(query(&v, &format!("query=1&time={t}")).0, 200);
 }

@@ -323,6 +323,7 @@ impl<'a> Ev<'a> {
             .select(vs, TimeRange::new(lo.saturating_sub(lookback - 1), hi))?;
         let mut out = Vec::with_capacity(series.len());
         for s in series {
+            self.sh.check_deadline("query execution")?;
             let samples: Vec<Sample> = s.samples().collect();
             self.sh.load(samples.len())?;
             let values: Vec<Option<f64>> = times
@@ -409,7 +410,9 @@ impl<'a> Ev<'a> {
             step,
             n,
         };
-        let series = match inner.eval(&sq.expr)? {
+        let inner_val = inner.eval(&sq.expr)?;
+        self.sh.check_deadline("subquery evaluation")?;
+        let series = match inner_val {
             Val::Vector(vs) => vs
                 .into_iter()
                 .map(|s| MatrixSeries {

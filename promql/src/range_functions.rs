@@ -117,6 +117,7 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
     let step_times: Vec<i64> = ev.times().collect();
     let mut out = Vec::with_capacity(m.series.len());
     for s in &m.series {
+        ev.sh.check_deadline("query execution")?;
         let values: Vec<Option<f64>> = (0..ev.n)
             .map(|i| {
                 let w = Window {

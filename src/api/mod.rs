@@ -4,6 +4,7 @@ pub mod error;
 pub mod export;
 pub mod metadata;
 pub mod params;
+pub mod prom_status;
 pub mod query;
 pub mod status;
 pub mod write;

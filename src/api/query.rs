@@ -82,8 +82,8 @@ fn respond(
     Ok(Json(body))
 }
 
-fn engine(params: &Params) -> Result<Engine, ApiError> {
-    let mut opts = EngineOptions::default();
+fn engine(st: &AppState, params: &Params) -> Result<Engine, ApiError> {
+    let mut opts: EngineOptions = (*st.query).clone();
     if let Some(t) = params.get("timeout").filter(|t| !t.is_empty()) {
         let ms = parse_duration(t)
             .map_err(|e| ApiError::BadData(format!("invalid parameter \"timeout\": {e}")))?;
@@ -114,11 +114,18 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-/// Runs the evaluation off the async executor.
+/// Waits for a query slot (up to the query's timeout), then runs the
+/// evaluation off the async executor.
 async fn run(
+    st: &AppState,
+    timeout: Duration,
     f: impl FnOnce() -> Result<(QueryValue, QueryStats), ApiError> + Send + 'static,
 ) -> Result<(QueryValue, QueryStats, Duration), ApiError> {
     let started = Instant::now();
+    let _slot = tokio::time::timeout(timeout, st.query_slots.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::Timeout("query timed out in query queue".into()))?
+        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
     let (v, s) = tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
@@ -134,8 +141,10 @@ pub async fn query(
     let db = st.db()?;
     let text = query_text(&params)?;
     let t = time_param(&params, "time")?.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    let engine = engine(&params)?;
-    let (value, stats, elapsed) = run(move || Ok(engine.instant(&*db, &text, t)?)).await?;
+    let engine = engine(&st, &params)?;
+    let timeout = engine.opts.timeout;
+    let (value, stats, elapsed) =
+        run(&st, timeout, move || Ok(engine.instant(&*db, &text, t)?)).await?;
     respond(&value, &stats, &params, elapsed)
 }
 
@@ -176,8 +185,30 @@ pub async fn query_range(
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
-    let engine = engine(&params)?;
-    let (value, stats, elapsed) =
-        run(move || Ok(engine.range(&*db, &text, start, end, step)?)).await?;
+    let engine = engine(&st, &params)?;
+    let timeout = engine.opts.timeout;
+    let (value, stats, elapsed) = run(&st, timeout, move || {
+        Ok(engine.range(&*db, &text, start, end, step)?)
+    })
+    .await?;
     respond(&value, &stats, &params, elapsed)
+}
+
+/// `/api/v1/format_query`: the query pretty-printed as Prometheus does.
+pub async fn format_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(q.as_deref(), Some(&body));
+    let text = query_text(&params)?;
+    let expr = promql_parser::parser::parse(&text)
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
+    Ok(Json(json!({"status": "success", "data": expr.prettify()})))
+}
+
+/// `/api/v1/parse_query`: the query's syntax tree as JSON.
+pub async fn parse_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(q.as_deref(), Some(&body));
+    let text = query_text(&params)?;
+    let expr = promql_parser::parser::parse(&text)
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
+    let tree = serde_json::to_value(&expr).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({"status": "success", "data": tree})))
 }
