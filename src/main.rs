@@ -9,6 +9,7 @@ mod assets;
 mod build_info;
 mod config;
 mod ingest;
+mod query_cli;
 mod selector;
 mod selfmetrics;
 mod server;
@@ -51,6 +52,8 @@ struct Cli {
 enum Command {
     /// Run the server (storage, query APIs, dashboard) from a YAML config
     Server,
+    /// Run a PromQL query against a running Vigil (at --listen-addr) and print the result
+    Query(query_cli::QueryArgs),
 }
 
 /// glibc gives each thread that contends for the heap its own arena (up to
@@ -77,13 +80,17 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
+    if let Some(Command::Query(args)) = &cli.command {
+        let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");
+        return query_cli::run(addr, args);
+    }
     let config = match &cli.config {
         Some(path) => config::ServerConfig::load(path)?,
         None => config::ServerConfig::default(),
     };
     let default_listen = match cli.command {
         Some(Command::Server) => "0.0.0.0:9090",
-        None => "127.0.0.1:9090",
+        _ => "127.0.0.1:9090",
     };
     let settings = server::ServerSettings {
         listen_addr: cli

@@ -312,3 +312,58 @@ fn queries_beyond_max_concurrency_wait_for_a_slot() {
     // Once the slot is free, queries run again.
     assert_eq!(query(&v, &format!("query=1&time={t}")).0, 200);
 }
+
+#[test]
+fn vigil_query_prints_tables_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(dir.path(), &[]);
+    let t = load(&v) / 1000;
+    let addr = v.base.trim_start_matches("http://").to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["--listen-addr", &addr, "query"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let ts = t.to_string();
+    let (ok, out, err) = run(&["max by (instance) (http_requests_total)", "--time", &ts]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("SERIES"), "{out}");
+    assert!(
+        out.contains("{instance=\"a\"}  1200  ") && out.contains("{instance=\"b\"}  600  "),
+        "{out}"
+    );
+
+    let start = (t - 60).to_string();
+    let (ok, out, err) = run(&[
+        "http_requests_total{instance=\"b\"}",
+        "--start",
+        &start,
+        "--end",
+        &ts,
+        "--step",
+        "30s",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("http_requests_total{instance=\"b\", job=\"api\"}"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 4, "{out}");
+
+    let (ok, out, err) = run(&["vector(2)", "-o", "json", "--time", &ts]);
+    assert!(ok, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["result"][0]["value"], json!([t, "2"]));
+
+    let (ok, _, err) = run(&["sum(", "--time", &ts]);
+    assert!(!ok);
+    assert!(err.contains("bad_data"), "{err}");
+}
