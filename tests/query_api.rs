@@ -99,6 +99,14 @@ fn instant_and_range_queries_answer_in_prometheus_shapes() {
     let j: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(j["data"]["result"][0]["value"], json!([t, "2"]));
 
+    // Annotations ride along as Prometheus sends them.
+    let (code, j) = instant(&v, "quantile(2, http_requests_total)", t);
+    assert_eq!(code, 200, "{j}");
+    assert_eq!(
+        j["warnings"],
+        json!(["PromQL warning: quantile value should be between 0 and 1, got 2"])
+    );
+
     // RFC 3339 times and a duration step.
     let start = chrono_free_rfc3339(t - 60);
     let url = v.url(&format!(

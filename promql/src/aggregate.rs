@@ -239,6 +239,7 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
                         "stddev" => variance(&buf).sqrt(),
                         "quantile" => {
                             let q = param_scalar.as_ref().map_or(f64::NAN, |p| p[step]);
+                            ev.sh.check_quantile(q);
                             quantile(q, &mut buf)
                         }
                         other => {

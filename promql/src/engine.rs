@@ -8,8 +8,8 @@ use crate::value::{
 };
 use crate::{aggregate, binary, functions};
 use promql_parser::parser::{self, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 use tsdb::{LabelSet, Querier, Sample, Series, TimeRange};
 
@@ -40,10 +40,14 @@ impl Default for EngineOptions {
     }
 }
 
-/// What a query cost.
+/// What a query cost, and what it wants the user to know.
 #[derive(Clone, Debug, Default)]
 pub struct QueryStats {
     pub samples_loaded: u64,
+    /// "PromQL warning: ..." annotations: the result may be wrong.
+    pub warnings: Vec<String>,
+    /// "PromQL info: ..." annotations: the result may surprise.
+    pub infos: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -56,6 +60,8 @@ pub(crate) struct Shared<'a> {
     q: &'a dyn Querier,
     pub opts: &'a EngineOptions,
     loaded: Cell<u64>,
+    warnings: RefCell<BTreeSet<String>>,
+    infos: RefCell<BTreeSet<String>>,
     deadline: Instant,
     /// The query's own start and end, for `@ start()` and `@ end()`.
     query_start: i64,
@@ -178,6 +184,11 @@ impl Engine {
             step,
             n: points as usize,
         };
+        if is_sort(expr) {
+            sh.warn(
+                "sort is ineffective for range queries since results are always ordered by labels",
+            );
+        }
         let val = ev.eval(expr)?;
         let out = finish_range(val, start, step)?;
         Ok((out, sh.stats()))
@@ -188,10 +199,25 @@ impl Engine {
             q,
             opts: &self.opts,
             loaded: Cell::new(0),
+            warnings: RefCell::default(),
+            infos: RefCell::default(),
             deadline: Instant::now() + self.opts.timeout,
             query_start: start,
             query_end: end,
         }
+    }
+}
+
+/// Does the expression sort anywhere? (Ordering means nothing in a matrix.)
+fn is_sort(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => is_sort(&p.expr),
+        Expr::Unary(u) => is_sort(&u.expr),
+        Expr::Binary(b) => is_sort(&b.lhs) || is_sort(&b.rhs),
+        Expr::Aggregate(a) => is_sort(&a.expr) || a.param.as_deref().is_some_and(is_sort),
+        Expr::Subquery(s) => is_sort(&s.expr),
+        Expr::Call(c) => c.func.name.starts_with("sort") || c.args.args.iter().any(|a| is_sort(a)),
+        _ => false,
     }
 }
 
@@ -208,6 +234,30 @@ impl Shared<'_> {
     fn stats(&self) -> QueryStats {
         QueryStats {
             samples_loaded: self.loaded.get(),
+            warnings: self.warnings.borrow().iter().cloned().collect(),
+            infos: self.infos.borrow().iter().cloned().collect(),
+        }
+    }
+
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        self.warnings
+            .borrow_mut()
+            .insert(format!("PromQL warning: {msg}"));
+    }
+
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        self.infos
+            .borrow_mut()
+            .insert(format!("PromQL info: {msg}"));
+    }
+
+    /// Warns once per out-of-range φ of a quantile.
+    pub fn check_quantile(&self, q: f64) {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            self.warn(format_args!(
+                "quantile value should be between 0 and 1, got {}",
+                crate::value::format_value(q)
+            ));
         }
     }
 

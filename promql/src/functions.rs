@@ -296,13 +296,13 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
         "histogram_quantile" => {
             let q = scalar_arg(ev, arg(0)?, name)?;
             let v = vector_arg(ev, arg(1)?, name)?;
-            histogram::quantile(ev.n, &q, v).map(Val::Vector)
+            histogram::quantile(ev, &q, v).map(Val::Vector)
         }
         "histogram_fraction" => {
             let lo = scalar_arg(ev, arg(0)?, name)?;
             let hi = scalar_arg(ev, arg(1)?, name)?;
             let v = vector_arg(ev, arg(2)?, name)?;
-            histogram::fraction(ev.n, &lo, &hi, v).map(Val::Vector)
+            histogram::fraction(ev, &lo, &hi, v).map(Val::Vector)
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => {

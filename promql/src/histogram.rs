@@ -1,7 +1,7 @@
 //! Classic (bucket-series) histograms: `histogram_quantile` and
 //! `histogram_fraction` over series carrying an `le` label.
 
-use crate::engine::Result;
+use crate::engine::{Ev, Result};
 use crate::value::{project, StepSeries};
 use std::collections::HashMap;
 use tsdb::LabelSet;
@@ -30,9 +30,9 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     diff / abs_sum.min(f64::MAX) < eps
 }
 
-/// Sorts, merges equal bounds, and forces counts to be monotonic.
-/// `None` unless the highest bucket is `+Inf`.
-fn prepare(mut buckets: Vec<Bucket>) -> Option<Vec<Bucket>> {
+/// Sorts, merges equal bounds, and forces counts to be monotonic (saying
+/// whether it had to). `None` unless the highest bucket is `+Inf`.
+fn prepare(mut buckets: Vec<Bucket>) -> Option<(Vec<Bucket>, bool)> {
     buckets.sort_by(|a, b| {
         a.upper
             .partial_cmp(&b.upper)
@@ -49,33 +49,44 @@ fn prepare(mut buckets: Vec<Bucket>) -> Option<Vec<Bucket>> {
         }
     }
     let mut prev = merged[0].count;
+    let mut forced = false;
     for b in merged.iter_mut().skip(1) {
         let cur = b.count;
         if cur == prev {
             continue;
         }
-        if almost_equal(prev, cur, SMALL_DELTA) || cur < prev {
+        if almost_equal(prev, cur, SMALL_DELTA) {
             b.count = prev;
+            continue;
+        }
+        if cur < prev {
+            b.count = prev;
+            forced = true;
             continue;
         }
         prev = cur;
     }
-    Some(merged)
+    Some((merged, forced))
 }
 
-fn bucket_quantile(q: f64, buckets: Vec<Bucket>) -> f64 {
+/// The quantile, and whether the counts had to be made monotonic.
+fn bucket_quantile(q: f64, buckets: Vec<Bucket>) -> (f64, bool) {
     if q.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, false);
     }
     if q < 0.0 {
-        return f64::NEG_INFINITY;
+        return (f64::NEG_INFINITY, false);
     }
     if q > 1.0 {
-        return f64::INFINITY;
+        return (f64::INFINITY, false);
     }
-    let Some(b) = prepare(buckets) else {
-        return f64::NAN;
+    let Some((b, forced)) = prepare(buckets) else {
+        return (f64::NAN, false);
     };
+    (interpolate(q, &b), forced)
+}
+
+fn interpolate(q: f64, b: &[Bucket]) -> f64 {
     if b.len() < 2 {
         return f64::NAN;
     }
@@ -101,7 +112,7 @@ fn bucket_quantile(q: f64, buckets: Vec<Bucket>) -> f64 {
 }
 
 fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
-    let Some(b) = prepare(buckets) else {
+    let Some((b, _)) = prepare(buckets) else {
         return f64::NAN;
     };
     let count = b[b.len() - 1].count;
@@ -157,16 +168,23 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
     (upper_rank - lower_rank) / count
 }
 
-/// Groups bucket series by their labels without `le`; evaluates `f` per group and step.
+/// Groups bucket series by their labels without `le`; evaluates `f` per
+/// group and step. `f` says whether the buckets needed fixing.
 fn per_group(
-    n: usize,
+    ev: &Ev,
     v: Vec<StepSeries>,
-    f: impl Fn(usize, Vec<Bucket>) -> f64,
+    f: impl Fn(usize, Vec<Bucket>) -> (f64, bool),
 ) -> Result<Vec<StepSeries>> {
     let mut groups: Vec<(LabelSet, Vec<(f64, StepSeries)>)> = Vec::new();
     let mut index: HashMap<LabelSet, usize> = HashMap::new();
     for s in v {
-        let Some(le) = s.labels.get(BUCKET_LABEL).and_then(parse_bound) else {
+        let le = s.labels.get(BUCKET_LABEL);
+        let Some(le) = le.and_then(parse_bound) else {
+            ev.sh.warn(format_args!(
+                "bucket label {BUCKET_LABEL:?} is missing or has a malformed value of {:?} for metric name {:?}",
+                le.unwrap_or(""),
+                s.labels.metric_name().unwrap_or("")
+            ));
             continue;
         };
         let key = project(&s.labels, &[BUCKET_LABEL.to_string()], false);
@@ -178,18 +196,23 @@ fn per_group(
     }
     let mut out = Vec::new();
     for (key, members) in groups {
-        let values: Vec<Option<f64>> = (0..n)
+        let values: Vec<Option<f64>> = (0..ev.n)
             .map(|step| {
                 let buckets: Vec<Bucket> = members
                     .iter()
-                    .filter_map(|(le, s)| {
-                        s.values[step].map(|c| Bucket {
-                            upper: *le,
-                            count: c,
-                        })
-                    })
+                    .filter_map(|(le, s)| s.values[step].map(|c| Bucket { upper: *le, count: c }))
                     .collect();
-                (!buckets.is_empty()).then(|| f(step, buckets))
+                if buckets.is_empty() {
+                    return None;
+                }
+                let (v, fixed) = f(step, buckets);
+                if fixed {
+                    ev.sh.info(format_args!(
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                        key.metric_name().unwrap_or("")
+                    ));
+                }
+                Some(v)
             })
             .collect();
         let s = StepSeries {
@@ -209,15 +232,20 @@ fn parse_bound(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok()
 }
 
-pub(crate) fn quantile(n: usize, q: &[f64], v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
-    per_group(n, v, |step, b| bucket_quantile(q[step], b))
+pub(crate) fn quantile(ev: &Ev, q: &[f64], v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    for &x in q {
+        ev.sh.check_quantile(x);
+    }
+    per_group(ev, v, |step, b| bucket_quantile(q[step], b))
 }
 
 pub(crate) fn fraction(
-    n: usize,
+    ev: &Ev,
     lo: &[f64],
     hi: &[f64],
     v: Vec<StepSeries>,
 ) -> Result<Vec<StepSeries>> {
-    per_group(n, v, |step, b| bucket_fraction(lo[step], hi[step], b))
+    per_group(ev, v, |step, b| {
+        (bucket_fraction(lo[step], hi[step], b), false)
+    })
 }

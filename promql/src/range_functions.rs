@@ -130,6 +130,9 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
                     return None;
                 }
                 let p = |k: usize| params.get(k).map_or(f64::NAN, |v| v[i]);
+                if name == "quantile_over_time" {
+                    ev.sh.check_quantile(p(0));
+                }
                 apply(name, &w, p(0), p(1))
             })
             .collect();

@@ -171,6 +171,84 @@ struct EvalCase {
     expect_string: Option<String>,
     range_vector: Option<(i64, i64, i64)>,
     native: bool,
+    /// `expect warn|info|no_warn|no_info`, with an optional message or regex.
+    annotations: Vec<AnnotationExpectation>,
+}
+
+struct AnnotationExpectation {
+    info: bool,
+    present: bool,
+    msg: Option<String>,
+    regex: Option<regex::Regex>,
+}
+
+/// Drops the ` (line:col)` position Prometheus appends to annotations.
+fn without_position(s: &str) -> &str {
+    match s.rfind(" (") {
+        Some(i)
+            if s.ends_with(')')
+                && s[i + 2..s.len() - 1]
+                    .split(':')
+                    .all(|p| p.parse::<u32>().is_ok()) =>
+        {
+            &s[..i]
+        }
+        _ => s,
+    }
+}
+
+fn parse_annotation(e: &str) -> Option<AnnotationExpectation> {
+    let (head, rest) = e.split_once(' ').unwrap_or((e, ""));
+    let (info, present) = match head {
+        "warn" => (false, true),
+        "info" => (true, true),
+        "no_warn" => (false, false),
+        "no_info" => (true, false),
+        _ => return None,
+    };
+    let rest = rest.trim();
+    let msg = rest
+        .strip_prefix("msg:")
+        .map(|m| without_position(m.trim()).to_string());
+    let regex = rest.strip_prefix("regex:").and_then(|r| {
+        let r = r.trim().trim_end_matches(r" \([0-9]+:[0-9]+\)");
+        regex::Regex::new(r).ok()
+    });
+    Some(AnnotationExpectation {
+        info,
+        present,
+        msg,
+        regex,
+    })
+}
+
+fn check_annotations(c: &EvalCase, stats: &promql::QueryStats) -> Result<(), String> {
+    for a in &c.annotations {
+        let got = if a.info {
+            &stats.infos
+        } else {
+            &stats.warnings
+        };
+        let kind = if a.info { "info" } else { "warning" };
+        if !a.present {
+            if !got.is_empty() {
+                return Err(format!("expected no {kind}, got {got:?}"));
+            }
+            continue;
+        }
+        let ok = match (&a.msg, &a.regex) {
+            (Some(m), _) => got.iter().any(|g| g == m),
+            (_, Some(r)) => got.iter().any(|g| r.is_match(g)),
+            _ => !got.is_empty(),
+        };
+        if !ok {
+            return Err(format!(
+                "expected {kind} {:?}, got {got:?}",
+                a.msg.as_deref().or(a.regex.as_ref().map(|r| r.as_str()))
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -427,9 +505,10 @@ fn run_case(engine: &Engine, db: &Db, c: &EvalCase) -> Result<(), String> {
             Ok((v, _)) => Err(format!("expected failure, got {v:?}")),
         };
     }
-    let (got, _) = result.map_err(|e: QueryError| format!("query failed: {e}"))?;
+    let (got, stats) = result.map_err(|e: QueryError| format!("query failed: {e}"))?;
     let exp = expected_of(c)?;
     compare(c, &exp, &got)?;
+    check_annotations(c, &stats)?;
     if c.range.is_none() {
         let t = c.at;
         let times: Vec<i64> = if t == 0 {
@@ -533,7 +612,13 @@ fn run_file(path: &Path, verbose: bool) -> Counts {
                     expect_string: None,
                     range_vector: None,
                     native,
+                    annotations: Vec::new(),
                 };
+                match cmd {
+                    "eval_warn" => c.annotations.extend(parse_annotation("warn")),
+                    "eval_info" => c.annotations.extend(parse_annotation("info")),
+                    _ => {}
+                }
                 let rest = trimmed[cmd.len()..].trim();
                 if let Some(r) = rest.strip_prefix("instant at ") {
                     let (t, q) = r.split_once(' ').unwrap_or((r, ""));
@@ -572,8 +657,9 @@ fn run_file(path: &Path, verbose: bool) -> Counts {
                                     parse_duration_ms(p[4]).unwrap_or(1),
                                 ));
                             }
+                        } else if let Some(a) = parse_annotation(e) {
+                            c.annotations.push(a);
                         }
-                        // warn/info/no_warn/no_info: annotations are not compared yet.
                     } else {
                         c.result_lines.push(b.clone());
                     }
@@ -586,7 +672,12 @@ fn run_file(path: &Path, verbose: bool) -> Counts {
                     || c.query.contains("histogram_std");
                 match run_case(&engine, &db, &c) {
                     Ok(()) => counts.passed += 1,
-                    Err(_) if needs_native => counts.skipped += 1,
+                    Err(e) if needs_native => {
+                        counts.skipped += 1;
+                        if std::env::var("PROMQL_CONFORMANCE_SKIPPED").is_ok() {
+                            println!("  SKIP {name}:{}: {}\n       {e}", c.line, c.query);
+                        }
+                    }
                     Err(e) => {
                         counts.failed += 1;
                         if verbose {

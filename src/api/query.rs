@@ -76,8 +76,15 @@ fn respond(
         });
     }
     let mut body = json!({"status": "success", "data": data});
+    let mut warnings = stats.warnings.clone();
     if truncated {
-        body["warnings"] = json!([format!("results truncated due to limit")]);
+        warnings.push("results truncated due to limit".into());
+    }
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    if !stats.infos.is_empty() {
+        body["infos"] = json!(stats.infos);
     }
     Ok(Json(body))
 }
