@@ -6,6 +6,7 @@
 //! `cargo run --release -p vigil-bench` (see docs/BENCHMARKS.md).
 
 mod peers;
+mod queries;
 mod workload;
 
 use anyhow::{bail, Context, Result};
@@ -48,6 +49,13 @@ struct Args {
     /// Skip waiting for Prometheus to write a block (bytes/sample then unknown).
     #[arg(long)]
     no_prometheus_blocks: bool,
+    /// After ingesting, run the query suite (bench/src/queries.rs) against
+    /// each peer instead of measuring bytes on disk; use with --hours 6 or more.
+    #[arg(long)]
+    queries: bool,
+    /// Runs of each query; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    query_reps: usize,
 }
 
 struct Result1 {
@@ -57,6 +65,8 @@ struct Result1 {
     peak_rss: u64,
     bytes_per_sample: Option<f64>,
     failed_requests: u64,
+    /// Median query latencies (query × shape), with --queries.
+    latencies: Option<Vec<Vec<f64>>>,
 }
 
 fn send_all(peer: &Peer, requests: &Arc<Vec<Request>>, senders: usize) -> Result<(f64, u64)> {
@@ -98,6 +108,7 @@ fn run_peer(
     work: &std::path::Path,
     requests: &Arc<Vec<Request>>,
     total: u64,
+    data_end_s: i64,
     args: &Args,
 ) -> Result<Result1> {
     let peer = Peer::start(kind, bin, work)?;
@@ -108,12 +119,19 @@ fn run_peer(
         "{}: {total} samples in {secs:.1} s, {failed} failed requests; persisting...",
         kind.name()
     );
-    let bytes_per_sample = if kind == Kind::Prometheus && args.no_prometheus_blocks {
-        None
+    let latencies = if args.queries {
+        eprintln!("{}: running the query suite...", kind.name());
+        Some(queries::run(&peer, data_end_s, args.query_reps)?)
     } else {
-        let (bytes, samples) = peer.persist_and_measure(total)?;
-        (samples > 0).then(|| bytes as f64 / samples as f64)
+        None
     };
+    let bytes_per_sample =
+        if args.queries || (kind == Kind::Prometheus && args.no_prometheus_blocks) {
+            None
+        } else {
+            let (bytes, samples) = peer.persist_and_measure(total)?;
+            (samples > 0).then(|| bytes as f64 / samples as f64)
+        };
     Ok(Result1 {
         kind,
         samples_per_s: total as f64 / secs,
@@ -121,6 +139,7 @@ fn run_peer(
         peak_rss: peer.peak_rss()?,
         bytes_per_sample,
         failed_requests: failed,
+        latencies,
     })
 }
 
@@ -133,6 +152,7 @@ fn main() -> Result<()> {
     // End just before now, aligned to the scrape interval, so every peer accepts it.
     let start_ms = (now - scrapes as i64 * SCRAPE_INTERVAL_MS - 60_000) / SCRAPE_INTERVAL_MS
         * SCRAPE_INTERVAL_MS;
+    let data_end_s = (start_ms + scrapes as i64 * SCRAPE_INTERVAL_MS) / 1000;
     let mut w = Workload::new(args.hosts, args.series_per_host, scrapes, start_ms, 42);
     w.scrapes_per_request = args.scrapes_per_request.max(1);
     let total = w.total_samples() as u64;
@@ -174,7 +194,7 @@ fn main() -> Result<()> {
             bail!("{} not found at {}", kind.name(), bin.display());
         }
         results.push(
-            run_peer(kind, &bin, &work, &requests, total, &args)
+            run_peer(kind, &bin, &work, &requests, total, data_end_s, &args)
                 .with_context(|| format!("benchmarking {}", kind.name()))?,
         );
     }
@@ -182,6 +202,11 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     print_table(&results, &args, total, scrapes);
+    let lat: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.latencies.clone().map(|l| (r.kind, l)))
+        .collect();
+    queries::print(&lat);
     if results.iter().any(|r| r.failed_requests > 0) {
         bail!("some requests failed");
     }

@@ -43,6 +43,9 @@ enum Kind {
     GaugeTwoDecimals,
     /// Duration in seconds from a nanosecond clock (scrape durations).
     GaugeFloat,
+    /// Cumulative histogram bucket `i` of 10: an integer counter whose rate
+    /// grows with the bucket's bound.
+    Bucket(u8),
 }
 
 struct SeriesModel {
@@ -62,7 +65,9 @@ impl SeriesModel {
                 let inc = (self.rate * 15.0 + (r.unit() - 0.5) * 0.4).max(0.0);
                 ((self.value + inc) * 100.0).round() / 100.0
             }
-            Kind::CounterBytes => self.value + (self.rate * 15.0 * (0.8 + 0.4 * r.unit())).round(),
+            Kind::CounterBytes | Kind::Bucket(_) => {
+                self.value + (self.rate * 15.0 * (0.8 + 0.4 * r.unit())).round()
+            }
             Kind::CounterRare => self.value + if r.next() % 200 == 0 { 1.0 } else { 0.0 },
             Kind::GaugeKib => {
                 if r.next() % 2 == 0 {
@@ -102,6 +107,7 @@ fn host_series(host: usize, per_host: usize, seed: u64) -> Vec<SeriesModel> {
         let rate = match kind {
             Kind::CounterSeconds => rng.unit(),
             Kind::CounterBytes => 10f64.powf(2.0 + 4.0 * rng.unit()),
+            Kind::Bucket(i) => f64::from(i) + 1.0,
             _ => 0.0,
         };
         out.push(SeriesModel {
@@ -319,6 +325,30 @@ fn host_series(host: usize, per_host: usize, seed: u64) -> Vec<SeriesModel> {
             1.0,
         );
     }
+    // A request-duration histogram, as an exporter's own HTTP handler has.
+    let bounds = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
+    ];
+    for (i, le) in bounds.iter().enumerate() {
+        add(
+            "http_request_duration_seconds_bucket",
+            vec![("handler", "/metrics".into()), ("le", le.to_string())],
+            Kind::Bucket(i as u8),
+            0.0,
+        );
+    }
+    add(
+        "http_request_duration_seconds_count",
+        vec![("handler", "/metrics".into())],
+        Kind::Bucket(9),
+        0.0,
+    );
+    add(
+        "http_request_duration_seconds_sum",
+        vec![("handler", "/metrics".into())],
+        Kind::CounterSeconds,
+        0.0,
+    );
     let kinds = [Kind::Constant, Kind::CounterRare, Kind::GaugeTwoDecimals];
     // The rest: textfile and other collectors.
     for i in 0..per_host {

@@ -1,0 +1,124 @@
+//! The query benchmark: a suite of representative PromQL queries run
+//! against each peer holding the same data, as instant queries and as 1 h
+//! and 6 h range queries, reporting the median latency of repeated runs.
+
+use crate::peers::{agent, Kind, Peer};
+use anyhow::{bail, Result};
+use std::time::Instant;
+
+/// Queries a dashboard or alert would run, over the workload's metrics.
+pub const SUITE: &[&str] = &[
+    "sum by (instance) (rate(node_cpu_seconds_total[5m]))",
+    "sum(rate(node_network_receive_bytes_total[5m]))",
+    "topk(10, rate(node_network_transmit_bytes_total[5m]))",
+    "quantile_over_time(0.9, node_load1[1h])",
+    "node_cpu_seconds_total{mode=~\"user|system\", cpu=~\"1|3\"}",
+    "count by (mode) ({__name__=~\"node_cpu_.*\"})",
+    "rate(node_cpu_seconds_total{mode=\"user\"}[5m]) * on(instance) group_left(version) node_exporter_build_info{collector=\"c0\"}",
+    "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+    "histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[5m]))",
+    "max_over_time(rate(node_network_receive_bytes_total{device=\"eth0\"}[5m])[1h:1m])",
+    "sum by (instance) (rate(node_disk_read_bytes_total[5m]))",
+    "node_filesystem_avail_bytes / node_filesystem_size_bytes",
+    "avg by (instance) (node_memory_field01_bytes)",
+    "increase(node_netstat_field01[1h])",
+    "avg_over_time(node_load5[10m])",
+    "sort_desc(sum by (instance) (rate(node_cpu_seconds_total{mode!=\"idle\"}[5m])))",
+    "sum(rate(http_request_duration_seconds_sum[5m])) / sum(rate(http_request_duration_seconds_count[5m]))",
+];
+
+/// The shapes each query is run in: (label, range seconds, step seconds).
+pub const SHAPES: &[(&str, i64, i64)] =
+    &[("instant", 0, 0), ("1h", 3600, 30), ("6h", 6 * 3600, 120)];
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Median seconds of `reps` runs of each query in each shape, ending at `end_s`.
+pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
+    let a = agent();
+    // VictoriaMetrics caches responses; measure it computing, as the others do.
+    let nocache = if peer.kind == Kind::VictoriaMetrics {
+        "&nocache=1"
+    } else {
+        ""
+    };
+    let mut out = Vec::new();
+    for q in SUITE {
+        let mut row = Vec::new();
+        for (_, range, step) in SHAPES {
+            let url = if *range == 0 {
+                format!(
+                    "{}/api/v1/query?query={}&time={end_s}{nocache}",
+                    peer.base,
+                    enc(q)
+                )
+            } else {
+                format!(
+                    "{}/api/v1/query_range?query={}&start={}&end={end_s}&step={step}{nocache}",
+                    peer.base,
+                    enc(q),
+                    end_s - range
+                )
+            };
+            let mut times = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let t = Instant::now();
+                let resp = a.get(&url).call();
+                let secs = t.elapsed().as_secs_f64();
+                match resp {
+                    Ok(r) => {
+                        let body = r.into_string()?;
+                        if !body.contains("\"success\"") {
+                            bail!("{} answered {q} with {body:.200}", peer.kind.name());
+                        }
+                    }
+                    Err(e) => bail!("{} failed {q}: {e}", peer.kind.name()),
+                }
+                times.push(secs);
+            }
+            times.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
+            row.push(times[times.len() / 2]);
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// The latency table: per query and shape, each peer's median and its
+/// ratio to the first peer (Prometheus when it ran).
+pub fn print(results: &[(Kind, Vec<Vec<f64>>)]) {
+    let Some((base_kind, base)) = results.first() else {
+        return;
+    };
+    print!("\n| query | shape |");
+    for (k, _) in results {
+        print!(" {} |", k.name());
+    }
+    print!("\n| --- | --- |");
+    for _ in results {
+        print!(" --- |");
+    }
+    println!();
+    for (qi, q) in SUITE.iter().enumerate() {
+        for (si, (shape, _, _)) in SHAPES.iter().enumerate() {
+            print!("| `{}` | {shape} |", q.replace('|', "\\\\|"));
+            for (_, r) in results {
+                let v = r[qi][si];
+                print!(" {:.1} ms ({:.2}×) |", v * 1000.0, v / base[qi][si]);
+            }
+            println!();
+        }
+    }
+    println!("\nRatios are to {}.", base_kind.name());
+}
