@@ -2,14 +2,16 @@
 //! steps of the query at once.
 
 use crate::error::QueryError;
+use crate::parallel::{par_map, Budget};
 use crate::selector::selector_matchers;
 use crate::value::{
     without_name, InstantSample, Matrix, MatrixSeries, QueryValue, RangeSeries, StepSeries, Val,
 };
 use crate::{aggregate, binary, functions};
 use promql_parser::parser::{self, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tsdb::{LabelSet, Querier, Sample, Series, TimeRange};
 
@@ -59,7 +61,7 @@ pub struct Engine {
 pub(crate) struct Shared<'a> {
     q: &'a dyn Querier,
     pub opts: &'a EngineOptions,
-    loaded: Cell<u64>,
+    loaded: AtomicU64,
     warnings: RefCell<BTreeSet<String>>,
     infos: RefCell<BTreeSet<String>>,
     deadline: Instant,
@@ -198,7 +200,7 @@ impl Engine {
         Shared {
             q,
             opts: &self.opts,
-            loaded: Cell::new(0),
+            loaded: AtomicU64::new(0),
             warnings: RefCell::default(),
             infos: RefCell::default(),
             deadline: Instant::now() + self.opts.timeout,
@@ -233,7 +235,7 @@ fn type_display(t: parser::value::ValueType) -> &'static str {
 impl Shared<'_> {
     fn stats(&self) -> QueryStats {
         QueryStats {
-            samples_loaded: self.loaded.get(),
+            samples_loaded: self.loaded.load(Ordering::Relaxed),
             warnings: self.warnings.borrow().iter().cloned().collect(),
             infos: self.infos.borrow().iter().cloned().collect(),
         }
@@ -268,13 +270,12 @@ impl Shared<'_> {
         Ok(())
     }
 
-    fn load(&self, n: usize) -> Result<()> {
-        let total = self.loaded.get() + n as u64;
-        self.loaded.set(total);
-        if total > self.opts.max_samples {
-            return Err(QueryError::TooManySamples("query execution"));
+    pub fn budget(&self) -> Budget<'_> {
+        Budget {
+            loaded: &self.loaded,
+            max_samples: self.opts.max_samples,
+            deadline: self.deadline,
         }
-        Ok(())
     }
 
     /// Series matching a selector (any of its `or` alternatives) in `range`.
@@ -371,11 +372,12 @@ impl<'a> Ev<'a> {
         let series = self
             .sh
             .select(vs, TimeRange::new(lo.saturating_sub(lookback - 1), hi))?;
-        let mut out = Vec::with_capacity(series.len());
-        for s in series {
-            self.sh.check_deadline("query execution")?;
+        let budget = self.sh.budget();
+        let work = series.len() * times.len().max(64);
+        let out = par_map(series, work, |s| {
+            budget.check_deadline()?;
             let samples: Vec<Sample> = s.samples().collect();
-            self.sh.load(samples.len())?;
+            budget.load(samples.len())?;
             let values: Vec<Option<f64>> = times
                 .iter()
                 .map(|&t| {
@@ -385,16 +387,13 @@ impl<'a> Ev<'a> {
                     (x.t > t - lookback && !x.is_stale()).then_some(v)
                 })
                 .collect();
-            let s = StepSeries {
+            Ok(StepSeries {
                 labels: s.labels,
                 values,
                 drop_name: false,
-            };
-            if !s.is_empty() {
-                out.push(s);
-            }
-        }
-        Ok(out)
+            })
+        })?;
+        Ok(out.into_iter().filter(|s| !s.is_empty()).collect())
     }
 
     pub fn eval_matrix_selector(&self, vs: &VectorSelector, range: i64) -> Result<Matrix> {
@@ -404,19 +403,22 @@ impl<'a> Ev<'a> {
         let series = self
             .sh
             .select(vs, TimeRange::new(lo.saturating_sub(range - 1), hi))?;
-        let mut out = Vec::with_capacity(series.len());
-        for s in series {
+        let budget = self.sh.budget();
+        let work = series.len() * 64;
+        let out: Vec<MatrixSeries> = par_map(series, work, |s| {
+            budget.check_deadline()?;
             // Staleness markers end a series; they are not samples of a range.
             let samples: Vec<Sample> = s.samples().filter(|x| !x.is_stale()).collect();
-            self.sh.load(samples.len())?;
-            if !samples.is_empty() {
-                out.push(MatrixSeries {
-                    labels: s.labels,
-                    samples,
-                    drop_name: false,
-                });
-            }
-        }
+            budget.load(samples.len())?;
+            Ok(MatrixSeries {
+                labels: s.labels,
+                samples,
+                drop_name: false,
+            })
+        })?
+        .into_iter()
+        .filter(|m| !m.samples.is_empty())
+        .collect();
         Ok(Matrix {
             series: out,
             range_ms: range,

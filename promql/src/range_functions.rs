@@ -6,6 +6,7 @@ use crate::aggregate::{kahan_inc, mean, quantile};
 use crate::engine::{Ev, Result};
 use crate::error::QueryError;
 use crate::functions::{absent_labels, scalar_arg};
+use crate::parallel::par_map;
 use crate::value::{format_value, Matrix, StepSeries, Val};
 use promql_parser::parser::Expr;
 use tsdb::Sample;
@@ -115,13 +116,21 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let step_times: Vec<i64> = ev.times().collect();
-    let mut out = Vec::with_capacity(m.series.len());
-    for s in &m.series {
-        ev.sh.check_deadline("query execution")?;
-        let values: Vec<Option<f64>> = (0..ev.n)
+    if name == "quantile_over_time" {
+        for &q in &params[0] {
+            ev.sh.check_quantile(q);
+        }
+    }
+    let budget = ev.sh.budget();
+    let n = ev.n;
+    let work = m.series.len() * n.max(16);
+    let m = &m;
+    let out = par_map(m.series.iter().collect(), work, |s| {
+        budget.check_deadline()?;
+        let values: Vec<Option<f64>> = (0..n)
             .map(|i| {
                 let w = Window {
-                    samples: window_of(&m, &s.samples, i),
+                    samples: window_of(m, &s.samples, i),
                     end: m.ends[i],
                     range_ms: m.range_ms,
                     step_time: step_times[i],
@@ -130,22 +139,18 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
                     return None;
                 }
                 let p = |k: usize| params.get(k).map_or(f64::NAN, |v| v[i]);
-                if name == "quantile_over_time" {
-                    ev.sh.check_quantile(p(0));
-                }
                 apply(name, &w, p(0), p(1))
             })
             .collect();
-        let ss = StepSeries {
+        Ok(StepSeries {
             labels: s.labels.clone(),
             values,
             drop_name: s.drop_name || !keep_name,
-        };
-        if !ss.is_empty() {
-            out.push(ss);
-        }
-    }
-    Ok(Val::Vector(out))
+        })
+    })?;
+    Ok(Val::Vector(
+        out.into_iter().filter(|s| !s.is_empty()).collect(),
+    ))
 }
 
 fn window_of<'a>(m: &Matrix, samples: &'a [Sample], i: usize) -> &'a [Sample] {
