@@ -78,9 +78,13 @@ pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
                 let secs = t.elapsed().as_secs_f64();
                 match resp {
                     Ok(r) => {
-                        let body = r.into_string()?;
-                        if !body.contains("\"success\"") {
-                            bail!("{} answered {q} with {body:.200}", peer.kind.name());
+                        // Answers can be large (raw series over 6 h): read them whole.
+                        let mut body = Vec::new();
+                        std::io::Read::read_to_end(&mut r.into_reader(), &mut body)?;
+                        let ok = body.windows(9).any(|w| w == b"\"success\"");
+                        if !ok {
+                            let head = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+                            bail!("{} answered {q} with {head}", peer.kind.name());
                         }
                     }
                     Err(e) => bail!("{} failed {q}: {e}", peer.kind.name()),
