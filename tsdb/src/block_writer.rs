@@ -29,9 +29,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Samples per row group of `samples.parquet`: big enough for good
-/// compression, small enough that a query touching one series decodes little.
-const ROW_GROUP_SAMPLES: usize = 1 << 20;
+/// Samples per row group of `samples.parquet`: a query decodes whole row
+/// groups, so this bounds what reading one series costs. 64 Ki samples cost
+/// 1 % in size against 1 Mi and cut block-bound query latency 3-8x and the
+/// cut's transient memory (measured in docs/BENCHMARKS.md).
+const ROW_GROUP_SAMPLES: usize = 1 << 16;
 /// Largest decimal exponent tried when turning floats into integers.
 const MAX_SCALE: u32 = 12;
 /// Integers beyond 2^53 are not all exact as f64; keep such values as floats.
