@@ -83,7 +83,8 @@ pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
                         std::io::Read::read_to_end(&mut r.into_reader(), &mut body)?;
                         let ok = body.windows(9).any(|w| w == b"\"success\"");
                         if !ok {
-                            let head = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+                            let head =
+                                String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
                             bail!("{} answered {q} with {head}", peer.kind.name());
                         }
                     }
