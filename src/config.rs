@@ -48,11 +48,17 @@ impl Default for QueryConfig {
 
 impl QueryConfig {
     pub fn to_engine(&self) -> promql::EngineOptions {
+        let defaults = promql::EngineOptions::default();
+        // As in Prometheus, a zero lookback means the default.
+        let lookback = match self.lookback_delta.as_millis() as i64 {
+            0 => defaults.lookback_delta_ms,
+            ms => ms,
+        };
         promql::EngineOptions {
-            lookback_delta_ms: self.lookback_delta.as_millis() as i64,
+            lookback_delta_ms: lookback,
             max_samples: self.max_samples,
             timeout: self.timeout,
-            ..Default::default()
+            ..defaults
         }
     }
 }
@@ -236,6 +242,22 @@ mod tests {
         assert_eq!(parse_bytes("0").unwrap(), 0);
         assert!(parse_bytes("10G").is_err());
         assert!(parse_bytes("GB").is_err());
+    }
+
+    #[test]
+    fn query_section_maps_to_engine_options() {
+        let c = ServerConfig::parse(
+            "query:\n  lookback_delta: 0s\n  max_samples: 10\n  timeout: 30s\n",
+        )
+        .unwrap();
+        let o = c.query.to_engine();
+        assert_eq!(o.lookback_delta_ms, 300_000);
+        assert_eq!(o.max_samples, 10);
+        assert_eq!(o.timeout, Duration::from_secs(30));
+        assert!(ServerConfig::parse("query:\n  max_sample: 1\n")
+            .unwrap_err()
+            .to_string()
+            .contains("max_sample"));
     }
 
     #[test]

@@ -432,7 +432,8 @@ impl<'a> Ev<'a> {
         let step = match &sq.step {
             Some(d) if !d.is_zero() => d.as_millis() as i64,
             _ => self.sh.opts.default_subquery_step_ms,
-        };
+        }
+        .max(1);
         let lo = ends
             .iter()
             .copied()
