@@ -7,18 +7,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Prometheus {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path, vigil: &Vigil) -> Prometheus {
     let port = free_port();
     let cfg = dir.join("prometheus.yml");

@@ -176,18 +176,6 @@ fn labels_text(labels: &[(String, String)]) -> String {
     format!("{name}{{{}}}", rest.join(","))
 }
 
-struct Prometheus {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_prometheus(
     bin: &std::path::Path,
     dir: &std::path::Path,

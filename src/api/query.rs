@@ -121,22 +121,23 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-/// Waits for a query slot (up to the query's timeout), then runs the
-/// evaluation off the async executor.
-async fn run(
+/// Waits for a query slot (up to the query's timeout), evaluates off the
+/// async executor with the request's engine, and builds the response.
+async fn answer(
     st: &AppState,
-    timeout: Duration,
-    f: impl FnOnce() -> Result<(QueryValue, QueryStats), ApiError> + Send + 'static,
-) -> Result<(QueryValue, QueryStats, Duration), ApiError> {
+    params: &Params,
+    f: impl FnOnce(&Engine) -> Result<(QueryValue, QueryStats), promql::QueryError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(st, params)?;
     let started = Instant::now();
-    let _slot = tokio::time::timeout(timeout, st.query_slots.clone().acquire_owned())
+    let _slot = tokio::time::timeout(engine.opts.timeout, st.query_slots.clone().acquire_owned())
         .await
         .map_err(|_| ApiError::Timeout("query timed out in query queue".into()))?
         .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
-    let (v, s) = tokio::task::spawn_blocking(f)
+    let (value, stats) = tokio::task::spawn_blocking(move || f(&engine))
         .await
         .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
-    Ok((v, s, started.elapsed()))
+    respond(&value, &stats, params, started.elapsed())
 }
 
 pub async fn query(
@@ -148,11 +149,7 @@ pub async fn query(
     let db = st.db()?;
     let text = query_text(&params)?;
     let t = time_param(&params, "time")?.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    let engine = engine(&st, &params)?;
-    let timeout = engine.opts.timeout;
-    let (value, stats, elapsed) =
-        run(&st, timeout, move || Ok(engine.instant(&*db, &text, t)?)).await?;
-    respond(&value, &stats, &params, elapsed)
+    answer(&st, &params, move |engine| engine.instant(&*db, &text, t)).await
 }
 
 pub async fn query_range(
@@ -192,13 +189,10 @@ pub async fn query_range(
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
-    let engine = engine(&st, &params)?;
-    let timeout = engine.opts.timeout;
-    let (value, stats, elapsed) = run(&st, timeout, move || {
-        Ok(engine.range(&*db, &text, start, end, step)?)
+    answer(&st, &params, move |engine| {
+        engine.range(&*db, &text, start, end, step)
     })
-    .await?;
-    respond(&value, &stats, &params, elapsed)
+    .await
 }
 
 /// `/api/v1/format_query`: the query pretty-printed as Prometheus does.

@@ -233,3 +233,16 @@ pub fn peer_binary(name: &str) -> Option<PathBuf> {
     eprintln!("skipping: {name} not installed (run .ci/run to install test peers)");
     None
 }
+
+/// A real Prometheus (the Debian package) run by a test; killed when dropped.
+pub struct Prometheus {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
