@@ -6,6 +6,7 @@
 //! Values are encoded by their bits, so NaN payloads (staleness markers)
 //! round-trip exactly.
 
+use crate::chunk_file::{ChunkFiles, FileChunk};
 use crate::sample::{Sample, Timestamp};
 use std::sync::Arc;
 
@@ -21,10 +22,21 @@ struct BitWriter {
     bits_in_last: u8,
 }
 
+/// Open chunks grow by this many bytes at a time: every series has one,
+/// and doubling would leave a third of their memory unused on average.
+const GROWTH_BYTES: usize = 32;
+
 impl BitWriter {
+    fn push_byte(&mut self) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes.reserve_exact(GROWTH_BYTES);
+        }
+        self.bytes.push(0);
+    }
+
     fn write_bit(&mut self, bit: bool) {
         if self.bits_in_last == 0 {
-            self.bytes.push(0);
+            self.push_byte();
         }
         if bit {
             let last = self.bytes.len() - 1;
@@ -37,7 +49,7 @@ impl BitWriter {
     fn write_bits(&mut self, v: u64, mut n: u8) {
         while n > 0 {
             if self.bits_in_last == 0 {
-                self.bytes.push(0);
+                self.push_byte();
             }
             let free = 8 - self.bits_in_last;
             let take = free.min(n);
@@ -327,17 +339,41 @@ impl OpenChunk {
     /// A read-only copy of what has been written so far.
     pub fn snapshot(&self) -> FrozenChunk {
         FrozenChunk {
-            bytes: Arc::from(self.w.bytes.as_slice()),
+            bytes: ChunkBytes::Heap(Arc::from(self.w.bytes.as_slice())),
             n: self.n,
             min_t: self.min_t,
             max_t: self.max_t,
         }
     }
 
-    /// Freezes the chunk, keeping its bytes without a copy when possible.
+    /// Freezes the chunk, keeping its bytes in memory.
     pub fn freeze(self) -> FrozenChunk {
         FrozenChunk {
-            bytes: Arc::from(self.w.bytes.into_boxed_slice()),
+            bytes: ChunkBytes::Heap(Arc::from(self.w.bytes.as_slice())),
+            n: self.n,
+            min_t: self.min_t,
+            max_t: self.max_t,
+        }
+    }
+
+    /// Freezes the chunk into the head chunk files; keeps it in memory if
+    /// the write fails (the WAL still has its samples, so nothing is lost).
+    pub fn freeze_into(self, files: &ChunkFiles) -> FrozenChunk {
+        let bytes = match files.write(&self.w.bytes) {
+            Ok(f) => ChunkBytes::File(f),
+            Err(e) => {
+                if files
+                    .failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    == 0
+                {
+                    tracing::warn!(error = %e, "cannot write head chunk file; keeping chunks in memory");
+                }
+                ChunkBytes::Heap(Arc::from(self.w.bytes.as_slice()))
+            }
+        };
+        FrozenChunk {
+            bytes,
             n: self.n,
             min_t: self.min_t,
             max_t: self.max_t,
@@ -345,10 +381,26 @@ impl OpenChunk {
     }
 }
 
+/// Where a frozen chunk's bytes live.
+#[derive(Clone, Debug)]
+enum ChunkBytes {
+    Heap(Arc<[u8]>),
+    File(FileChunk),
+}
+
+impl ChunkBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Heap(b) => b,
+            ChunkBytes::File(f) => f.bytes(),
+        }
+    }
+}
+
 /// An immutable chunk, cheap to share between the head and readers.
 #[derive(Clone, Debug)]
 pub struct FrozenChunk {
-    bytes: Arc<[u8]>,
+    bytes: ChunkBytes,
     n: u16,
     min_t: Timestamp,
     max_t: Timestamp,
@@ -368,8 +420,27 @@ impl FrozenChunk {
         self.max_t
     }
     pub fn byte_len(&self) -> usize {
-        self.bytes.len()
+        match &self.bytes {
+            ChunkBytes::Heap(b) => b.len(),
+            ChunkBytes::File(f) => f.len(),
+        }
     }
+
+    /// The same chunk with its bytes in memory, read without mapping a
+    /// file chunk (a cut reads every chunk once; through the map that
+    /// would make the whole window resident).
+    pub fn detached(&self) -> FrozenChunk {
+        let bytes = match &self.bytes {
+            ChunkBytes::Heap(_) => return self.clone(),
+            ChunkBytes::File(f) => match f.read_detached() {
+                Ok(b) => ChunkBytes::Heap(b.into()),
+                // An unreadable scratch file: fall back to the map.
+                Err(_) => return self.clone(),
+            },
+        };
+        FrozenChunk { bytes, ..*self }
+    }
+
     pub fn iter(&self) -> ChunkIter {
         ChunkIter {
             chunk: self.clone(),
@@ -404,7 +475,7 @@ struct ValueDecoder {
 impl ChunkIter {
     fn decode_next(&mut self) -> Option<Sample> {
         let mut r = BitReader {
-            bytes: &self.chunk.bytes,
+            bytes: self.chunk.bytes.as_slice(),
             pos: self.pos,
         };
         if self.read == 0 {
@@ -625,25 +696,44 @@ mod tests {
     }
 
     #[test]
+    fn chunks_frozen_into_files_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ChunkFiles::open(dir.path()).unwrap();
+        let mut c = OpenChunk::new();
+        for i in 0..120 {
+            c.push(Sample::new(i * 15_000, i as f64 * 0.25));
+        }
+        let expected: Vec<Sample> = c.snapshot().iter().collect();
+        let frozen = c.freeze_into(&files);
+        assert!(matches!(frozen.bytes, ChunkBytes::File(_)));
+        assert_eq!(frozen.iter().collect::<Vec<_>>(), expected);
+        let detached = frozen.detached();
+        assert!(matches!(detached.bytes, ChunkBytes::Heap(_)));
+        assert_eq!(detached.iter().collect::<Vec<_>>(), expected);
+        assert_eq!(detached.byte_len(), frozen.byte_len());
+    }
+
+    #[test]
     fn damaged_chunks_stop_without_panicking() {
         let mut c = OpenChunk::new();
         for i in 0..120 {
             c.push(Sample::new(i * 15_000, (i * i) as f64 / 8.0));
         }
         let whole = c.freeze();
-        for cut in 0..whole.bytes.len() {
+        let bytes = whole.bytes.as_slice();
+        for cut in 0..bytes.len() {
             let short = FrozenChunk {
-                bytes: Arc::from(&whole.bytes[..cut]),
+                bytes: ChunkBytes::Heap(Arc::from(&bytes[..cut])),
                 ..whole.clone()
             };
             assert!(short.iter().count() < 120);
         }
-        let mut flipped = whole.bytes.to_vec();
+        let mut flipped = bytes.to_vec();
         for b in flipped.iter_mut().skip(16) {
             *b = !*b;
         }
         let bad = FrozenChunk {
-            bytes: Arc::from(flipped),
+            bytes: ChunkBytes::Heap(Arc::from(flipped)),
             ..whole
         };
         let _ = bad.iter().count();

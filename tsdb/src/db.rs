@@ -100,7 +100,11 @@ impl Db {
         std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
         let interner = Arc::new(Interner::default());
         let blocks = load_blocks(&dir.join("blocks"), &interner)?;
-        let (head, replay) = Head::open(&dir.join("wal"), opts.head.clone(), interner.clone())?;
+        let mut head_opts = opts.head.clone();
+        head_opts
+            .chunks_dir
+            .get_or_insert_with(|| dir.join("chunks_head"));
+        let (head, replay) = Head::open(&dir.join("wal"), head_opts, interner.clone())?;
         tracing::info!(
             dir = %dir.display(), series = head.num_series(), blocks = blocks.len(),
             records = replay.records, segments = replay.segments, "store opened"

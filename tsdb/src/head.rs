@@ -3,6 +3,7 @@
 //! the WAL before it touches memory.
 
 use crate::chunk::{FrozenChunk, OpenChunk};
+use crate::chunk_file::ChunkFiles;
 use crate::error::{AppendError, RejectReason, TsdbError};
 use crate::labels::{
     is_valid_label_name, is_valid_metric_name, Interner, LabelSet, LabelsRef, METRIC_NAME,
@@ -98,6 +99,9 @@ pub struct HeadOptions {
     /// Samples older than now minus this are refused (ms; 0 = keep forever).
     pub retention_ms: i64,
     pub wal_segment_size: u64,
+    /// Where frozen chunks are written to keep them out of memory
+    /// (`None`: keep them in memory).
+    pub chunks_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HeadOptions {
@@ -107,6 +111,7 @@ impl Default for HeadOptions {
             out_of_order_window_ms: 0,
             retention_ms: 0,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+            chunks_dir: None,
         }
     }
 }
@@ -148,12 +153,20 @@ impl SeriesData {
             .map(|s| s.v.to_bits())
     }
 
-    fn push_in_order(&mut self, s: Sample) {
+    fn push_in_order(&mut self, s: Sample, files: Option<&ChunkFiles>) {
         // Chunks never straddle a block boundary, so a cut takes whole chunks.
         let crosses = !self.open.is_empty() && block_window(s.t) != block_window(self.open.min_t());
         if self.open.is_full() || crosses {
             let full = std::mem::take(&mut self.open);
-            self.frozen.push(full.freeze());
+            // Exact growth: a series keeps a handful of chunks, and doubling
+            // would waste up to half of every series' list.
+            if self.frozen.len() == self.frozen.capacity() {
+                self.frozen.reserve_exact(1);
+            }
+            self.frozen.push(match files {
+                Some(f) => full.freeze_into(f),
+                None => full.freeze(),
+            });
         }
         self.open.push(s);
         self.last = Some(s);
@@ -314,15 +327,28 @@ pub struct Head {
     max_t: AtomicI64,
     pub counters: HeadCounters,
     interner: Arc<Interner>,
+    chunk_files: Option<ChunkFiles>,
 }
 
-/// What a cut takes from one series: whole chunks, the open chunk as it
-/// was, and out-of-order samples, all older than the cut's boundary.
+/// The leading samples of a series' open chunk that a cut takes, named by
+/// the chunk's first timestamp (the chunk may be frozen before the cut is
+/// applied, but it keeps its first timestamp and its first `n` samples).
+#[derive(Clone, Copy, Debug)]
+struct OpenTaken {
+    min_t: Timestamp,
+    n: u16,
+}
+
+/// What a cut takes from one series: its first `frozen` chunks, the open
+/// chunk's first samples, and out-of-order samples, all older than the
+/// cut's boundary. Chunks are referred to, not copied: only cuts (which are
+/// serialised) remove chunks, and appends only add after them, so the
+/// series still holds exactly these when the cut is written and applied.
 pub struct CutItem {
     pub labels: LabelSet,
     series: Arc<MemSeries>,
-    frozen: Vec<FrozenChunk>,
-    open: Option<FrozenChunk>,
+    frozen: usize,
+    open: Option<OpenTaken>,
     ooo: Vec<(Timestamp, u64)>,
     min_t: Timestamp,
     max_t: Timestamp,
@@ -342,15 +368,33 @@ impl CutItem {
         self.min_t < end && self.max_t >= start
     }
 
-    /// The samples taken, in time order, each timestamp once.
+    /// The samples taken, in time order, each timestamp once. Chunks in
+    /// head chunk files are read with `pread`, not through the map, so a
+    /// cut does not make the window it persists resident.
     pub fn samples(&self) -> Vec<Sample> {
-        let mut chunks = self.frozen.clone();
-        chunks.extend(self.open.clone());
-        let extra = self
+        let d = lock(&self.series.data);
+        let n = self.frozen.min(d.frozen.len());
+        let chunks: Vec<FrozenChunk> = d.frozen[..n].iter().map(FrozenChunk::detached).collect();
+        let mut extra: Vec<Sample> = self
             .ooo
             .iter()
             .map(|(t, v)| Sample::new(*t, f64::from_bits(*v)))
             .collect();
+        if let Some(o) = self.open {
+            let chunk = if !d.open.is_empty() && d.open.min_t() == o.min_t {
+                Some(d.open.snapshot())
+            } else {
+                d.frozen[n..]
+                    .iter()
+                    .find(|c| c.min_t() == o.min_t)
+                    .map(FrozenChunk::detached)
+            };
+            if let Some(c) = chunk {
+                extra.extend(c.iter().take(usize::from(o.n)));
+                extra.sort_by_key(|s| s.t);
+            }
+        }
+        drop(d);
         Series {
             labels: LabelSet::default(),
             parts: vec![SeriesPart::Head { chunks, extra }],
@@ -407,6 +451,10 @@ impl Head {
             AtomicI64::new(Timestamp::MAX),
             AtomicI64::new(Timestamp::MIN),
         );
+        let chunk_files = match &opts.chunks_dir {
+            Some(dir) => Some(ChunkFiles::open(dir).map_err(|e| TsdbError::io(dir, e))?),
+            None => None,
+        };
         let mut orphans = 0usize;
         // Samples older than `before` in segments up to `segment` are in blocks.
         let mut cut: Option<(u64, Timestamp)> = None;
@@ -442,7 +490,7 @@ impl Head {
                     };
                     let mut d = lock(&s.data);
                     match classify(&d, rs.sample, AppendMode::Backfill, 0) {
-                        Ok(Placement::InOrder) => d.push_in_order(rs.sample),
+                        Ok(Placement::InOrder) => d.push_in_order(rs.sample, chunk_files.as_ref()),
                         Ok(Placement::OutOfOrder) => d.push_ooo(rs.sample),
                         _ => continue,
                     }
@@ -467,6 +515,7 @@ impl Head {
                 max_t,
                 counters: HeadCounters::default(),
                 interner,
+                chunk_files,
             },
             report,
         ))
@@ -525,16 +574,20 @@ impl Head {
         for s in index.series.values() {
             let d = lock(&s.data);
             let n = d.frozen.iter().take_while(|c| c.max_t() < before).count();
-            let open = (!d.open.is_empty() && d.open.max_t() < before).then(|| d.open.snapshot());
+            let open_whole = !d.open.is_empty() && d.open.max_t() < before;
+            let open = open_whole.then(|| OpenTaken {
+                min_t: d.open.min_t(),
+                n: d.open.len(),
+            });
             let ooo: Vec<(Timestamp, u64)> = d.ooo.range(..before).map(|(t, v)| (*t, *v)).collect();
             if n == 0 && open.is_none() && ooo.is_empty() {
                 continue;
             }
-            let frozen: Vec<FrozenChunk> = d.frozen[..n].to_vec();
-            let chunk_bounds = frozen
+            let open_bounds = open_whole.then(|| (d.open.min_t(), d.open.max_t()));
+            let chunk_bounds = d.frozen[..n]
                 .iter()
-                .chain(open.iter())
-                .map(|c| (c.min_t(), c.max_t()));
+                .map(|c| (c.min_t(), c.max_t()))
+                .chain(open_bounds);
             let ooo_bounds = ooo.first().zip(ooo.last()).map(|(a, b)| (a.0, b.0));
             let (min_t, max_t) = chunk_bounds
                 .chain(ooo_bounds)
@@ -544,7 +597,7 @@ impl Head {
             items.push(CutItem {
                 labels: s.labels.clone(),
                 series: s.clone(),
-                frozen,
+                frozen: n,
                 open,
                 ooo,
                 min_t,
@@ -570,20 +623,21 @@ impl Head {
             let mut d = lock(&item.series.data);
             // Frozen chunks only grow at the end and only cuts (which are
             // serialised) remove from the front, so the prefix is the one taken.
-            let n = item.frozen.len().min(d.frozen.len());
+            let n = item.frozen.min(d.frozen.len());
             d.frozen.drain(..n);
-            if let Some(snap) = &item.open {
-                // The open chunk may have been frozen since the snapshot.
-                if d.frozen.first().is_some_and(|c| c.min_t() == snap.min_t()) {
+            if let Some(taken) = item.open {
+                // The open chunk may have been frozen since the plan.
+                if d.frozen.first().is_some_and(|c| c.min_t() == taken.min_t) {
                     let c = d.frozen.remove(0);
-                    if let Some(rest) = drop_prefix(&c, snap.len()) {
+                    if let Some(rest) = drop_prefix(&c, taken.n) {
                         d.frozen.insert(0, rest.freeze());
                     }
-                } else if !d.open.is_empty() && d.open.min_t() == snap.min_t() {
+                } else if !d.open.is_empty() && d.open.min_t() == taken.min_t {
                     let current = d.open.snapshot();
-                    d.open = drop_prefix(&current, snap.len()).unwrap_or_default();
+                    d.open = drop_prefix(&current, taken.n).unwrap_or_default();
                 }
             }
+            d.frozen.shrink_to_fit();
             for (t, bits) in &item.ooo {
                 if d.ooo.get(t) == Some(bits) {
                     d.ooo.remove(t);
@@ -869,7 +923,7 @@ impl Head {
                 continue;
             };
             match place {
-                Placement::InOrder => d.push_in_order(rs.sample),
+                Placement::InOrder => d.push_in_order(rs.sample, self.chunk_files.as_ref()),
                 Placement::OutOfOrder => {
                     d.push_ooo(rs.sample);
                     ooo_count += 1;

@@ -12,6 +12,7 @@
 pub mod block;
 pub mod block_writer;
 pub mod chunk;
+pub mod chunk_file;
 pub mod compact;
 pub mod db;
 pub mod error;
