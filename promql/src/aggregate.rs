@@ -6,7 +6,7 @@ use crate::error::QueryError;
 use crate::value::{format_value, project, with_label, StepSeries, Val};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
-use tsdb::{LabelSet, METRIC_NAME};
+use tsdb::{Label, LabelSet, METRIC_NAME};
 
 /// Neumaier-compensated addition, as Prometheus sums.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -105,7 +105,7 @@ fn group_labels(labels: &LabelSet, modifier: &Option<LabelModifier>) -> LabelSet
             labels
                 .iter()
                 .filter(|x| &*x.name != METRIC_NAME && !l.labels.iter().any(|n| **n == *x.name))
-                .cloned()
+                .map(Label::from)
                 .collect(),
         ),
     }

@@ -6,7 +6,7 @@ use crate::error::QueryError;
 use crate::value::{labels_string, project, StepSeries, Val};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
-use tsdb::{LabelSet, METRIC_NAME};
+use tsdb::{Label, LabelSet, METRIC_NAME};
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
@@ -125,7 +125,7 @@ impl Matching {
                     .filter(|l| {
                         &*l.name != METRIC_NAME && !self.labels.iter().any(|n| **n == *l.name)
                     })
-                    .cloned()
+                    .map(Label::from)
                     .collect(),
             )
         }

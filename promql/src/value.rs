@@ -112,7 +112,7 @@ pub(crate) fn without_name(labels: &LabelSet) -> LabelSet {
         labels
             .iter()
             .filter(|l| &*l.name != METRIC_NAME)
-            .cloned()
+            .map(Label::from)
             .collect(),
     )
 }
@@ -122,7 +122,7 @@ pub(crate) fn with_label(labels: &LabelSet, name: &str, value: &str) -> LabelSet
     let mut out: Vec<Label> = labels
         .iter()
         .filter(|l| &*l.name != name)
-        .cloned()
+        .map(Label::from)
         .collect();
     if !value.is_empty() {
         out.push(Label::new(name, value));
@@ -136,7 +136,7 @@ pub(crate) fn project(labels: &LabelSet, names: &[String], keep: bool) -> LabelS
         labels
             .iter()
             .filter(|l| names.iter().any(|n| **n == *l.name) == keep)
-            .cloned()
+            .map(Label::from)
             .collect(),
     )
 }

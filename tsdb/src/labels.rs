@@ -22,14 +22,34 @@ impl Label {
     }
 }
 
+/// One label of a [`LabelSet`], borrowed from it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LabelRef<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+impl From<LabelRef<'_>> for Label {
+    fn from(l: LabelRef<'_>) -> Label {
+        Label::new(l.name, l.value)
+    }
+}
+
 /// A set of labels sorted by name, names unique, no empty values
 /// (an empty value means "label absent", as in Prometheus).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+///
+/// Packed into one shared allocation — a count, then each label's end
+/// offsets, then every name and value back to back — so that a series costs
+/// one small allocation instead of two per label, and comparing a request's
+/// labels with a stored set reads one contiguous buffer (the hot lookup of
+/// the write path). Cloning bumps a count.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct LabelSet {
-    /// Shared: cloning a label set (cuts, block writers, query results)
-    /// bumps a count instead of copying every string.
-    labels: Arc<[Label]>,
+    packed: Arc<[u8]>,
 }
+
+const COUNT_BYTES: usize = 4;
+const ENTRY_BYTES: usize = 8;
 
 impl LabelSet {
     /// Builds a set from labels in any order. Empty values are dropped.
@@ -37,9 +57,30 @@ impl LabelSet {
     pub fn from_labels(mut labels: Vec<Label>) -> Self {
         labels.retain(|l| !l.value.is_empty());
         labels.sort_unstable();
-        LabelSet {
-            labels: labels.into(),
+        Self::pack(labels.iter().map(|l| (&*l.name, &*l.value)), labels.len())
+    }
+
+    /// Packs pairs that are already sorted, without empty values.
+    fn pack<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone, n: usize) -> Self {
+        if n == 0 {
+            // One representation of the empty set, so equality is byte equality.
+            return LabelSet::default();
         }
+        let text: usize = pairs.clone().map(|(a, b)| a.len() + b.len()).sum();
+        let mut buf = Vec::with_capacity(COUNT_BYTES + n * ENTRY_BYTES + text);
+        buf.extend_from_slice(&(n as u32).to_le_bytes());
+        let mut end = 0usize;
+        for (name, value) in pairs.clone() {
+            end += name.len();
+            buf.extend_from_slice(&(end as u32).to_le_bytes());
+            end += value.len();
+            buf.extend_from_slice(&(end as u32).to_le_bytes());
+        }
+        for (name, value) in pairs {
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(value.as_bytes());
+        }
+        LabelSet { packed: buf.into() }
     }
 
     /// Convenience for tests and literals: `LabelSet::from_pairs(&[("a","b")])`.
@@ -47,51 +88,117 @@ impl LabelSet {
         Self::from_labels(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect())
     }
 
+    pub fn len(&self) -> usize {
+        match self.packed.get(..COUNT_BYTES) {
+            Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+            None => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn offset(&self, k: usize) -> usize {
+        let at = COUNT_BYTES + k * 4;
+        let b = &self.packed[at..at + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+
+    fn text(&self, start: usize, end: usize) -> &str {
+        let base = COUNT_BYTES + self.len() * ENTRY_BYTES;
+        let bytes = &self.packed[base + start..base + end];
+        // SAFETY: `pack` is the only writer of `packed`: it appends whole
+        // `&str`s and records their end offsets, so every (start, end) pair
+        // read back here bounds one of those strings and is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The `i`th label in name order (`i < len()`).
+    pub fn label(&self, i: usize) -> LabelRef<'_> {
+        let start = if i == 0 { 0 } else { self.offset(2 * i - 1) };
+        let name_end = self.offset(2 * i);
+        let value_end = self.offset(2 * i + 1);
+        LabelRef {
+            name: self.text(start, name_end),
+            value: self.text(name_end, value_end),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.labels
-            .binary_search_by(|l| (*l.name).cmp(name))
-            .ok()
-            .map(|i| &*self.labels[i].value)
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let l = self.label(mid);
+            match l.name.cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(l.value),
+            }
+        }
+        None
     }
 
     pub fn metric_name(&self) -> Option<&str> {
         self.get(METRIC_NAME)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Label> {
-        self.labels.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = LabelRef<'_>> + Clone + '_ {
+        (0..self.len()).map(move |i| self.label(i))
     }
 
     /// A 64-bit hash used to find a series by its labels; equal to
     /// [`LabelsRef::hash`] of the same labels.
     pub fn stable_hash(&self) -> u64 {
-        hash_pairs(self.labels.iter().map(|l| (&*l.name, &*l.value)))
+        hash_pairs(self.iter().map(|l| (l.name, l.value)))
     }
 
     /// Does this set hold exactly these (sorted, normalised) pairs?
     pub fn eq_ref(&self, other: LabelsRef<'_>) -> bool {
-        self.labels.len() == other.0.len()
+        self.len() == other.0.len()
             && self
-                .labels
                 .iter()
                 .zip(other.0)
-                .all(|(l, (n, v))| *l.name == **n && *l.value == **v)
+                .all(|(l, (n, v))| l.name == *n && l.value == *v)
     }
 
     /// First duplicated label name, if any.
     pub fn duplicate_name(&self) -> Option<&str> {
-        self.labels
-            .windows(2)
-            .find(|w| w[0].name == w[1].name)
-            .map(|w| &*w[0].name)
+        let mut prev: Option<&str> = None;
+        for l in self.iter() {
+            if prev == Some(l.name) {
+                return Some(l.name);
+            }
+            prev = Some(l.name);
+        }
+        None
+    }
+
+    /// Bytes this set's shared allocation holds (for memory accounting).
+    pub fn packed_len(&self) -> usize {
+        self.packed.len()
+    }
+}
+
+impl PartialOrd for LabelSet {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LabelSet {
+    /// Label by label (name, then value), then by count — the order of a
+    /// sorted list of labels.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl fmt::Debug for LabelSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|l| (l.name, l.value)))
+            .finish()
     }
 }
 
@@ -102,7 +209,7 @@ impl fmt::Display for LabelSet {
         f.write_str(name)?;
         let mut first = true;
         f.write_str("{")?;
-        for l in self.labels.iter().filter(|l| &*l.name != METRIC_NAME) {
+        for l in self.iter().filter(|l| l.name != METRIC_NAME) {
             if !first {
                 f.write_str(", ")?;
             }
@@ -135,7 +242,7 @@ impl Interner {
     pub fn collect_garbage(&self) -> usize {
         let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
         let before = sets.len();
-        sets.retain(|ls| Arc::strong_count(&ls.labels) > 1);
+        sets.retain(|ls| Arc::strong_count(&ls.packed) > 1);
         before - sets.len()
     }
 
@@ -181,14 +288,7 @@ impl<'a> LabelsRef<'a> {
     }
 
     pub fn to_label_set(&self) -> LabelSet {
-        LabelSet {
-            labels: self
-                .0
-                .iter()
-                .map(|(n, v)| Label::new(*n, *v))
-                .collect::<Vec<_>>()
-                .into(),
-        }
+        LabelSet::pack(self.0.iter().copied(), self.0.len())
     }
 
     pub fn duplicate_name(&self) -> Option<&'a str> {
@@ -256,7 +356,7 @@ mod tests {
     #[test]
     fn sorted_and_empty_values_dropped() {
         let ls = LabelSet::from_pairs(&[("z", "1"), ("__name__", "up"), ("a", ""), ("b", "2")]);
-        let names: Vec<_> = ls.iter().map(|l| &*l.name).collect();
+        let names: Vec<_> = ls.iter().map(|l| l.name).collect();
         assert_eq!(names, ["__name__", "b", "z"]);
         assert_eq!(ls.get("b"), Some("2"));
         assert_eq!(ls.get("a"), None);
@@ -298,10 +398,41 @@ mod tests {
         let i = Interner::default();
         let a = i.intern(LabelSet::from_pairs(&[("a", "1")]));
         let b = i.intern(LabelSet::from_pairs(&[("a", "1")]));
-        assert!(Arc::ptr_eq(&a.labels, &b.labels));
+        assert!(Arc::ptr_eq(&a.packed, &b.packed));
         drop((a, b));
         assert_eq!(i.collect_garbage(), 1);
         assert!(i.is_empty());
+    }
+
+    #[test]
+    fn packed_sets_order_compare_and_index_like_label_lists() {
+        let sets = [
+            LabelSet::from_pairs(&[]),
+            LabelSet::from_pairs(&[("a", "1")]),
+            LabelSet::from_pairs(&[("a", "1"), ("b", "")]),
+            LabelSet::from_pairs(&[("a", "1"), ("b", "2")]),
+            LabelSet::from_pairs(&[("a", "12")]),
+            LabelSet::from_pairs(&[("ab", "")]),
+            LabelSet::from_pairs(&[("b", "é✓"), ("a", "x")]),
+        ];
+        for x in &sets {
+            for y in &sets {
+                let lx: Vec<Label> = x.iter().map(Label::from).collect();
+                let ly: Vec<Label> = y.iter().map(Label::from).collect();
+                assert_eq!(x.cmp(y), lx.cmp(&ly), "{x} vs {y}");
+                assert_eq!(x == y, lx == ly);
+            }
+        }
+        let s = &sets[6];
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.get("b"), Some("é✓"));
+        assert_eq!(s.get("a"), Some("x"));
+        assert_eq!(s.get("c"), None);
+        assert_eq!(s.label(1).name, "b");
+        assert!(sets[0].is_empty() && sets[0].get("a").is_none());
+        assert_eq!(LabelSet::default(), sets[0]);
+        assert_eq!(LabelSet::from_pairs(&[("a", "")]), LabelSet::default());
+        assert_eq!(format!("{:?}", sets[3]), r#"[("a", "1"), ("b", "2")]"#);
     }
 
     #[test]

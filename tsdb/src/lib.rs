@@ -28,7 +28,7 @@ pub mod wal;
 pub use db::{Db, DbOptions, DbStats, MaintenanceReport};
 pub use error::{AppendError, RejectReason, TsdbError};
 pub use head::{AppendMode, AppendOutcome, SeriesSamples};
-pub use labels::{Label, LabelSet, LabelsRef, METRIC_NAME};
+pub use labels::{Label, LabelRef, LabelSet, LabelsRef, METRIC_NAME};
 pub use limits::Limits;
 pub use matcher::{MatchOp, Matcher};
 pub use querier::{Querier, SampleIter, Series, TimeRange};

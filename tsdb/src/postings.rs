@@ -21,8 +21,19 @@ impl MemPostings {
     pub fn add(&mut self, r: SeriesRef, labels: &LabelSet) {
         insert_sorted(&mut self.all, r);
         for l in labels.iter() {
-            let values = self.by_label.entry(l.name.clone()).or_default();
-            insert_sorted(values.entry(l.value.clone()).or_default(), r);
+            // Look up before inserting: keys are allocated once per name/value.
+            if !self.by_label.contains_key(l.name) {
+                self.by_label.insert(l.name.into(), BTreeMap::new());
+            }
+            let Some(values) = self.by_label.get_mut(l.name) else {
+                continue;
+            };
+            match values.get_mut(l.value) {
+                Some(list) => insert_sorted(list, r),
+                None => {
+                    values.insert(l.value.into(), vec![r]);
+                }
+            }
         }
     }
 
