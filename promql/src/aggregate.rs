@@ -104,7 +104,7 @@ fn group_labels(labels: &LabelSet, modifier: &Option<LabelModifier>) -> LabelSet
         Some(LabelModifier::Exclude(l)) => LabelSet::from_labels(
             labels
                 .iter()
-                .filter(|x| &*x.name != METRIC_NAME && !l.labels.iter().any(|n| **n == *x.name))
+                .filter(|x| x.name != METRIC_NAME && !l.labels.iter().any(|n| **n == *x.name))
                 .map(Label::from)
                 .collect(),
         ),

@@ -123,7 +123,7 @@ impl Matching {
                 labels
                     .iter()
                     .filter(|l| {
-                        &*l.name != METRIC_NAME && !self.labels.iter().any(|n| **n == *l.name)
+                        l.name != METRIC_NAME && !self.labels.iter().any(|n| **n == *l.name)
                     })
                     .map(Label::from)
                     .collect(),

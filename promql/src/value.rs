@@ -111,7 +111,7 @@ pub(crate) fn without_name(labels: &LabelSet) -> LabelSet {
     LabelSet::from_labels(
         labels
             .iter()
-            .filter(|l| &*l.name != METRIC_NAME)
+            .filter(|l| l.name != METRIC_NAME)
             .map(Label::from)
             .collect(),
     )
@@ -121,7 +121,7 @@ pub(crate) fn without_name(labels: &LabelSet) -> LabelSet {
 pub(crate) fn with_label(labels: &LabelSet, name: &str, value: &str) -> LabelSet {
     let mut out: Vec<Label> = labels
         .iter()
-        .filter(|l| &*l.name != name)
+        .filter(|l| l.name != name)
         .map(Label::from)
         .collect();
     if !value.is_empty() {
@@ -145,7 +145,7 @@ pub(crate) fn project(labels: &LabelSet, names: &[String], keep: bool) -> LabelS
 pub(crate) fn labels_string(labels: &LabelSet) -> String {
     let parts: Vec<String> = labels
         .iter()
-        .map(|l| format!("{}={:?}", l.name, &*l.value))
+        .map(|l| format!("{}={:?}", l.name, l.value))
         .collect();
     format!("{{{}}}", parts.join(", "))
 }

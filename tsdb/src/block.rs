@@ -276,7 +276,7 @@ impl Block {
         let mut out = BTreeSet::new();
         for id in self.series_in(matchers, range)? {
             for l in self.series[id as usize].labels.iter() {
-                if !out.contains(&*l.name) {
+                if !out.contains(l.name) {
                     out.insert(l.name.to_string());
                 }
             }

@@ -310,7 +310,7 @@ impl BlockWriter {
         let names: BTreeSet<&str> = self
             .series
             .iter()
-            .flat_map(|s| s.labels.iter().map(|l| &*l.name))
+            .flat_map(|s| s.labels.iter().map(|l| l.name))
             .collect();
         // Built field by field, not parsed from text, so any label name is
         // a valid column name.

@@ -777,7 +777,7 @@ impl Head {
     ) -> Result<AppendOutcome, TsdbError> {
         let pairs: Vec<Vec<(&str, &str)>> = write
             .iter()
-            .map(|s| s.labels.iter().map(|l| (&*l.name, &*l.value)).collect())
+            .map(|s| s.labels.iter().map(|l| (l.name, l.value)).collect())
             .collect();
         let inputs: Vec<SeriesInput> = pairs
             .iter()
@@ -1019,7 +1019,7 @@ impl Head {
         let mut names = BTreeSet::new();
         for s in self.series_in(matchers, range) {
             for l in s.labels.iter() {
-                if !names.contains(&*l.name) {
+                if !names.contains(l.name) {
                     names.insert(l.name.to_string());
                 }
             }

@@ -214,7 +214,7 @@ impl fmt::Display for LabelSet {
                 f.write_str(", ")?;
             }
             first = false;
-            write!(f, "{}={:?}", l.name, &*l.value)?;
+            write!(f, "{}={:?}", l.name, l.value)?;
         }
         f.write_str("}")
     }

@@ -40,15 +40,15 @@ impl MemPostings {
     pub fn remove(&mut self, r: SeriesRef, labels: &LabelSet) {
         remove_sorted(&mut self.all, r);
         for l in labels.iter() {
-            if let Some(values) = self.by_label.get_mut(&*l.name) {
-                if let Some(list) = values.get_mut(&*l.value) {
+            if let Some(values) = self.by_label.get_mut(l.name) {
+                if let Some(list) = values.get_mut(l.value) {
                     remove_sorted(list, r);
                     if list.is_empty() {
-                        values.remove(&*l.value);
+                        values.remove(l.value);
                     }
                 }
                 if values.is_empty() {
-                    self.by_label.remove(&*l.name);
+                    self.by_label.remove(l.name);
                 }
             }
         }
