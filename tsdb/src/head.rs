@@ -59,10 +59,72 @@ impl std::hash::Hasher for IdentityHasher {
     }
 }
 
-/// Label hash → the series with that hash (almost always one), holding the
-/// handle itself so the hot lookup touches one map.
-type ByHash =
-    HashMap<u64, Vec<(SeriesRef, Arc<MemSeries>)>, std::hash::BuildHasherDefault<IdentityHasher>>;
+/// One series found by its label hash. The labels sit in the map entry
+/// itself so the hot lookup reads the entry and the packed labels, without
+/// going through the series.
+struct HashEntry {
+    labels: LabelSet,
+    r: SeriesRef,
+    series: Arc<MemSeries>,
+}
+
+type HashMapU64<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdentityHasher>>;
+
+/// Label hash → series: the first series with a hash inline, any others
+/// (64-bit collisions, practically never) in a side map.
+#[derive(Default)]
+struct ByHash {
+    first: HashMapU64<HashEntry>,
+    more: HashMapU64<Vec<HashEntry>>,
+}
+
+impl ByHash {
+    fn find(&self, hash: u64, eq: impl Fn(&LabelSet) -> bool) -> Option<&HashEntry> {
+        let e = self.first.get(&hash)?;
+        if eq(&e.labels) {
+            return Some(e);
+        }
+        if self.more.is_empty() {
+            return None;
+        }
+        self.more.get(&hash)?.iter().find(|e| eq(&e.labels))
+    }
+
+    fn insert(&mut self, hash: u64, e: HashEntry) {
+        match self.first.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(e);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(hash).or_default().push(e);
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: u64, r: SeriesRef) {
+        if let Some(list) = self.more.get_mut(&hash) {
+            if let Some(i) = list.iter().position(|e| e.r == r) {
+                list.swap_remove(i);
+                if list.is_empty() {
+                    self.more.remove(&hash);
+                }
+                return;
+            }
+        }
+        if self.first.get(&hash).is_some_and(|e| e.r == r) {
+            self.first.remove(&hash);
+            // Promote a colliding series, if any.
+            if let Some(list) = self.more.get_mut(&hash) {
+                if let Some(e) = list.pop() {
+                    self.first.insert(hash, e);
+                }
+                if list.is_empty() {
+                    self.more.remove(&hash);
+                }
+            }
+        }
+    }
+}
 
 /// How strictly sample order is enforced.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -256,11 +318,7 @@ impl Index {
         hash: u64,
         eq: impl Fn(&LabelSet) -> bool,
     ) -> Option<(SeriesRef, Arc<MemSeries>)> {
-        self.by_hash
-            .get(&hash)?
-            .iter()
-            .find(|(_, s)| eq(&s.labels))
-            .map(|(r, s)| (*r, s.clone()))
+        self.by_hash.find(hash, eq).map(|e| (e.r, e.series.clone()))
     }
 
     fn insert(&mut self, r: SeriesRef, hash: u64, labels: LabelSet) -> Arc<MemSeries> {
@@ -270,7 +328,14 @@ impl Index {
             data: Mutex::new(SeriesData::new()),
             removed: AtomicBool::new(false),
         });
-        self.by_hash.entry(hash).or_default().push((r, s.clone()));
+        self.by_hash.insert(
+            hash,
+            HashEntry {
+                labels: s.labels.clone(),
+                r,
+                series: s.clone(),
+            },
+        );
         self.series.insert(r, s.clone());
         self.next_ref = self.next_ref.max(r.0 + 1);
         s
@@ -278,13 +343,7 @@ impl Index {
 
     fn remove(&mut self, r: SeriesRef) {
         if let Some(s) = self.series.remove(&r) {
-            let h = s.labels.stable_hash();
-            if let Some(refs) = self.by_hash.get_mut(&h) {
-                refs.retain(|(x, _)| *x != r);
-                if refs.is_empty() {
-                    self.by_hash.remove(&h);
-                }
-            }
+            self.by_hash.remove(s.labels.stable_hash(), r);
             self.postings.remove(r, &s.labels);
         }
     }
@@ -1146,4 +1205,47 @@ fn classify(
         last: d.last,
     }
     .classify(s, mode, ooo_window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_hash_keeps_colliding_series_apart() {
+        let series = |name: &str, r: u64| {
+            let labels = LabelSet::from_pairs(&[("__name__", name)]);
+            HashEntry {
+                labels: labels.clone(),
+                r: SeriesRef(r),
+                series: Arc::new(MemSeries {
+                    labels,
+                    data: Mutex::new(SeriesData::new()),
+                    removed: AtomicBool::new(false),
+                }),
+            }
+        };
+        let mut m = ByHash::default();
+        // Three series forced onto one hash.
+        for (name, r) in [("a", 1), ("b", 2), ("c", 3)] {
+            m.insert(7, series(name, r));
+        }
+        let find = |m: &ByHash, name: &str| {
+            let want = LabelSet::from_pairs(&[("__name__", name)]);
+            m.find(7, |l| *l == want).map(|e| e.r.0)
+        };
+        assert_eq!(
+            (find(&m, "a"), find(&m, "b"), find(&m, "c")),
+            (Some(1), Some(2), Some(3))
+        );
+        assert_eq!(find(&m, "d"), None);
+        m.remove(7, SeriesRef(1)); // the inline one: a colliding one is promoted
+        assert_eq!(
+            (find(&m, "a"), find(&m, "b"), find(&m, "c")),
+            (None, Some(2), Some(3))
+        );
+        m.remove(7, SeriesRef(3));
+        m.remove(7, SeriesRef(2));
+        assert!(m.first.is_empty() && m.more.is_empty());
+    }
 }
