@@ -9,6 +9,7 @@ mod assets;
 mod build_info;
 mod config;
 mod ingest;
+mod metric_metadata;
 mod query_cli;
 mod selector;
 mod selfmetrics;

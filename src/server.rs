@@ -5,6 +5,7 @@ use crate::api::error::ApiError;
 use crate::api::{export, metadata, prom_status, query, status, write};
 use crate::assets;
 use crate::config::ServerConfig;
+use crate::metric_metadata::MetadataStore;
 use crate::selfmetrics::SelfMetrics;
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub query_slots: Arc<tokio::sync::Semaphore>,
     /// Settings as `/api/v1/status/flags` shows them (Prometheus flag names).
     pub flags: Arc<Vec<(String, String)>>,
+    /// Metric metadata reported by remote_write senders.
+    pub metric_metadata: Arc<MetadataStore>,
 }
 
 impl AppState {
@@ -167,6 +170,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         .context("listener has no local address")?;
 
     let db_cell: Arc<OnceLock<Arc<Db>>> = Arc::new(OnceLock::new());
+    let metric_metadata = Arc::new(MetadataStore::open(&settings.data_dir));
     let state = AppState {
         db: db_cell.clone(),
         metrics: Arc::new(SelfMetrics::new(db_cell.clone())),
@@ -178,6 +182,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             cfg.query.max_concurrency.max(1),
         )),
         flags: Arc::new(flags(&settings)),
+        metric_metadata: metric_metadata.clone(),
     };
     let app = router(state, cfg.limits.max_request_body_bytes);
     let server = tokio::spawn(async move {
@@ -213,12 +218,19 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     tracing::info!(%local, "ready");
 
     let fsync = spawn_fsync_loop(db.clone(), cfg.storage.wal_fsync_interval);
-    let maintenance = spawn_maintenance_loop(db.clone(), cfg.storage.maintenance_interval);
+    let maintenance = spawn_maintenance_loop(
+        db.clone(),
+        metric_metadata.clone(),
+        cfg.storage.maintenance_interval,
+    );
     let served = server.await.context("server task failed")?;
     if let Some(f) = fsync {
         f.abort();
     }
     maintenance.abort();
+    if let Err(e) = metric_metadata.save_if_changed() {
+        tracing::warn!(error = %e, "cannot save metric metadata");
+    }
     // Everything acknowledged is already in the WAL; make it durable.
     let flush = db.clone();
     tokio::task::spawn_blocking(move || flush.sync())
@@ -250,15 +262,26 @@ fn spawn_fsync_loop(db: Arc<Db>, every: Duration) -> Option<tokio::task::JoinHan
 
 /// Persists old head data, compacts and applies retention, off the async
 /// executor; one round at a time.
-fn spawn_maintenance_loop(db: Arc<Db>, every: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_maintenance_loop(
+    db: Arc<Db>,
+    metric_metadata: Arc<MetadataStore>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let db = db.clone();
+            let meta = metric_metadata.clone();
             let now = chrono::Utc::now().timestamp_millis();
-            match tokio::task::spawn_blocking(move || db.maintain(now)).await {
+            let round = move || {
+                if let Err(e) = meta.save_if_changed() {
+                    tracing::warn!(error = %e, "cannot save metric metadata; will retry");
+                }
+                db.maintain(now)
+            };
+            match tokio::task::spawn_blocking(round).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "store maintenance failed; will retry"),
                 Err(e) => tracing::error!(error = %e, "store maintenance task failed"),

@@ -15,7 +15,7 @@ fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path, vigil: &Vigil)
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
-             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n      min_backoff: 50ms\n      max_backoff: 500ms\n",
+             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n      min_backoff: 50ms\n      max_backoff: 500ms\n    metadata_config:\n      send_interval: 1s\n",
             vigil.base
         ),
     )
@@ -106,6 +106,32 @@ fn prometheus_remote_writes_into_vigil() {
     let (_, ours) = get_json(&vigil.url(&format!("/api/v1/series?match[]={m}")));
     let (_, theirs) = get_json(&format!("{}/api/v1/series?match[]={m}", prom.base));
     assert_eq!(ours["data"], theirs["data"]);
+
+    // Metric metadata arrives with the writes and reads back as Prometheus
+    // serves its own.
+    let families = [
+        "prometheus_http_requests_total",
+        "prometheus_build_info",
+        "prometheus_http_request_duration_seconds",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for family in families {
+        let url = format!("/api/v1/metadata?metric={family}");
+        let ours = loop {
+            let (code, j) = get_json(&vigil.url(&url));
+            assert_eq!(code, 200, "{j}");
+            if j["data"].get(family).is_some() {
+                break j;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no metadata for {family} from Prometheus in 60 s: {j}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        let (_, theirs) = get_json(&format!("{}{url}", prom.base));
+        assert_eq!(ours["data"], theirs["data"], "{family}");
+    }
 
     // Nothing was refused.
     let (_, metrics) = get(&vigil.url("/metrics"));

@@ -241,6 +241,8 @@ fn status_and_metadata_endpoints_answer_in_prometheus_shapes() {
     );
     let (_, j) = get_json(&v.url("/api/v1/metadata"));
     assert_eq!(j, json!({"status": "success", "data": {}}));
+    let (code, _) = get(&v.url("/api/v1/metadata?limit=x"));
+    assert_eq!(code, 400);
     let (_, j) = get_json(&v.url("/api/v1/query_exemplars?query=up&start=0&end=1"));
     assert_eq!(j["data"], json!([]));
     let (_, j) = get_json(&v.url(&format!(

@@ -60,10 +60,32 @@ pub async fn flags(State(st): State<AppState>) -> Json<Value> {
     success(Value::Object(m))
 }
 
-/// `/api/v1/metadata`: metric metadata is not stored yet, so it is empty
-/// (as Prometheus answers for metrics it has no metadata for).
-pub async fn metadata() -> Json<Value> {
-    success(json!({}))
+/// `/api/v1/metadata`: what remote_write senders reported per metric, with
+/// Prometheus's `metric`, `limit` (negative or absent: all) and
+/// `limit_per_metric` (0, negative or absent: all).
+pub async fn metadata(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(q.as_deref(), None);
+    let int = |key: &str| -> Result<Option<i64>, ApiError> {
+        match params.get(key) {
+            None | Some("") => Ok(None),
+            Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::BadData(format!(
+                    "invalid parameter {key:?}: cannot parse {s:?} to an integer"
+                ))
+            }),
+        }
+    };
+    let limit = int("limit")?.and_then(|n| usize::try_from(n).ok());
+    let per_metric = int("limit_per_metric")?
+        .filter(|n| *n > 0)
+        .and_then(|n| usize::try_from(n).ok());
+    let metric = params.get("metric").filter(|m| !m.is_empty());
+    let data = st.metric_metadata.query(metric, limit, per_metric);
+    let data = serde_json::to_value(data).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(data))
 }
 
 pub async fn query_exemplars() -> Json<Value> {

@@ -1,6 +1,7 @@
 //! Write endpoints: Prometheus remote_write and the text import.
 
 use crate::ingest::{import_text, remote_write};
+use crate::metric_metadata;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -105,6 +106,14 @@ pub async fn remote_write(
     run_blocking(move || {
         let decoded = remote_write::decompress(&body).and_then(|buf| {
             let d = remote_write::decode_uncompressed(&buf)?;
+            for m in &d.metadata {
+                st.metric_metadata.record(
+                    m.metric_family_name,
+                    metric_metadata::type_name(m.kind),
+                    m.help,
+                    m.unit,
+                );
+            }
             let inputs = d.inputs();
             Ok(store(&st, &db, "remote_write", Vec::new(), |db| {
                 db.append_inputs(&inputs, AppendMode::Live, now_ms())

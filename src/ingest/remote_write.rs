@@ -38,6 +38,18 @@ pub struct DecodedWrite<'a> {
     /// Per series: end of its labels and end of its samples in the arrays.
     ends: Vec<(u32, u32)>,
     pub exemplars_dropped: usize,
+    /// `WriteRequest.metadata` (field 3): what senders say about each metric family.
+    pub metadata: Vec<MetadataEntry<'a>>,
+}
+
+/// One `MetricMetadata` of a write, borrowed from the body.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataEntry<'a> {
+    /// `MetricType` enum value (0 = unknown, 1 = counter, ...).
+    pub kind: u64,
+    pub metric_family_name: &'a str,
+    pub help: &'a str,
+    pub unit: &'a str,
 }
 
 impl<'a> DecodedWrite<'a> {
@@ -76,6 +88,18 @@ pub fn decode_uncompressed(buf: &[u8]) -> Result<DecodedWrite<'_>, RemoteWriteEr
         .map_err(|e| RemoteWriteError::Protobuf(e.0))?
     {
         // Field 3 is metadata; other unknown fields are skipped as protobuf requires.
+        if field == 3 {
+            let index = out.metadata.len();
+            let Value::Bytes(b) = value else {
+                return Err(RemoteWriteError::Protobuf(format!(
+                    "metadata #{index} has the wrong wire type"
+                )));
+            };
+            let m = decode_metadata(b)
+                .map_err(|e| RemoteWriteError::Protobuf(format!("metadata #{index}: {}", e.0)))?;
+            out.metadata.push(m);
+            continue;
+        }
         if field != 1 {
             continue;
         }
@@ -165,6 +189,22 @@ fn decode_label(buf: &[u8]) -> Result<(&str, &str), WireError> {
     Ok((name, value))
 }
 
+fn decode_metadata(buf: &[u8]) -> Result<MetadataEntry<'_>, WireError> {
+    let mut r = Reader::new(buf);
+    let mut m = MetadataEntry::default();
+    while let Some((field, v)) = r.next_field()? {
+        match (field, v) {
+            (1, Value::Varint(k)) => m.kind = k,
+            (1, _) => return Err(WireError("metadata type has the wrong wire type".into())),
+            (2, v) => m.metric_family_name = as_str(&v, "metric family name")?,
+            (4, v) => m.help = as_str(&v, "help")?,
+            (5, v) => m.unit = as_str(&v, "unit")?,
+            _ => {}
+        }
+    }
+    Ok(m)
+}
+
 fn decode_sample(buf: &[u8]) -> Result<Sample, WireError> {
     let mut r = Reader::new(buf);
     let (mut v, mut t) = (0.0, 0i64);
@@ -246,6 +286,37 @@ mod tests {
         assert_eq!(inputs.len(), 1);
         assert_eq!(inputs[0].labels.to_label_set(), example()[0].labels);
         assert_eq!(inputs[0].samples, &example()[0].samples[..]);
+    }
+
+    #[test]
+    fn metadata_is_decoded_and_bad_metadata_named() {
+        fn len_field(out: &mut Vec<u8>, field: u8, body: &[u8]) {
+            out.push(field << 3 | 2);
+            out.push(body.len() as u8);
+            out.extend_from_slice(body);
+        }
+        let mut meta = vec![1 << 3, 1]; // type = COUNTER
+        len_field(&mut meta, 2, b"http_requests_total");
+        len_field(&mut meta, 4, b"Requests served.");
+        len_field(&mut meta, 5, b"requests");
+        let mut body = Vec::new();
+        encode(&example(), &mut body);
+        len_field(&mut body, 3, &meta);
+        let d = decode_uncompressed(&body).unwrap();
+        assert_eq!(d.inputs().len(), 1);
+        assert_eq!(
+            d.metadata,
+            vec![MetadataEntry {
+                kind: 1,
+                metric_family_name: "http_requests_total",
+                help: "Requests served.",
+                unit: "requests",
+            }]
+        );
+        let mut bad = Vec::new();
+        len_field(&mut bad, 3, &[2 << 3 | 2, 1, 0xff]);
+        let e = decode_uncompressed(&bad).unwrap_err().to_string();
+        assert!(e.contains("metadata #0") && e.contains("UTF-8"), "{e}");
     }
 
     #[test]

@@ -184,6 +184,24 @@ pub fn remote_write_body(series: &[TestSeries]) -> Vec<u8> {
         .expect("snappy")
 }
 
+/// A snappy-compressed WriteRequest carrying only metadata entries:
+/// (metric family, MetricType code, help, unit).
+pub fn remote_write_metadata_body(entries: &[(&str, u64, &str, &str)]) -> Vec<u8> {
+    let mut req = Vec::new();
+    for (family, kind, help, unit) in entries {
+        let mut m = Vec::new();
+        put_varint(&mut m, 1 << 3);
+        put_varint(&mut m, *kind);
+        put_len(&mut m, 2, family.as_bytes());
+        put_len(&mut m, 4, help.as_bytes());
+        put_len(&mut m, 5, unit.as_bytes());
+        put_len(&mut req, 3, &m);
+    }
+    snap::raw::Encoder::new()
+        .compress_vec(&req)
+        .expect("snappy")
+}
+
 pub fn remote_write(v: &Vigil, series: &[TestSeries]) -> (u16, String) {
     post(
         &v.url("/api/v1/write"),
