@@ -65,9 +65,12 @@ pub(crate) struct Shared<'a> {
     warnings: RefCell<BTreeSet<String>>,
     infos: RefCell<BTreeSet<String>>,
     deadline: Instant,
-    /// The query's own start and end, for `@ start()` and `@ end()`.
-    query_start: i64,
-    query_end: i64,
+    /// The query's own start, end and step (0 for an instant query), for
+    /// `@ start()`, `@ end()` and the `start()`, `end()`, `range()` and
+    /// `step()` functions.
+    pub query_start: i64,
+    pub query_end: i64,
+    pub query_step: i64,
 }
 
 /// Evaluates nodes over one grid of steps: `start + i * step`, `i < n`.
@@ -121,7 +124,7 @@ impl Engine {
         expr: &Expr,
         t: i64,
     ) -> Result<(QueryValue, QueryStats)> {
-        let sh = self.shared(q, t, t);
+        let sh = self.shared(q, t, t, 0);
         let ev = Ev {
             sh: &sh,
             start: t,
@@ -179,7 +182,7 @@ impl Engine {
             )))
             }
         }
-        let sh = self.shared(q, start, end);
+        let sh = self.shared(q, start, end, step);
         let ev = Ev {
             sh: &sh,
             start,
@@ -196,7 +199,7 @@ impl Engine {
         Ok((out, sh.stats()))
     }
 
-    fn shared<'a>(&'a self, q: &'a dyn Querier, start: i64, end: i64) -> Shared<'a> {
+    fn shared<'a>(&'a self, q: &'a dyn Querier, start: i64, end: i64, step: i64) -> Shared<'a> {
         Shared {
             q,
             opts: &self.opts,
@@ -206,6 +209,7 @@ impl Engine {
             deadline: Instant::now() + self.opts.timeout,
             query_start: start,
             query_end: end,
+            query_step: step,
         }
     }
 }

@@ -188,6 +188,34 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
     match name {
         "time" => Ok(Val::Scalar(ev.times().map(|t| t as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; ev.n])),
+        // The query's own bounds and step in seconds (Prometheus 3's
+        // experimental duration functions): constant over the query.
+        "start" | "end" | "range" | "step" => {
+            let sh = ev.sh;
+            let ms = match name {
+                "start" => sh.query_start,
+                "end" => sh.query_end,
+                "range" => sh.query_end.saturating_sub(sh.query_start),
+                _ => sh.query_step,
+            };
+            Ok(Val::Scalar(vec![ms as f64 / 1000.0; ev.n]))
+        }
+        "min_of" | "max_of" => {
+            let a = scalar_arg(ev, arg(0)?, name)?;
+            let b = scalar_arg(ev, arg(1)?, name)?;
+            let pick = |x: f64, y: f64| {
+                if x.is_nan() || y.is_nan() {
+                    f64::NAN
+                } else if name == "min_of" {
+                    x.min(y)
+                } else {
+                    x.max(y)
+                }
+            };
+            Ok(Val::Scalar(
+                a.into_iter().zip(b).map(|(x, y)| pick(x, y)).collect(),
+            ))
+        }
         "vector" => {
             let v = scalar_arg(ev, arg(0)?, name)?;
             Ok(Val::Vector(vec![StepSeries {
@@ -298,6 +326,35 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
             let v = vector_arg(ev, arg(1)?, name)?;
             histogram::quantile(ev, &q, v).map(Val::Vector)
         }
+        "histogram_quantiles" => {
+            // One histogram_quantile per φ, each result labelled with φ.
+            let v = vector_arg(ev, arg(0)?, name)?;
+            let label = string_arg(ev, arg(1)?, name)?;
+            if !tsdb::labels::is_valid_label_name(&label) {
+                return Err(QueryError::bad(format!(
+                    "invalid label name {label:?} in {name}()"
+                )));
+            }
+            if let Some(s) = v.iter().find(|s| s.labels.get(&label).is_some()) {
+                return Err(QueryError::Execution(format!(
+                    "{name}(): label {label:?} already exists on input series {}",
+                    s.labels
+                )));
+            }
+            let mut out = Vec::new();
+            for e in args.iter().skip(2) {
+                let q = scalar_arg(ev, e, name)?;
+                // φ is a number, constant over the steps in practice; the
+                // label carries its first step's value.
+                let phi = q.first().copied().unwrap_or(f64::NAN);
+                let text = quantile_label(phi);
+                for mut s in histogram::quantile(ev, &q, v.clone())? {
+                    s.labels = with_label(&s.labels, &label, &text);
+                    out.push(s);
+                }
+            }
+            Ok(Val::Vector(out))
+        }
         "histogram_fraction" => {
             let lo = scalar_arg(ev, arg(0)?, name)?;
             let hi = scalar_arg(ev, arg(1)?, name)?;
@@ -313,6 +370,19 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
         other => Err(QueryError::bad(format!(
             "unknown function with name {other:?}"
         ))),
+    }
+}
+
+/// φ as `histogram_quantiles` labels it: `0.0`, `0.25`, `-0.1`, `NaN`, `+Inf`.
+fn quantile_label(phi: f64) -> String {
+    if phi.is_nan() {
+        "NaN".into()
+    } else if phi.is_infinite() {
+        if phi > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if phi.fract() == 0.0 && phi.abs() < 1e15 {
+        format!("{phi:.1}")
+    } else {
+        format!("{phi}")
     }
 }
 

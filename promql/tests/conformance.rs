@@ -460,6 +460,11 @@ const AT_UNSAFE: &[&str] = &[
     "predict_linear",
     "time",
     "timestamp",
+    // The query's own bounds: an instant query's start and end are its
+    // evaluation time, which the @ re-run changes (Prometheus 3 lists them
+    // for the same reason).
+    "start",
+    "end",
 ];
 
 fn check_unsafe(e: &Expr, unsafe_fn: &mut bool) {
