@@ -534,7 +534,7 @@ fn run_case(engine: &Engine, db: &Db, c: &EvalCase) -> Result<(), String> {
 }
 
 fn load(db: &Db, interval: i64, lines: &[String]) -> Result<(), String> {
-    let mut write = Vec::new();
+    let mut write: Vec<SeriesSamples> = Vec::new();
     for l in lines {
         let (series, pts) = split_series(l);
         let labels = parse_labels(series).ok_or(format!("bad series {series:?}"))?;
@@ -544,6 +544,9 @@ fn load(db: &Db, interval: i64, lines: &[String]) -> Result<(), String> {
             .enumerate()
             .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * interval, v)))
             .collect();
+        // As in Prometheus's test loader, a series defined twice in one
+        // load block keeps its last definition.
+        write.retain(|s| s.labels != labels);
         write.push(SeriesSamples { labels, samples });
     }
     let out = db

@@ -767,6 +767,49 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_writers_on_shared_series_with_cuts_store_each_sample_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 1_700_000_000_000;
+        let data = scrape_data(12, base, base + 5 * 3_600_000);
+        {
+            let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+            std::thread::scope(|scope| {
+                // Four writers race on the same series (as backfill, so
+                // arrival order does not decide what is kept): every sample
+                // arrives two or more times, and each write names its first
+                // series twice; each must be stored exactly once.
+                let n = data[0].samples.len();
+                for w in 0..4 {
+                    let (db, data) = (&db, &data);
+                    scope.spawn(move || {
+                        for k in (0..n).skip(w % 2) {
+                            let mut write: Vec<SeriesSamples> = data
+                                .iter()
+                                .map(|s| SeriesSamples {
+                                    labels: s.labels.clone(),
+                                    samples: vec![s.samples[k]],
+                                })
+                                .collect();
+                            write.push(write[0].clone());
+                            db.append(&write, AppendMode::Backfill, 0).unwrap();
+                        }
+                    });
+                }
+                let db = &db;
+                scope.spawn(move || {
+                    for h in 1..=5 {
+                        db.maintain(base + h * 3_600_000).unwrap();
+                    }
+                });
+            });
+            db.maintain(base + 5 * 3_600_000).unwrap();
+            assert_eq!(dump(&db), expected(&data));
+        }
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        assert_eq!(dump(&db), expected(&data), "after reopen");
+    }
+
+    #[test]
     fn head_is_cut_into_blocks_and_survives_reopen_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let base = 1_700_000_000_000;

@@ -489,6 +489,25 @@ enum Placement {
     Duplicate,
 }
 
+/// For each target of a write, the slot of its series, and for each slot
+/// the first target naming it: a write may name one series twice, and each
+/// series must be locked once.
+fn lock_slots(
+    targets: &[(Arc<MemSeries>, SeriesRef, &SeriesInput<'_>)],
+) -> (Vec<usize>, Vec<usize>) {
+    let mut seen: HashMap<*const MemSeries, usize> = HashMap::with_capacity(targets.len());
+    let mut slot_of = Vec::with_capacity(targets.len());
+    let mut slot_series = Vec::with_capacity(targets.len());
+    for (ti, (s, _, _)) in targets.iter().enumerate() {
+        let slot = *seen.entry(Arc::as_ptr(s)).or_insert_with(|| {
+            slot_series.push(ti);
+            slot_series.len() - 1
+        });
+        slot_of.push(slot);
+    }
+    (slot_of, slot_series)
+}
+
 /// Recovers the guard even if another thread panicked while holding it: the
 /// data it protects is only changed after the WAL write succeeded.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -908,32 +927,86 @@ impl Head {
         } else {
             Timestamp::MIN
         };
+        // Which targets share a series (computed before taking the WAL lock).
+        let (mut slot_of, mut slot_series) = lock_slots(&targets);
         let mut wal = lock(&self.wal);
         // A cut may have dropped a series between lookup and now.
+        let mut recreated = false;
         for t in &mut targets {
             if t.0.removed.load(Ordering::Acquire) {
                 let (r, s) = self.create_locked(&mut wal, t.2.labels, t.2.labels.hash())?;
                 t.0 = s;
                 t.1 = r;
+                recreated = true;
             }
         }
-        // Classify without changing anything, log, then apply.
+        // Lock every series of the write (each once: a write may name one
+        // series twice) while the WAL lock is held, classify without
+        // changing anything, log, release the WAL, then apply. Holding the
+        // series from classification to apply keeps each series' memory in
+        // WAL order; releasing the WAL before applying lets the next write
+        // classify and log while this one encodes chunks. Series locks are
+        // only ever acquired under the WAL lock or one at a time, so holding
+        // many here cannot deadlock.
+        if recreated {
+            (slot_of, slot_series) = lock_slots(&targets);
+        }
+        let guards: Vec<MutexGuard<'_, SeriesData>> = slot_series
+            .iter()
+            .map(|&ti| lock(&targets[ti].0.data))
+            .collect();
         let mut accepted: Vec<RefSample> = Vec::new();
         // For each accepted sample: which target it belongs to and where it goes.
         let mut places: Vec<(usize, Placement)> = Vec::new();
-        for (ti, (s, r, ss)) in targets.iter().enumerate() {
-            let d = lock(&s.data);
-            // A scratch copy of the order state so several samples of one
-            // series in one write are classified against each other.
-            let mut last = d.last;
+        // Scratch order state per series, so several samples of one series
+        // in one write — in one entry or in several naming the same series —
+        // are classified against each other; a series named more than once
+        // also remembers what this write accepted for it.
+        let mut slot_last: Vec<Option<Sample>> = guards.iter().map(|d| d.last).collect();
+        let mut targets_per_slot = vec![0u32; guards.len()];
+        for &slot in &slot_of {
+            targets_per_slot[slot] += 1;
+        }
+        let mut pending: HashMap<usize, BTreeMap<Timestamp, u64>> = HashMap::new();
+        for (ti, (_, r, ss)) in targets.iter().enumerate() {
+            let slot = slot_of[ti];
+            let d = &guards[slot];
+            let shared = targets_per_slot[slot] > 1;
+            let mut last = slot_last[slot];
             let mut ooo_seen: BTreeSet<Timestamp> = BTreeSet::new();
             for sample in ss.samples {
                 if sample.t < min_allowed {
                     self.reject(&mut outcome, RejectReason::TooOld, format!("sample at {} is older than retention allows ({min_allowed}) for series {}", sample.t, ss.labels), 1);
                     continue;
                 }
-                let view = ClassifyView { data: &d, last };
-                match view.classify(*sample, mode, self.opts.out_of_order_window_ms) {
+                if shared {
+                    let bits = sample.v.to_bits();
+                    match pending.get(&slot).and_then(|m| m.get(&sample.t)) {
+                        Some(b) if *b == bits => {
+                            outcome.duplicates += 1;
+                            continue;
+                        }
+                        Some(_) => {
+                            self.reject(
+                                &mut outcome,
+                                RejectReason::DuplicateTimestamp,
+                                format!("sample at {} has a different value than another sample for the same time in this write, for series {}", sample.t, ss.labels),
+                                1,
+                            );
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
+                let view = ClassifyView { data: d, last };
+                let placed = view.classify(*sample, mode, self.opts.out_of_order_window_ms);
+                if shared && matches!(placed, Ok(Placement::InOrder | Placement::OutOfOrder)) {
+                    pending
+                        .entry(slot)
+                        .or_default()
+                        .insert(sample.t, sample.v.to_bits());
+                }
+                match placed {
                     Ok(Placement::InOrder) => {
                         last = Some(*sample);
                         accepted.push(RefSample {
@@ -962,6 +1035,7 @@ impl Head {
                     ),
                 }
             }
+            slot_last[slot] = last;
         }
         if !accepted.is_empty() {
             let mut buf = Vec::with_capacity(accepted.len() * 12 + 16);
@@ -969,18 +1043,12 @@ impl Head {
             let max_t = accepted.iter().map(|a| a.sample.t).max();
             wal.write(&buf, max_t)?;
         }
-        // Apply in the same order as logged; samples of one target are adjacent.
+        drop(wal);
+        // Apply in the same order as logged.
         let mut ooo_count = 0u64;
-        let mut current: Option<(usize, MutexGuard<'_, SeriesData>)> = None;
+        let mut guards = guards;
         for (rs, (ti, place)) in accepted.iter().zip(&places) {
-            if current.as_ref().is_none_or(|(c, _)| c != ti) {
-                // Release the previous series first: a write may name one series twice.
-                drop(current.take());
-                current = Some((*ti, lock(&targets[*ti].0.data)));
-            }
-            let Some((_, d)) = current.as_mut() else {
-                continue;
-            };
+            let d = &mut guards[slot_of[*ti]];
             match place {
                 Placement::InOrder => d.push_in_order(rs.sample, self.chunk_files.as_ref()),
                 Placement::OutOfOrder => {
@@ -992,8 +1060,7 @@ impl Head {
             self.min_t.fetch_min(rs.sample.t, Ordering::Relaxed);
             self.max_t.fetch_max(rs.sample.t, Ordering::Relaxed);
         }
-        drop(current);
-        drop(wal);
+        drop(guards);
         outcome.appended = accepted.len();
         self.counters
             .samples_appended
