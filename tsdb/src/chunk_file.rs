@@ -92,6 +92,9 @@ struct Writer {
 /// The directory of head chunk files and the segment being appended to.
 pub struct ChunkFiles {
     dir: PathBuf,
+    /// Distinguishes this opening's segment names from an earlier one's in
+    /// the same process, whose last handles may still delete their files.
+    prefix: String,
     segment_size: u64,
     current: Mutex<Option<Writer>>,
     next_id: AtomicU64,
@@ -114,8 +117,13 @@ impl ChunkFiles {
                 std::fs::remove_file(entry.path())?;
             }
         }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         Ok(ChunkFiles {
             dir: dir.to_path_buf(),
+            prefix: format!("{nanos:x}"),
             segment_size: segment_size.min(u64::from(u32::MAX)),
             current: Mutex::new(None),
             next_id: AtomicU64::new(1),
@@ -126,7 +134,7 @@ impl ChunkFiles {
 
     fn new_segment(&self) -> io::Result<Arc<Segment>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("{id:08}"));
+        let path = self.dir.join(format!("{}-{id:08}", self.prefix));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
