@@ -694,9 +694,14 @@ impl Head {
 
     /// Drops what `plan` took (now safely in blocks) from memory, removes
     /// series left empty, and checkpoints the WAL so replay skips it.
+    ///
+    /// Ingestion keeps running: series are trimmed under their own locks
+    /// (a write holds its series from classification to apply, so each
+    /// series is seen wholly before or after any write), the WAL lock is
+    /// held only to remove empty series and to list obsolete files, and the
+    /// checkpoint is written and fsynced without it (appends only touch the
+    /// current segment, which the plan started after everything it took).
     pub fn apply_cut(&self, plan: &CutPlan) -> Result<(), TsdbError> {
-        let mut wal = lock(&self.wal);
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         for item in &plan.items {
             let mut d = lock(&item.series.data);
             // Frozen chunks only grow at the end and only cuts (which are
@@ -724,38 +729,73 @@ impl Head {
             d.recompute_min_t();
         }
         // Drop every series without data: cut empty, or created by a write
-        // whose samples were all refused.
-        let empty: Vec<SeriesRef> = index
-            .series
-            .iter()
-            .filter(|(_, s)| lock(&s.data).is_empty())
-            .map(|(r, _)| *r)
-            .collect();
-        for r in &empty {
-            if let Some(s) = index.series.get(r) {
-                s.removed.store(true, Ordering::Release);
+        // whose samples were all refused. Under the WAL lock, because a
+        // write checks `removed` under it before locking its series.
+        let (removed, live, next_ref, wal_dir) = {
+            let wal = lock(&self.wal);
+            let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+            let empty: Vec<SeriesRef> = index
+                .series
+                .iter()
+                .filter(|(_, s)| lock(&s.data).is_empty())
+                .map(|(r, _)| *r)
+                .collect();
+            for r in &empty {
+                if let Some(s) = index.series.get(r) {
+                    s.removed.store(true, Ordering::Release);
+                }
+                index.remove(*r);
             }
-            index.remove(*r);
-        }
-        let (mut lo, mut hi) = (Timestamp::MAX, Timestamp::MIN);
-        for s in index.series.values() {
-            let d = lock(&s.data);
-            if let Some(max_t) = d.max_t() {
-                lo = lo.min(d.min_t);
-                hi = hi.max(max_t);
-            }
-        }
-        self.min_t.store(lo, Ordering::Relaxed);
-        self.max_t.store(hi, Ordering::Relaxed);
-        let live: Vec<(SeriesRef, &LabelSet)> =
-            index.series.iter().map(|(r, s)| (*r, &s.labels)).collect();
-        wal.checkpoint(plan.segment, plan.before, index.next_ref, live.into_iter())?;
+            let live: Vec<(SeriesRef, LabelSet)> = index
+                .series
+                .iter()
+                .map(|(r, s)| (*r, s.labels.clone()))
+                .collect();
+            (empty.len(), live, index.next_ref, wal.dir().to_path_buf())
+        };
+        self.recompute_time_bounds();
+        wal::write_checkpoint(
+            &wal_dir,
+            plan.segment,
+            plan.before,
+            next_ref,
+            live.iter().map(|(r, l)| (*r, l)),
+        )?;
+        let obsolete = lock(&self.wal).obsolete_after_checkpoint(plan.segment, plan.before)?;
+        wal::remove_obsolete(&wal_dir, &obsolete)?;
         tracing::debug!(
             before = plan.before,
-            removed_series = empty.len(),
+            removed_series = removed,
             "head cut applied"
         );
         Ok(())
+    }
+
+    /// Recomputes the head's time bounds after a cut. A write that moved a
+    /// bound during the scan keeps its value (conservative: at worst the
+    /// next cut finds nothing to take).
+    fn recompute_time_bounds(&self) {
+        let seen = (
+            self.min_t.load(Ordering::Acquire),
+            self.max_t.load(Ordering::Acquire),
+        );
+        let (mut lo, mut hi) = (Timestamp::MAX, Timestamp::MIN);
+        {
+            let index = self.read_index();
+            for s in index.series.values() {
+                let d = lock(&s.data);
+                if let Some(max_t) = d.max_t() {
+                    lo = lo.min(d.min_t);
+                    hi = hi.max(max_t);
+                }
+            }
+        }
+        let _ = self
+            .min_t
+            .compare_exchange(seen.0, lo, Ordering::AcqRel, Ordering::Relaxed);
+        let _ = self
+            .max_t
+            .compare_exchange(seen.1, hi, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Validates a series' labels against the naming rules and limits.

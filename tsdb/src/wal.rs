@@ -472,9 +472,35 @@ impl WalWriter {
         Ok(closed)
     }
 
-    /// Records a checkpoint for a cut (`segment`, `before`) holding the
-    /// given live series, then deletes the older checkpoints and every
-    /// segment up to `segment` whose samples are all older than `before`.
+    /// Forgets the checkpoints older than `segment` and every segment up to
+    /// `segment` whose samples are all older than `before`, and returns
+    /// their paths for [`remove_obsolete`]. Call after [`write_checkpoint`]
+    /// for the same cut has returned; quick, so it can run under the WAL
+    /// lock while the slow deletion does not.
+    pub fn obsolete_after_checkpoint(
+        &mut self,
+        segment: u64,
+        before: Timestamp,
+    ) -> Result<Vec<PathBuf>, TsdbError> {
+        let mut out: Vec<PathBuf> = list_checkpoints(&self.dir)?
+            .into_iter()
+            .filter(|c| *c < segment)
+            .map(|c| checkpoint_path(&self.dir, c))
+            .collect();
+        for seg in list_segments(&self.dir)? {
+            let obsolete = seg <= segment
+                && seg != self.index
+                && self.segment_max_t.get(&seg).is_none_or(|t| *t < before);
+            if obsolete {
+                out.push(segment_path(&self.dir, seg));
+                self.segment_max_t.remove(&seg);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`write_checkpoint`], then drops what it made obsolete (tests and
+    /// callers without concurrency concerns).
     pub fn checkpoint<'a>(
         &mut self,
         segment: u64,
@@ -482,35 +508,13 @@ impl WalWriter {
         next_ref: u64,
         series: impl ExactSizeIterator<Item = (SeriesRef, &'a LabelSet)>,
     ) -> Result<(), TsdbError> {
-        let mut buf = Vec::new();
-        encode_checkpoint(&mut buf, segment, before, next_ref);
-        encode_series(&mut buf, series);
-        let path = checkpoint_path(&self.dir, segment);
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = File::create(&tmp).map_err(|e| TsdbError::io(&tmp, e))?;
-            f.write_all(&buf).map_err(|e| TsdbError::io(&tmp, e))?;
-            f.sync_all().map_err(|e| TsdbError::io(&tmp, e))?;
-        }
-        fs::rename(&tmp, &path).map_err(|e| TsdbError::io(&path, e))?;
-        sync_dir(&self.dir)?;
-        for old in list_checkpoints(&self.dir)? {
-            if old < segment {
-                let p = checkpoint_path(&self.dir, old);
-                fs::remove_file(&p).map_err(|e| TsdbError::io(&p, e))?;
-            }
-        }
-        for seg in list_segments(&self.dir)? {
-            let obsolete = seg <= segment
-                && seg != self.index
-                && self.segment_max_t.get(&seg).is_none_or(|t| *t < before);
-            if obsolete {
-                let p = segment_path(&self.dir, seg);
-                fs::remove_file(&p).map_err(|e| TsdbError::io(&p, e))?;
-                self.segment_max_t.remove(&seg);
-            }
-        }
-        sync_dir(&self.dir)
+        write_checkpoint(&self.dir, segment, before, next_ref, series)?;
+        let obsolete = self.obsolete_after_checkpoint(segment, before)?;
+        remove_obsolete(&self.dir, &obsolete)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn rotate(&mut self) -> Result<(), TsdbError> {
@@ -540,6 +544,43 @@ impl WalWriter {
     pub fn current_segment(&self) -> u64 {
         self.index
     }
+}
+
+/// Writes the checkpoint of a cut (`segment`, `before`) holding the given
+/// live series: atomically (temp file, fsync, rename, directory fsync), and
+/// without the WAL lock, since appends only touch the current segment.
+pub fn write_checkpoint<'a>(
+    dir: &Path,
+    segment: u64,
+    before: Timestamp,
+    next_ref: u64,
+    series: impl ExactSizeIterator<Item = (SeriesRef, &'a LabelSet)>,
+) -> Result<(), TsdbError> {
+    let mut buf = Vec::new();
+    encode_checkpoint(&mut buf, segment, before, next_ref);
+    encode_series(&mut buf, series);
+    let path = checkpoint_path(dir, segment);
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp).map_err(|e| TsdbError::io(&tmp, e))?;
+        f.write_all(&buf).map_err(|e| TsdbError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| TsdbError::io(&tmp, e))?;
+    }
+    fs::rename(&tmp, &path).map_err(|e| TsdbError::io(&path, e))?;
+    sync_dir(dir)
+}
+
+/// Deletes files [`WalWriter::obsolete_after_checkpoint`] listed.
+pub fn remove_obsolete(dir: &Path, paths: &[PathBuf]) -> Result<(), TsdbError> {
+    for p in paths {
+        match fs::remove_file(p) {
+            Ok(()) => {}
+            // Already gone (a crash between listing and deleting).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(TsdbError::io(p, e)),
+        }
+    }
+    sync_dir(dir)
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), TsdbError> {
@@ -636,6 +677,44 @@ mod tests {
         let mut n = 0;
         replay(dir.path(), |_, _| n += 1).unwrap();
         assert_eq!(n, 10);
+    }
+
+    #[test]
+    fn checkpoint_written_while_appends_continue_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let recs = sample_records();
+        let mut w = WalWriter::open(dir.path(), DEFAULT_SEGMENT_SIZE, BTreeMap::new()).unwrap();
+        w.write(&encode(&recs), Some(100)).unwrap();
+        let cut = w.cut_segment().unwrap();
+        // The checkpoint file is written without the writer (no lock)...
+        let labels = LabelSet::from_pairs(&[("__name__", "up")]);
+        write_checkpoint(
+            dir.path(),
+            cut,
+            200,
+            9,
+            [(SeriesRef(1), &labels)].into_iter(),
+        )
+        .unwrap();
+        // ...while an append lands in the new segment.
+        w.write(&encode(&recs[1..]), Some(300)).unwrap();
+        let obsolete = w.obsolete_after_checkpoint(cut, 200).unwrap();
+        assert_eq!(obsolete, vec![segment_path(dir.path(), cut)]);
+        remove_obsolete(dir.path(), &obsolete).unwrap();
+        // Removing twice (a crash between listing and deleting) is fine.
+        remove_obsolete(dir.path(), &obsolete).unwrap();
+        let mut seen = Vec::new();
+        replay(dir.path(), |_, r| seen.push(r)).unwrap();
+        assert!(matches!(
+            seen[0],
+            WalRecord::Checkpoint {
+                segment,
+                before: 200,
+                next_ref: 9
+            } if segment == cut
+        ));
+        assert_eq!(seen[1], WalRecord::Series(vec![(SeriesRef(1), labels)]));
+        assert_eq!(&seen[2..], &recs[1..]);
     }
 
     proptest! {
