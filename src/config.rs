@@ -82,6 +82,9 @@ pub struct StorageConfig {
     /// compaction and retention.
     #[serde(deserialize_with = "de_duration")]
     pub maintenance_interval: Duration,
+    /// Memory for decoded block data kept for later queries (at least 8MB).
+    #[serde(deserialize_with = "de_bytes")]
+    pub block_cache_size: u64,
 }
 
 impl Default for StorageConfig {
@@ -92,6 +95,7 @@ impl Default for StorageConfig {
             retention_time: Duration::from_secs(15 * 24 * 3600),
             retention_size: 0,
             maintenance_interval: Duration::from_secs(15),
+            block_cache_size: tsdb::db::DEFAULT_BLOCK_CACHE_BYTES as u64,
         }
     }
 }

@@ -204,6 +204,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             ..Default::default()
         },
         retention_size_bytes: cfg.storage.retention_size,
+        block_cache_bytes: usize::try_from(cfg.storage.block_cache_size).unwrap_or(usize::MAX),
     };
     let dir = settings.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts))

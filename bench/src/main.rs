@@ -56,6 +56,11 @@ struct Args {
     /// Runs of each query; the median is reported.
     #[arg(long, default_value_t = 5)]
     query_reps: usize,
+    /// With --queries: seconds to wait after ingest before timing queries,
+    /// so background work it started (Vigil's head cut, VictoriaMetrics's
+    /// merges, Prometheus's compaction) does not share the CPU with them.
+    #[arg(long, default_value_t = 45)]
+    settle_secs: u64,
 }
 
 struct Result1 {
@@ -120,7 +125,12 @@ fn run_peer(
         kind.name()
     );
     let latencies = if args.queries {
-        eprintln!("{}: running the query suite...", kind.name());
+        eprintln!(
+            "{}: waiting {} s for background work, then running the query suite...",
+            kind.name(),
+            args.settle_secs
+        );
+        std::thread::sleep(std::time::Duration::from_secs(args.settle_secs));
         Some(queries::run(&peer, data_end_s, args.query_reps)?)
     } else {
         None

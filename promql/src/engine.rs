@@ -380,7 +380,7 @@ impl<'a> Ev<'a> {
         let work = series.len() * times.len().max(64);
         let out = par_map(series, work, |s| {
             budget.check_deadline()?;
-            let samples: Vec<Sample> = s.samples().collect();
+            let samples: Vec<Sample> = s.samples()?.collect();
             budget.load(samples.len())?;
             let values: Vec<Option<f64>> = times
                 .iter()
@@ -412,7 +412,7 @@ impl<'a> Ev<'a> {
         let out: Vec<MatrixSeries> = par_map(series, work, |s| {
             budget.check_deadline()?;
             // Staleness markers end a series; they are not samples of a range.
-            let samples: Vec<Sample> = s.samples().filter(|x| !x.is_stale()).collect();
+            let samples: Vec<Sample> = s.samples()?.filter(|x| !x.is_stale()).collect();
             budget.load(samples.len())?;
             Ok(MatrixSeries {
                 labels: s.labels,

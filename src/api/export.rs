@@ -50,7 +50,7 @@ pub async fn export(
         let mut out = String::new();
         for (labels, s) in series {
             let (mut values, mut timestamps) = (Vec::new(), Vec::new());
-            for sample in s.samples() {
+            for sample in s.samples()? {
                 values.push(value_json(sample.v));
                 timestamps.push(Value::from(sample.t));
             }

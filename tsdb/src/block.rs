@@ -20,16 +20,21 @@ use crate::labels::{Interner, Label, LabelSet};
 use crate::matcher::Matcher;
 use crate::postings::MemPostings;
 use crate::querier::TimeRange;
+use crate::row_group_cache::{DecodedRowGroup, RowGroupCache};
 use crate::sample::{Sample, SeriesRef, Timestamp};
 use parquet::data_type::{DoubleType, Int32Type, Int64Type};
 use parquet::file::reader::{FileReader, RowGroupReader};
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::record::Field;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Gives each opened block its own key in the row-group cache.
+static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
 
 pub const FILE_SERIES: &str = "series.parquet";
 pub const FILE_TIMESTAMPS: &str = "timestamps.parquet";
@@ -111,10 +116,45 @@ pub struct Block {
     /// Opened once: parses the footer once, and keeps the data readable
     /// by queries in flight even after retention deletes the files.
     samples: SerializedFileReader<File>,
+    cache: Arc<RowGroupCache>,
+    cache_key: u64,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("id", &self.meta.id)
+            .field("series", &self.series.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.cache.forget_block(self.cache_key);
+    }
+}
+
+/// One series' samples in a block: a range of a decoded row group, shared
+/// with the cache and other readers rather than copied.
+#[derive(Clone, Debug)]
+pub struct BlockSamples {
+    row_group: Arc<DecodedRowGroup>,
+    range: std::ops::Range<usize>,
+}
+
+impl BlockSamples {
+    pub fn as_slice(&self) -> &[Sample] {
+        &self.row_group.samples()[self.range.clone()]
+    }
 }
 
 impl Block {
-    pub fn open(dir: &Path, interner: &Interner) -> Result<Block, TsdbError> {
+    pub fn open(
+        dir: &Path,
+        interner: &Interner,
+        cache: Arc<RowGroupCache>,
+    ) -> Result<Block, TsdbError> {
         let meta_path = dir.join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).map_err(|e| TsdbError::io(&meta_path, e))?;
         let meta: BlockMeta = serde_json::from_str(&text).map_err(|e| pq(&meta_path, e))?;
@@ -191,6 +231,8 @@ impl Block {
             groups,
             bytes,
             samples,
+            cache,
+            cache_key: NEXT_CACHE_KEY.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -225,24 +267,6 @@ impl Block {
 
     pub fn num_series(&self) -> u32 {
         self.series.len() as u32
-    }
-
-    /// Matching series with their samples in `range`.
-    pub fn select(
-        &self,
-        matchers: &[Matcher],
-        range: TimeRange,
-    ) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
-        if !self.overlaps(range) {
-            return Ok(Vec::new());
-        }
-        let ids = self.ids(matchers);
-        let mut out = self.read_samples(&ids)?;
-        for (_, samples) in &mut out {
-            samples.retain(|s| range.contains(s.t));
-        }
-        out.retain(|(_, s)| !s.is_empty());
-        Ok(out)
     }
 
     /// Series ids matching `matchers` (all if empty) that have samples in `range`.
@@ -304,34 +328,23 @@ impl Block {
         Ok(out)
     }
 
-    /// Samples of the given series (sorted ids), reading only the row groups
-    /// that hold them.
-    pub fn read_samples(&self, ids: &[u32]) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
-        let mut by_rg: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for id in ids {
-            if let Some(s) = self.series.get(*id as usize) {
-                by_rg.entry(s.row_group).or_default().push(*id);
-            }
-        }
-        if by_rg.is_empty() {
-            return Ok(Vec::new());
-        }
-        let path = self.dir.join(FILE_SAMPLES);
-        let mut out = Vec::with_capacity(ids.len());
-        for (rg, wanted) in by_rg {
-            let mut decoded = self.read_row_group(rg, &path, Some(&wanted))?;
-            out.append(&mut decoded);
-        }
-        Ok(out)
+    /// The samples of series `id`, from the cache or by decoding its row
+    /// group (which then serves the other series of that row group too).
+    pub fn series_samples(&self, id: u32) -> Result<BlockSamples, TsdbError> {
+        let path = || self.dir.join(FILE_SAMPLES);
+        let Some(series) = self.series.get(id as usize) else {
+            return Err(pq(&path(), format!("no series_id {id} in this block")));
+        };
+        let rg = series.row_group;
+        let row_group = self
+            .cache
+            .get_or_decode((self.cache_key, rg), || self.read_row_group(rg, &path()))?;
+        let range = row_group.position(id).unwrap_or(0..0);
+        Ok(BlockSamples { row_group, range })
     }
 
-    /// Every series of one row group, or only `wanted` ones (sorted).
-    fn read_row_group(
-        &self,
-        rg: usize,
-        path: &Path,
-        wanted: Option<&[u32]>,
-    ) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
+    /// Every series of one row group, decoded (not cached).
+    fn read_row_group(&self, rg: usize, path: &Path) -> Result<DecodedRowGroup, TsdbError> {
         let rgr = self.samples.get_row_group(rg).map_err(|e| pq(path, e))?;
         let sid = read_i32(&*rgr, 0, path)?;
         let idx = read_i32(&*rgr, 1, path)?;
@@ -343,22 +356,25 @@ impl Block {
                 format!("row group {rg}: columns disagree in length"),
             ));
         }
-        let mut out: Vec<(u32, Vec<Sample>)> = Vec::new();
+        let mut out = DecodedRowGroup::default();
         let (mut ii, mut fi) = (0usize, 0usize);
+        let mut prev_id: Option<u32> = None;
         for row in 0..sid.len() {
             let id = sid[row] as u32;
-            let is_int = int_def[row] == 1;
-            let keep = wanted.is_none_or(|w| w.binary_search(&id).is_ok());
-            let v = if is_int {
+            if prev_id.is_some_and(|p| p > id) {
+                return Err(pq(
+                    path,
+                    format!("row group {rg}: series_id {id} out of order"),
+                ));
+            }
+            prev_id = Some(id);
+            let v = if int_def[row] == 1 {
                 ii += 1;
                 ints.get(ii - 1).copied().map(|m| (m, true))
             } else {
                 fi += 1;
                 floats.get(fi - 1).map(|f| (f.to_bits() as i64, false))
             };
-            if !keep {
-                continue;
-            }
             let Some(series) = self.series.get(id as usize) else {
                 return Err(pq(path, format!("row group {rg}: unknown series_id {id}")));
             };
@@ -376,10 +392,7 @@ impl Block {
                 Some((bits, false)) => f64::from_bits(bits as u64),
                 None => return Err(pq(path, format!("row group {rg}: value column too short"))),
             };
-            match out.last_mut() {
-                Some((last, samples)) if *last == id => samples.push(Sample::new(t, v)),
-                _ => out.push((id, vec![Sample::new(t, v)])),
-            }
+            out.push(id, Sample::new(t, v));
         }
         Ok(out)
     }
@@ -388,9 +401,10 @@ impl Block {
         self.samples.num_row_groups()
     }
 
-    /// Every series of row group `rg` with its samples, in id (= label) order.
-    pub fn row_group_series(&self, rg: usize) -> Result<Vec<(u32, Vec<Sample>)>, TsdbError> {
-        self.read_row_group(rg, &self.dir.join(FILE_SAMPLES), None)
+    /// Every series of row group `rg` with its samples, in id (= label)
+    /// order, decoded without the cache (compaction reads each once).
+    pub fn row_group_series(&self, rg: usize) -> Result<DecodedRowGroup, TsdbError> {
+        self.read_row_group(rg, &self.dir.join(FILE_SAMPLES))
     }
 }
 

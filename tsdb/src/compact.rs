@@ -110,7 +110,8 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn peek(&mut self) -> Result<Option<&LabelSet>, TsdbError> {
         while self.buf.is_empty() && self.next_rg < self.block.num_row_groups() {
-            self.buf = self.block.row_group_series(self.next_rg)?.into();
+            let rg = self.block.row_group_series(self.next_rg)?;
+            self.buf = rg.series().map(|(id, s)| (id, s.to_vec())).collect();
             self.next_rg += 1;
         }
         Ok(self.buf.front().map(|(id, _)| self.block.labels_of(*id)))

@@ -10,6 +10,7 @@ use crate::head::{
 use crate::labels::{Interner, LabelSet};
 use crate::matcher::Matcher;
 use crate::querier::{Querier, Series, SeriesPart, TimeRange};
+use crate::row_group_cache::RowGroupCache;
 use crate::sample::Timestamp;
 use crate::wal::ReplayReport;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -17,11 +18,27 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DbOptions {
     pub head: HeadOptions,
     /// Oldest blocks are deleted while blocks + WAL exceed this (0 = no limit).
     pub retention_size_bytes: u64,
+    /// Decoded block row groups kept for later queries (at least
+    /// [`crate::row_group_cache::MIN_BUDGET_BYTES`]).
+    pub block_cache_bytes: usize,
+}
+
+/// Default memory for decoded block row groups.
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 128 << 20;
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            head: HeadOptions::default(),
+            retention_size_bytes: 0,
+            block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
+        }
+    }
 }
 
 /// A point-in-time view of the store's size and activity.
@@ -81,6 +98,7 @@ pub struct Db {
     replay: ReplayReport,
     counters: DbCounters,
     interner: Arc<Interner>,
+    block_cache: Arc<RowGroupCache>,
 }
 
 #[derive(Default)]
@@ -99,7 +117,8 @@ impl Db {
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, TsdbError> {
         std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
         let interner = Arc::new(Interner::default());
-        let blocks = load_blocks(&dir.join("blocks"), &interner)?;
+        let block_cache = Arc::new(RowGroupCache::new(opts.block_cache_bytes));
+        let blocks = load_blocks(&dir.join("blocks"), &interner, &block_cache)?;
         let mut head_opts = opts.head.clone();
         head_opts
             .chunks_dir
@@ -118,6 +137,7 @@ impl Db {
             replay,
             counters: DbCounters::default(),
             interner,
+            block_cache,
         })
     }
 
@@ -213,6 +233,7 @@ impl Db {
             added.push(Arc::new(Block::open(
                 &self.blocks_dir().join(&m.id),
                 &self.interner,
+                self.block_cache.clone(),
             )?));
         }
         let n = added.len();
@@ -277,6 +298,7 @@ impl Db {
                 let block = Arc::new(Block::open(
                     &self.blocks_dir().join(&meta.id),
                     &self.interner,
+                    self.block_cache.clone(),
                 )?);
                 self.swap_blocks(vec![block], &meta.sources);
                 for b in &inputs {
@@ -393,7 +415,11 @@ fn remove_block_dir(dir: &Path) -> Result<(), TsdbError> {
 
 /// Opens every block; removes leftovers of interrupted writes and blocks
 /// that a finished compaction replaced.
-fn load_blocks(dir: &Path, interner: &Interner) -> Result<Vec<Arc<Block>>, TsdbError> {
+fn load_blocks(
+    dir: &Path,
+    interner: &Interner,
+    cache: &Arc<RowGroupCache>,
+) -> Result<Vec<Arc<Block>>, TsdbError> {
     std::fs::create_dir_all(dir).map_err(|e| TsdbError::io(dir, e))?;
     let mut blocks = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| TsdbError::io(dir, e))? {
@@ -407,7 +433,7 @@ fn load_blocks(dir: &Path, interner: &Interner) -> Result<Vec<Arc<Block>>, TsdbE
         if !path.is_dir() {
             continue;
         }
-        match Block::open(&path, interner) {
+        match Block::open(&path, interner, cache.clone()) {
             Ok(b) => blocks.push(Arc::new(b)),
             // Keep the directory for inspection; do not take the store down.
             Err(e) => {
@@ -444,9 +470,12 @@ impl Querier for Db {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, TsdbError> {
         let mut out: BTreeMap<LabelSet, Series> = BTreeMap::new();
         for b in self.blocks().iter().filter(|b| b.overlaps(range)) {
-            for (id, samples) in b.select(matchers, range)? {
+            for id in b.series_in(matchers, range)? {
                 let labels = b.labels_of(id).clone();
-                let part = SeriesPart::Decoded(samples.into());
+                let part = SeriesPart::Block {
+                    block: b.clone(),
+                    id,
+                };
                 match out.get_mut(&labels) {
                     Some(s) => s.parts.push(part),
                     None => {
@@ -534,8 +563,60 @@ mod tests {
         db.select(m, range)
             .unwrap()
             .into_iter()
-            .map(|s| (s.labels.to_string(), s.samples().collect()))
+            .map(|s| (s.labels.to_string(), s.samples().unwrap().collect()))
             .collect()
+    }
+
+    #[test]
+    fn block_samples_are_decoded_on_read_cached_and_damage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let pts: Vec<(i64, f64)> = (0..100).map(|i| (i * 15_000, i as f64 * 0.5)).collect();
+        db.append(
+            &[write("up", "a", &pts), write("up", "b", &pts[..40])],
+            AppendMode::Backfill,
+            0,
+        )
+        .unwrap();
+        db.flush_head().unwrap();
+        assert!(db.stats().blocks > 0);
+        let m = [Matcher::equal("__name__", "up")];
+        let range = TimeRange::new(300_000, 1_000_000);
+        // Selecting decodes nothing; reading does, once, for both series.
+        let series = db.select(&m, range).unwrap();
+        assert_eq!(series.len(), 2);
+        assert_eq!(db.block_cache.cached_samples(), 0);
+        let a: Vec<Sample> = series[0].samples().unwrap().collect();
+        let want: Vec<Sample> = pts
+            .iter()
+            .filter(|(t, _)| range.contains(*t))
+            .map(|(t, v)| Sample::new(*t, *v))
+            .collect();
+        assert_eq!(a, want);
+        assert_eq!(db.block_cache.cached_samples(), 140);
+        assert_eq!(series[1].samples().unwrap().count(), 20);
+        assert_eq!(db.block_cache.cached_samples(), 140);
+        // A block whose samples cannot be decoded is an error on read.
+        drop(series);
+        let blocks = db.blocks();
+        let path = blocks[0].dir().join(crate::block::FILE_SAMPLES);
+        drop(blocks);
+        drop(db);
+        let bytes = std::fs::read(&path).unwrap();
+        let mut bad = bytes.clone();
+        // The first page (after the "PAR1" magic), not the footer: the
+        // block still opens, its data does not decode.
+        for b in &mut bad[4..40] {
+            *b = 0xff;
+        }
+        std::fs::write(&path, bad).unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let series = db.select(&m, range).unwrap();
+        let Err(err) = series[0].samples() else {
+            panic!("a damaged block was read without error");
+        };
+        let err = err.to_string();
+        assert!(err.contains("samples.parquet"), "{err}");
     }
 
     #[test]
@@ -746,7 +827,7 @@ mod tests {
             .map(|s| {
                 (
                     s.labels.to_string(),
-                    s.samples().map(|x| (x.t, x.v.to_bits())).collect(),
+                    s.samples().unwrap().map(|x| (x.t, x.v.to_bits())).collect(),
                 )
             })
             .collect()
@@ -845,7 +926,7 @@ mod tests {
             .head
             .select(&[Matcher::equal("__name__", "node_metric")], TimeRange::ALL)
             .iter()
-            .map(|s| s.samples().count() as u64)
+            .map(|s| s.samples().unwrap().count() as u64)
             .sum();
         let total: usize = data.iter().map(|s| s.samples.len()).sum();
         assert_eq!(

@@ -460,7 +460,9 @@ impl CutItem {
             range: TimeRange::ALL,
         }
         .samples()
-        .collect()
+        // Head parts are in memory: reading them cannot fail.
+        .map(|it| it.collect())
+        .unwrap_or_default()
     }
 }
 
@@ -1149,7 +1151,7 @@ impl Head {
                 let d = lock(&s.data);
                 d.has_data_in(range).then(|| d.snapshot(&s.labels, range))
             })
-            .filter(|s| s.samples().next().is_some())
+            .filter(|s| s.samples().is_ok_and(|mut it| it.next().is_some()))
             .collect()
     }
 
@@ -1233,7 +1235,9 @@ impl Head {
                     Some(max_t) if range.start <= d.min_t && max_t <= range.end => true,
                     Some(_) => {
                         d.has_data_in(range)
-                            && d.snapshot(&s.labels, range).samples().next().is_some()
+                            && d.snapshot(&s.labels, range)
+                                .samples()
+                                .is_ok_and(|mut it| it.next().is_some())
                     }
                     None => false,
                 }

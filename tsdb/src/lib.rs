@@ -22,6 +22,7 @@ pub mod limits;
 pub mod matcher;
 pub mod postings;
 pub mod querier;
+pub mod row_group_cache;
 pub mod sample;
 pub mod wal;
 

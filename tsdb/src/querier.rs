@@ -1,5 +1,6 @@
 //! The read interface the PromQL engine and the HTTP APIs use.
 
+use crate::block::{Block, BlockSamples};
 use crate::chunk::{ChunkIter, FrozenChunk};
 use crate::error::TsdbError;
 use crate::labels::LabelSet;
@@ -67,8 +68,9 @@ pub(crate) enum SeriesPart {
         chunks: Vec<FrozenChunk>,
         extra: Vec<Sample>,
     },
-    /// Samples decoded from a block.
-    Decoded(Arc<[Sample]>),
+    /// One series of a block, decoded when its samples are first read
+    /// (through the store's row-group cache).
+    Block { block: Arc<Block>, id: u32 },
 }
 
 /// One selected series: its labels and its data from the head and from
@@ -83,15 +85,17 @@ pub struct Series {
 impl Series {
     /// The series' samples in the selected range, in time order, each
     /// timestamp once (where sources overlap, the earlier part wins).
-    pub fn samples(&self) -> SampleIter {
-        SampleIter {
+    /// Block data is decoded here, on first use, not when selected; a
+    /// block that cannot be read is an error.
+    pub fn samples(&self) -> Result<SampleIter, TsdbError> {
+        Ok(SampleIter {
             parts: self
                 .parts
                 .iter()
                 .map(|p| part_iter(p, self.range))
-                .collect(),
+                .collect::<Result<_, _>>()?,
             range: self.range,
-        }
+        })
     }
 
     pub(crate) fn merge(&mut self, other: Series) {
@@ -101,7 +105,22 @@ impl Series {
 
 type PartIter = Peekable<Box<dyn Iterator<Item = Sample> + Send>>;
 
-fn part_iter(p: &SeriesPart, range: TimeRange) -> PartIter {
+/// Iterates a block series' samples from the first one at or after `start`.
+struct BlockIter {
+    samples: BlockSamples,
+    pos: usize,
+}
+
+impl Iterator for BlockIter {
+    type Item = Sample;
+    fn next(&mut self) -> Option<Sample> {
+        let s = self.samples.as_slice().get(self.pos).copied()?;
+        self.pos += 1;
+        Some(s)
+    }
+}
+
+fn part_iter(p: &SeriesPart, range: TimeRange) -> Result<PartIter, TsdbError> {
     let it: Box<dyn Iterator<Item = Sample> + Send> = match p {
         SeriesPart::Head { chunks, extra } => Box::new(HeadIter {
             chunks: chunks.clone().into_iter(),
@@ -109,13 +128,13 @@ fn part_iter(p: &SeriesPart, range: TimeRange) -> PartIter {
             extra: extra.clone().into_iter().peekable(),
             range,
         }),
-        SeriesPart::Decoded(samples) => {
-            let samples = samples.clone();
-            let start = samples.partition_point(|s| s.t < range.start);
-            Box::new((start..samples.len()).map(move |i| samples[i]))
+        SeriesPart::Block { block, id } => {
+            let samples = block.series_samples(*id)?;
+            let pos = samples.as_slice().partition_point(|s| s.t < range.start);
+            Box::new(BlockIter { samples, pos })
         }
     };
-    it.peekable()
+    Ok(it.peekable())
 }
 
 /// Merges the parts of a series, dropping repeated timestamps, clipped to a range.
