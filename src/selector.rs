@@ -1,7 +1,7 @@
 //! Series selectors (`match[]`) parsed with promql-parser and turned into
 //! the store's matchers.
 
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 use tsdb::Matcher;
 
 /// A selector: alternatives joined by `or`, each a list of matchers that
@@ -10,7 +10,8 @@ use tsdb::Matcher;
 pub struct SelectorSet(pub Vec<Vec<Matcher>>);
 
 pub fn parse_selector(s: &str) -> Result<SelectorSet, String> {
-    let expr = parser::parse(s).map_err(|e| format!("invalid series selector {s:?}: {e}"))?;
+    let expr = promql::syntax_error::parse(s)
+        .map_err(|e| format!("invalid series selector {s:?}: {e}"))?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(format!(
             "invalid series selector {s:?}: not a plain series selector"

@@ -155,7 +155,14 @@ fn query_errors_have_prometheus_types_and_codes() {
             format!("query={}", enc("sum(")),
             400,
             "bad_data",
-            "invalid parameter \"query\"",
+            // Exactly Prometheus's message, position included.
+            "invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis",
+        ),
+        (
+            format!("query={}", enc("sum by (a b) (x)")),
+            400,
+            "bad_data",
+            "1:11: parse error: unexpected identifier \"b\" in grouping opts, expected \",\" or \")\"",
         ),
         ("query=".into(), 400, "bad_data", "no expression found"),
         (

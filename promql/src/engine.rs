@@ -84,7 +84,8 @@ pub(crate) struct Ev<'a> {
 pub(crate) type Result<T> = std::result::Result<T, QueryError>;
 
 fn parse(query: &str) -> Result<Expr> {
-    parser::parse(query).map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+    crate::syntax_error::parse(query)
+        .map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
 }
 
 pub(crate) fn system_time_ms(t: &SystemTime) -> i64 {

@@ -19,6 +19,7 @@ mod label_hash;
 mod parallel;
 mod range_functions;
 pub mod selector;
+pub mod syntax_error;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryStats};

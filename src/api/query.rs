@@ -199,7 +199,7 @@ pub async fn query_range(
 pub async fn format_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Value>, ApiError> {
     let params = Params::parse(q.as_deref(), Some(&body));
     let text = query_text(&params)?;
-    let expr = promql_parser::parser::parse(&text)
+    let expr = promql::syntax_error::parse(&text)
         .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
     Ok(Json(json!({"status": "success", "data": expr.prettify()})))
 }
@@ -208,7 +208,7 @@ pub async fn format_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Val
 pub async fn parse_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Value>, ApiError> {
     let params = Params::parse(q.as_deref(), Some(&body));
     let text = query_text(&params)?;
-    let expr = promql_parser::parser::parse(&text)
+    let expr = promql::syntax_error::parse(&text)
         .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))?;
     let tree = serde_json::to_value(&expr).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(json!({"status": "success", "data": tree})))
