@@ -231,48 +231,28 @@ fn tokenize(q: &str) -> Result<Vec<Tok<'_>>, SyntaxError> {
                 }
                 out.push(tok(Kind::Ident, i));
             }
-            b'(' => {
-                i += 1;
-                out.push(tok(Kind::LParen, i));
-            }
-            b')' => {
-                i += 1;
-                out.push(tok(Kind::RParen, i));
-            }
-            b'{' => {
-                i += 1;
-                braces += 1;
-                out.push(tok(Kind::LBrace, i));
-            }
-            b'}' => {
-                if braces == 0 {
-                    return err(start, "unexpected character: '}'");
+            b'}' if braces == 0 => return err(start, "unexpected character: '}'"),
+            b'(' | b')' | b'{' | b'}' | b'[' | b']' | b',' | b':' | b'@' => {
+                let kind = match c {
+                    b'(' => Kind::LParen,
+                    b')' => Kind::RParen,
+                    b'{' => Kind::LBrace,
+                    b'}' => Kind::RBrace,
+                    b'[' => Kind::LBracket,
+                    b']' => Kind::RBracket,
+                    b',' => Kind::Comma,
+                    b':' => Kind::Colon,
+                    _ => Kind::At,
+                };
+                match kind {
+                    Kind::LBrace => braces += 1,
+                    Kind::RBrace => braces -= 1,
+                    Kind::LBracket => brackets += 1,
+                    Kind::RBracket => brackets = brackets.saturating_sub(1),
+                    _ => {}
                 }
-                braces -= 1;
                 i += 1;
-                out.push(tok(Kind::RBrace, i));
-            }
-            b'[' => {
-                i += 1;
-                brackets += 1;
-                out.push(tok(Kind::LBracket, i));
-            }
-            b']' => {
-                brackets = brackets.saturating_sub(1);
-                i += 1;
-                out.push(tok(Kind::RBracket, i));
-            }
-            b',' => {
-                i += 1;
-                out.push(tok(Kind::Comma, i));
-            }
-            b':' => {
-                i += 1;
-                out.push(tok(Kind::Colon, i));
-            }
-            b'@' => {
-                i += 1;
-                out.push(tok(Kind::At, i));
+                out.push(tok(kind, i));
             }
             b'!' => match b.get(i + 1) {
                 Some(b'=' | b'~') => {
