@@ -381,7 +381,7 @@ impl<'a> Ev<'a> {
         let work = series.len() * times.len().max(64);
         let out = par_map(series, work, |s| {
             budget.check_deadline()?;
-            let samples: Vec<Sample> = s.samples()?.collect();
+            let samples: Vec<Sample> = s.collect_samples()?;
             budget.load(samples.len())?;
             let values: Vec<Option<f64>> = times
                 .iter()
@@ -413,7 +413,8 @@ impl<'a> Ev<'a> {
         let out: Vec<MatrixSeries> = par_map(series, work, |s| {
             budget.check_deadline()?;
             // Staleness markers end a series; they are not samples of a range.
-            let samples: Vec<Sample> = s.samples()?.filter(|x| !x.is_stale()).collect();
+            let mut samples: Vec<Sample> = s.collect_samples()?;
+            samples.retain(|x| !x.is_stale());
             budget.load(samples.len())?;
             Ok(MatrixSeries {
                 labels: s.labels,

@@ -127,10 +127,12 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
     let m = &m;
     let out = par_map(m.series.iter().collect(), work, |s| {
         budget.check_deadline()?;
+        let bounds: Vec<std::ops::Range<usize>> =
+            window_bounds(&m.ends, m.range_ms, &s.samples).collect();
         let values: Vec<Option<f64>> = (0..n)
             .map(|i| {
                 let w = Window {
-                    samples: window_of(m, &s.samples, i),
+                    samples: &s.samples[bounds[i].clone()],
                     end: m.ends[i],
                     range_ms: m.range_ms,
                     step_time: step_times[i],
@@ -151,6 +153,34 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
     Ok(Val::Vector(
         out.into_iter().filter(|s| !s.is_empty()).collect(),
     ))
+}
+
+/// The window `(end - range, end]` of `samples` for each of `ends`, found
+/// with two pointers that only move forward while the ends increase (a
+/// range query's steps), by binary search otherwise.
+fn window_bounds<'a>(
+    ends: &'a [i64],
+    range_ms: i64,
+    samples: &'a [Sample],
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let (mut lo, mut hi, mut prev) = (0usize, 0usize, i64::MIN);
+    ends.iter().map(move |&end| {
+        let start = end - range_ms;
+        if end < prev {
+            lo = samples.partition_point(|s| s.t <= start);
+            hi = samples.partition_point(|s| s.t <= end);
+        } else {
+            while lo < samples.len() && samples[lo].t <= start {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < samples.len() && samples[hi].t <= end {
+                hi += 1;
+            }
+        }
+        prev = end;
+        lo..hi.max(lo)
+    })
 }
 
 fn window_of<'a>(m: &Matrix, samples: &'a [Sample], i: usize) -> &'a [Sample] {
@@ -341,4 +371,25 @@ fn variance_over_time(s: &[Sample]) -> f64 {
         (aux, caux) = kahan_inc(delta * (x.v - (mean + cmean)), aux, caux);
     }
     (aux + caux) / count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_bounds_match_binary_search_for_any_order_of_ends() {
+        let samples: Vec<Sample> = (0..50)
+            .map(|i| Sample::new(i * 15 + (i % 3), 1.0))
+            .collect();
+        let ends = [0, 10, 100, 100, 400, 390, 900, 2000, -5, 750];
+        for range in [1, 15, 60, 300] {
+            let got: Vec<_> = window_bounds(&ends, range, &samples).collect();
+            for (i, &end) in ends.iter().enumerate() {
+                let lo = samples.partition_point(|s| s.t <= end - range);
+                let hi = samples.partition_point(|s| s.t <= end).max(lo);
+                assert_eq!(got[i], lo..hi, "end {end} range {range}");
+            }
+        }
+    }
 }

@@ -22,6 +22,7 @@ use crate::postings::MemPostings;
 use crate::querier::TimeRange;
 use crate::row_group_cache::{DecodedRowGroup, RowGroupCache};
 use crate::sample::{Sample, SeriesRef, Timestamp};
+use bytes::Bytes;
 use parquet::data_type::{DoubleType, Int32Type, Int64Type};
 use parquet::file::reader::{FileReader, RowGroupReader};
 use parquet::file::serialized_reader::SerializedFileReader;
@@ -114,8 +115,10 @@ pub struct Block {
     groups: Vec<Arc<[Timestamp]>>,
     bytes: u64,
     /// Opened once: parses the footer once, and keeps the data readable
-    /// by queries in flight even after retention deletes the files.
-    samples: SerializedFileReader<File>,
+    /// by queries in flight even after retention deletes the files. Read
+    /// through a memory map: queries decode row groups from many threads at
+    /// once, and a `File` reader would share one seek offset between them.
+    samples: SerializedFileReader<Bytes>,
     cache: Arc<RowGroupCache>,
     cache_key: u64,
 }
@@ -222,7 +225,7 @@ impl Block {
             .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
             .map(|m| m.len())
             .sum();
-        let samples = open_reader(&dir.join(FILE_SAMPLES))?;
+        let samples = open_mapped(&dir.join(FILE_SAMPLES))?;
         Ok(Block {
             meta,
             dir: dir.to_path_buf(),
@@ -406,6 +409,17 @@ impl Block {
     pub fn row_group_series(&self, rg: usize) -> Result<DecodedRowGroup, TsdbError> {
         self.read_row_group(rg, &self.dir.join(FILE_SAMPLES))
     }
+}
+
+/// A Parquet reader over a memory map of `path`, safe to use from many
+/// threads (no shared file offset).
+fn open_mapped(path: &Path) -> Result<SerializedFileReader<Bytes>, TsdbError> {
+    let f = File::open(path).map_err(|e| TsdbError::io(path, e))?;
+    // SAFETY: block files are immutable once renamed into place (written in
+    // a temp dir, fsynced, renamed), never truncated or rewritten; deleting
+    // them (compaction, retention) keeps the mapping valid.
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| TsdbError::io(path, e))?;
+    SerializedFileReader::new(Bytes::from_owner(map)).map_err(|e| pq(path, e))
 }
 
 fn open_reader(path: &Path) -> Result<SerializedFileReader<File>, TsdbError> {

@@ -593,7 +593,24 @@ mod tests {
             .map(|(t, v)| Sample::new(*t, *v))
             .collect();
         assert_eq!(a, want);
+        assert_eq!(series[0].collect_samples().unwrap(), want);
         assert_eq!(db.block_cache.cached_samples(), 140);
+        // Head and block parts of one series, and a head-only series: the
+        // fast paths give what the merge gives.
+        db.append(
+            &[
+                write("up", "a", &[(1_600_000, 7.0)]),
+                write("up", "c", &[(310_000, 1.0)]),
+            ],
+            AppendMode::Backfill,
+            0,
+        )
+        .unwrap();
+        for s in db.select(&m, TimeRange::new(300_000, 2_000_000)).unwrap() {
+            let merged: Vec<Sample> = s.samples().unwrap().collect();
+            assert!(!merged.is_empty());
+            assert_eq!(s.collect_samples().unwrap(), merged, "{}", s.labels);
+        }
         assert_eq!(series[1].samples().unwrap().count(), 20);
         assert_eq!(db.block_cache.cached_samples(), 140);
         // A block whose samples cannot be decoded is an error on read.
@@ -617,6 +634,44 @@ mod tests {
         };
         let err = err.to_string();
         assert!(err.contains("samples.parquet"), "{err}");
+    }
+
+    #[test]
+    fn many_threads_decode_row_groups_of_one_block_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // The smallest cache holds about half the row groups, so they are
+        // decoded again and again, concurrently.
+        let opts = DbOptions {
+            block_cache_bytes: 0,
+            ..Default::default()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        let pts: Vec<(i64, f64)> = (0..1000).map(|i| (i * 15_000, i as f64)).collect();
+        let series: Vec<SeriesSamples> = (0..1000)
+            .map(|i| write("m", &format!("j{i:04}"), &pts))
+            .collect();
+        db.append(&series, AppendMode::Backfill, 0).unwrap();
+        db.flush_head().unwrap();
+        assert!(db.blocks()[0].num_row_groups() >= 12);
+        let selected = db
+            .select(&[Matcher::equal("__name__", "m")], TimeRange::ALL)
+            .unwrap();
+        assert_eq!(selected.len(), 1000);
+        std::thread::scope(|s| {
+            for t in 0..8usize {
+                let selected = &selected;
+                s.spawn(move || {
+                    // Each thread walks the series from a different place,
+                    // so different row groups are decoded at the same time.
+                    for k in 0..selected.len() {
+                        let one = &selected[(k * 37 + t * 71) % selected.len()];
+                        let got = one.collect_samples().unwrap();
+                        assert_eq!(got.len(), 1000, "{}", one.labels);
+                        assert_eq!(got[999], Sample::new(999 * 15_000, 999.0));
+                    }
+                });
+            }
+        });
     }
 
     #[test]

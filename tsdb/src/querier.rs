@@ -98,6 +98,29 @@ impl Series {
         })
     }
 
+    /// The samples of [`Self::samples`] in a vector, copying a lone block
+    /// part's slice and decoding a lone head part without the merge.
+    pub fn collect_samples(&self) -> Result<Vec<Sample>, TsdbError> {
+        let range = self.range;
+        match self.parts.as_slice() {
+            [SeriesPart::Block { block, id }] => {
+                let samples = block.series_samples(*id)?;
+                let s = samples.as_slice();
+                let lo = s.partition_point(|x| x.t < range.start);
+                let hi = s.partition_point(|x| x.t <= range.end).max(lo);
+                Ok(s[lo..hi].to_vec())
+            }
+            [SeriesPart::Head { chunks, extra }] => Ok(HeadIter {
+                chunks: chunks.clone().into_iter(),
+                current: None,
+                extra: extra.clone().into_iter().peekable(),
+                range,
+            }
+            .collect()),
+            _ => Ok(self.samples()?.collect()),
+        }
+    }
+
     pub(crate) fn merge(&mut self, other: Series) {
         self.parts.extend(other.parts);
     }
