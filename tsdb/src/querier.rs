@@ -110,13 +110,9 @@ impl Series {
                 let hi = s.partition_point(|x| x.t <= range.end).max(lo);
                 Ok(s[lo..hi].to_vec())
             }
-            [SeriesPart::Head { chunks, extra }] => Ok(HeadIter {
-                chunks: chunks.clone().into_iter(),
-                current: None,
-                extra: extra.clone().into_iter().peekable(),
-                range,
+            [SeriesPart::Head { chunks, extra }] => {
+                Ok(HeadIter::new(chunks.clone(), extra.clone(), range).collect())
             }
-            .collect()),
             _ => Ok(self.samples()?.collect()),
         }
     }
@@ -145,12 +141,9 @@ impl Iterator for BlockIter {
 
 fn part_iter(p: &SeriesPart, range: TimeRange) -> Result<PartIter, TsdbError> {
     let it: Box<dyn Iterator<Item = Sample> + Send> = match p {
-        SeriesPart::Head { chunks, extra } => Box::new(HeadIter {
-            chunks: chunks.clone().into_iter(),
-            current: None,
-            extra: extra.clone().into_iter().peekable(),
-            range,
-        }),
+        SeriesPart::Head { chunks, extra } => {
+            Box::new(HeadIter::new(chunks.clone(), extra.clone(), range))
+        }
         SeriesPart::Block { block, id } => {
             let samples = block.series_samples(*id)?;
             let pos = samples.as_slice().partition_point(|s| s.t < range.start);
@@ -199,6 +192,15 @@ struct HeadIter {
 }
 
 impl HeadIter {
+    fn new(chunks: Vec<FrozenChunk>, extra: Vec<Sample>, range: TimeRange) -> Self {
+        HeadIter {
+            chunks: chunks.into_iter(),
+            current: None,
+            extra: extra.into_iter().peekable(),
+            range,
+        }
+    }
+
     fn peek_chunk(&mut self) -> Option<Sample> {
         loop {
             if let Some(it) = &mut self.current {
