@@ -461,14 +461,11 @@ impl<'q> Parser<'_, 'q> {
                 self.bump();
             }
         }
-        match self.peek() {
-            None => self.at_end("unclosed left bracket".into()),
-            Some(t) if t.kind == Kind::RBracket => {
-                self.bump();
-                Ok(())
-            }
-            Some(_) => self.unexpected(" in range, expected \"]\""),
-        }
+        self.close(
+            Kind::RBracket,
+            "unclosed left bracket",
+            " in range, expected \"]\"",
+        )
     }
 
     fn primary(&mut self) -> Step {
@@ -515,13 +512,18 @@ impl<'q> Parser<'_, 'q> {
     }
 
     fn close_paren(&mut self) -> Step {
+        self.close(Kind::RParen, "unclosed left parenthesis", "")
+    }
+
+    /// The closing token `kind`, or what Prometheus says when it is missing.
+    fn close(&mut self, kind: Kind, unclosed: &str, context: &str) -> Step {
         match self.peek() {
-            None => self.at_end("unclosed left parenthesis".into()),
-            Some(t) if t.kind == Kind::RParen => {
+            None => self.at_end(unclosed.into()),
+            Some(t) if t.kind == kind => {
                 self.bump();
                 Ok(())
             }
-            Some(_) => self.unexpected(""),
+            Some(_) => self.unexpected(context),
         }
     }
 
