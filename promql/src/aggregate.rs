@@ -3,9 +3,9 @@
 
 use crate::engine::{Ev, Result};
 use crate::error::QueryError;
+use crate::label_map::{label_map, LabelMap};
 use crate::value::{format_value, project, with_label, StepSeries, Val};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
-use std::collections::HashMap;
 use tsdb::{Label, LabelSet, METRIC_NAME};
 
 /// Neumaier-compensated addition, as Prometheus sums.
@@ -152,7 +152,7 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
     // Group the input series.
     let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
     let mut groups: Vec<LabelSet> = Vec::new();
-    let mut index: HashMap<LabelSet, usize> = HashMap::new();
+    let mut index: LabelMap<LabelSet, usize> = label_map();
     for s in &input {
         let g = group_labels(&s.labels, &a.modifier);
         let i = *index.entry(g.clone()).or_insert_with(|| {
@@ -173,7 +173,7 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
                 return Err(QueryError::exec(format!("invalid label name {label:?}")));
             }
             let mut out: Vec<StepSeries> = Vec::new();
-            let mut out_index: HashMap<LabelSet, usize> = HashMap::new();
+            let mut out_index: LabelMap<LabelSet, usize> = label_map();
             for (s, &g) in input.iter().zip(&group_of) {
                 for (step, v) in s.values.iter().enumerate() {
                     let Some(v) = v else { continue };

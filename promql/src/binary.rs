@@ -3,9 +3,9 @@
 
 use crate::engine::{Ev, Result};
 use crate::error::QueryError;
+use crate::label_map::{label_map, LabelMap};
 use crate::value::{labels_string, project, StepSeries, Val};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
-use std::collections::HashMap;
 use tsdb::{Label, LabelSet, METRIC_NAME};
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -216,7 +216,7 @@ fn set_op(
     let lsig: Vec<LabelSet> = l.iter().map(|s| m.signature(&s.labels)).collect();
     // Per signature, the steps at which the other side has a value.
     let presence = |sigs: &[LabelSet], side: &[StepSeries]| {
-        let mut p: HashMap<LabelSet, Vec<bool>> = HashMap::new();
+        let mut p: LabelMap<LabelSet, Vec<bool>> = label_map();
         for (sig, s) in sigs.iter().zip(side) {
             let e = p.entry(sig.clone()).or_insert_with(|| vec![false; n]);
             for (i, v) in s.values.iter().enumerate() {
@@ -277,7 +277,7 @@ fn vector_vector(
     // `many` is the side whose series are kept; `one` must be unique per signature.
     let (many, one) = if one_to_many { (r, l) } else { (l, r) };
     let one_side = if one_to_many { "left" } else { "right" };
-    let mut one_by_sig: HashMap<LabelSet, Vec<usize>> = HashMap::new();
+    let mut one_by_sig: LabelMap<LabelSet, Vec<usize>> = label_map();
     for (i, s) in one.iter().enumerate() {
         one_by_sig
             .entry(m.signature(&s.labels))
@@ -308,9 +308,9 @@ fn vector_vector(
     let drop_name = !op.is_comparison() || return_bool;
     // Output series keyed by their labels, to merge and to detect collisions.
     let mut out: Vec<StepSeries> = Vec::new();
-    let mut out_index: HashMap<(LabelSet, bool), usize> = HashMap::new();
+    let mut out_index: LabelMap<(LabelSet, bool), usize> = label_map();
     // For one-to-one: which many-side series matched a signature at each step.
-    let mut matched: HashMap<LabelSet, Vec<bool>> = HashMap::new();
+    let mut matched: LabelMap<LabelSet, Vec<bool>> = label_map();
     for ms in &many {
         let sig = m.signature(&ms.labels);
         let Some(idx) = one_by_sig.get(&sig) else {

@@ -2,6 +2,7 @@
 //! steps of the query at once.
 
 use crate::error::QueryError;
+use crate::label_map::{label_map, LabelMap};
 use crate::parallel::{par_map, Budget};
 use crate::selector::selector_matchers;
 use crate::value::{
@@ -10,7 +11,7 @@ use crate::value::{
 use crate::{aggregate, binary, functions};
 use promql_parser::parser::{self, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tsdb::{LabelSet, Querier, Sample, Series, TimeRange};
@@ -290,7 +291,7 @@ impl Shared<'_> {
         if alts.len() == 1 {
             return Ok(self.q.select(&alts[0], range)?);
         }
-        let mut by_labels: HashMap<LabelSet, Series> = HashMap::new();
+        let mut by_labels: LabelMap<LabelSet, Series> = label_map();
         for ms in &alts {
             for s in self.q.select(ms, range)? {
                 by_labels.entry(s.labels.clone()).or_insert(s);
@@ -570,7 +571,7 @@ fn finish_range(val: Val, start: i64, step: i64) -> Result<QueryValue> {
         Val::Vector(vs) => {
             // Series that became equal when their names were dropped are
             // one series, unless they both have a value at some step.
-            let mut index: HashMap<LabelSet, usize> = HashMap::new();
+            let mut index: LabelMap<LabelSet, usize> = label_map();
             let mut merged: Vec<(LabelSet, Vec<Option<f64>>)> = Vec::new();
             for s in vs {
                 let labels = final_labels(&s.labels, s.drop_name);

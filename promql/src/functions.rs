@@ -476,7 +476,7 @@ fn absent(n: usize, v: &[StepSeries], e: &Expr) -> Vec<StepSeries> {
 /// Series that now have equal labels become one, unless two of them have
 /// a value at the same step.
 fn merge_same_labels(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
-    let mut index: std::collections::HashMap<LabelSet, usize> = std::collections::HashMap::new();
+    let mut index: crate::label_map::LabelMap<LabelSet, usize> = crate::label_map::label_map();
     let mut out: Vec<StepSeries> = Vec::with_capacity(v.len());
     for s in v {
         match index.get(&s.labels) {

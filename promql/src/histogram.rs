@@ -2,8 +2,8 @@
 //! `histogram_fraction` over series carrying an `le` label.
 
 use crate::engine::{Ev, Result};
+use crate::label_map::{label_map, LabelMap};
 use crate::value::{project, StepSeries};
-use std::collections::HashMap;
 use tsdb::LabelSet;
 
 const BUCKET_LABEL: &str = "le";
@@ -176,7 +176,7 @@ fn per_group(
     f: impl Fn(usize, Vec<Bucket>) -> (f64, bool),
 ) -> Result<Vec<StepSeries>> {
     let mut groups: Vec<(LabelSet, Vec<(f64, StepSeries)>)> = Vec::new();
-    let mut index: HashMap<LabelSet, usize> = HashMap::new();
+    let mut index: LabelMap<LabelSet, usize> = label_map();
     for s in v {
         let le = s.labels.get(BUCKET_LABEL);
         let Some(le) = le.and_then(parse_bound) else {

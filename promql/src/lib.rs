@@ -16,6 +16,7 @@ mod error;
 mod functions;
 mod histogram;
 mod label_hash;
+mod label_map;
 mod parallel;
 mod range_functions;
 pub mod selector;

@@ -6,5 +6,6 @@ pub mod metadata;
 pub mod params;
 pub mod prom_status;
 pub mod query;
+pub mod query_json;
 pub mod status;
 pub mod write;

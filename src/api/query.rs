@@ -2,91 +2,38 @@
 //! JSON shapes, error types and status codes Prometheus uses.
 
 use super::error::ApiError;
-use super::metadata::label_map;
 use super::params::{parse_duration, parse_time, Params};
+use super::query_json::QueryAnswer;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use promql::{format_value, Engine, EngineOptions, QueryStats, QueryValue};
-use serde_json::{json, Number, Value};
+use promql::{Engine, EngineOptions, QueryStats, QueryValue};
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-/// A timestamp in seconds as Prometheus writes it (integer when whole).
-fn ts_json(t_ms: i64) -> Value {
-    if t_ms % 1000 == 0 {
-        json!(t_ms / 1000)
-    } else {
-        Number::from_f64(t_ms as f64 / 1000.0).map_or(Value::Null, Value::Number)
-    }
-}
-
-fn point(t_ms: i64, v: f64) -> Value {
-    json!([ts_json(t_ms), format_value(v)])
-}
-
-/// The `data` object of a successful query.
-pub fn result_json(v: &QueryValue, limit: usize) -> (Value, bool) {
-    let cut = |n: usize| limit > 0 && n > limit;
-    match v {
-        QueryValue::Scalar { t, v } => (
-            json!({"resultType": "scalar", "result": point(*t, *v)}),
-            false,
-        ),
-        QueryValue::String { t, v } => (
-            json!({"resultType": "string", "result": [ts_json(*t), v]}),
-            false,
-        ),
-        QueryValue::Vector(samples) => {
-            let truncated = cut(samples.len());
-            let result: Vec<Value> = samples
-                .iter()
-                .take(if truncated { limit } else { samples.len() })
-                .map(|s| json!({"metric": label_map(&s.labels), "value": point(s.t, s.v)}))
-                .collect();
-            (json!({"resultType": "vector", "result": result}), truncated)
-        }
-        QueryValue::Matrix(series) => {
-            let truncated = cut(series.len());
-            let result: Vec<Value> = series
-                .iter()
-                .take(if truncated { limit } else { series.len() })
-                .map(|s| {
-                    let values: Vec<Value> = s.points.iter().map(|(t, v)| point(*t, *v)).collect();
-                    json!({"metric": label_map(&s.labels), "values": values})
-                })
-                .collect();
-            (json!({"resultType": "matrix", "result": result}), truncated)
-        }
-    }
-}
 
 fn respond(
     value: &QueryValue,
     stats: &QueryStats,
     params: &Params,
     elapsed: Duration,
-) -> Result<Json<Value>, ApiError> {
-    let limit = params.limit()?;
-    let (mut data, truncated) = result_json(value, limit);
-    if params.get("stats").is_some_and(|s| !s.is_empty()) {
-        data["stats"] = json!({
-            "timings": {"evalTotalTime": elapsed.as_secs_f64(), "execTotalTime": elapsed.as_secs_f64()},
-            "samples": {"totalQueryableSamples": stats.samples_loaded, "peakSamples": stats.samples_loaded},
-        });
-    }
-    let mut body = json!({"status": "success", "data": data});
-    let mut warnings = stats.warnings.clone();
-    if truncated {
-        warnings.push("results truncated due to limit".into());
-    }
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
-    if !stats.infos.is_empty() {
-        body["infos"] = json!(stats.infos);
-    }
-    Ok(Json(body))
+) -> Result<Response, ApiError> {
+    let answer = QueryAnswer {
+        value,
+        stats,
+        limit: params.limit()?,
+        elapsed: params
+            .get("stats")
+            .is_some_and(|s| !s.is_empty())
+            .then_some(elapsed),
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_json(),
+    )
+        .into_response())
 }
 
 fn engine(st: &AppState, params: &Params) -> Result<Engine, ApiError> {
@@ -127,7 +74,7 @@ async fn answer(
     st: &AppState,
     params: &Params,
     f: impl FnOnce(&Engine) -> Result<(QueryValue, QueryStats), promql::QueryError> + Send + 'static,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let engine = engine(st, params)?;
     let started = Instant::now();
     let _slot = tokio::time::timeout(engine.opts.timeout, st.query_slots.clone().acquire_owned())
@@ -144,7 +91,7 @@ pub async fn query(
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(q.as_deref(), Some(&body));
     let db = st.db()?;
     let text = query_text(&params)?;
@@ -156,7 +103,7 @@ pub async fn query_range(
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(q.as_deref(), Some(&body));
     let db = st.db()?;
     let text = query_text(&params)?;

@@ -63,12 +63,33 @@ impl BitWriter {
     }
 }
 
+/// Reads bits most significant first through a 64-bit window, so a field
+/// costs one load and a shift instead of a loop over bytes.
 struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
+    fn bits_left(&self) -> usize {
+        (self.bytes.len() * 8).saturating_sub(self.pos)
+    }
+
+    /// The next 64 bits, left-aligned; bits past the end read as zero.
+    fn window(&self) -> u64 {
+        let i = self.pos / 8;
+        let word = match self.bytes.get(i..i + 8) {
+            Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            None => {
+                let mut buf = [0u8; 8];
+                let tail = self.bytes.get(i..).unwrap_or(&[]);
+                buf[..tail.len()].copy_from_slice(tail);
+                u64::from_be_bytes(buf)
+            }
+        };
+        word << (self.pos % 8)
+    }
+
     fn read_bit(&mut self) -> Option<bool> {
         let byte = *self.bytes.get(self.pos / 8)?;
         let bit = byte & (0x80 >> (self.pos % 8)) != 0;
@@ -76,19 +97,33 @@ impl<'a> BitReader<'a> {
         Some(bit)
     }
 
-    fn read_bits(&mut self, mut n: u8) -> Option<u64> {
-        let mut out = 0u64;
-        while n > 0 {
-            let byte = *self.bytes.get(self.pos / 8)?;
-            let used = (self.pos % 8) as u8;
-            let avail = 8 - used;
-            let take = avail.min(n);
-            let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            out = (out << take) | u64::from(bits);
-            self.pos += take as usize;
-            n -= take;
+    /// Up to four leading one bits, ended by a zero bit (consumed) or by
+    /// the fourth one: the prefix codes of timestamps and values.
+    fn read_prefix(&mut self) -> Option<u8> {
+        let ones = (self.window().leading_ones() as u8).min(4);
+        let used = if ones == 4 { 4 } else { ones as usize + 1 };
+        if used > self.bits_left() {
+            return None;
         }
-        Some(out)
+        self.pos += used;
+        Some(ones)
+    }
+
+    fn read_bits(&mut self, n: u8) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
+        }
+        if n as usize > self.bits_left() {
+            return None;
+        }
+        if n <= 56 {
+            let v = self.window() >> (64 - n);
+            self.pos += n as usize;
+            return Some(v);
+        }
+        let hi = self.read_bits(n - 32)?;
+        let lo = self.read_bits(32)?;
+        Some((hi << 32) | lo)
     }
 }
 
@@ -441,6 +476,26 @@ impl FrozenChunk {
         FrozenChunk { bytes, ..*self }
     }
 
+    /// Appends the samples with `start <= t <= end` to `out`, decoding
+    /// no further than `end` (the bulk path of a query's read).
+    pub fn decode_into(&self, start: Timestamp, end: Timestamp, out: &mut Vec<Sample>) {
+        if self.max_t < start || self.min_t > end {
+            return;
+        }
+        let mut it = self.iter();
+        out.reserve(usize::from(self.n));
+        while it.read < self.n {
+            // A short read means the chunk is damaged; stop rather than invent data.
+            let Some(s) = it.decode_next() else { break };
+            if s.t > end {
+                break;
+            }
+            if s.t >= start {
+                out.push(s);
+            }
+        }
+    }
+
     pub fn iter(&self) -> ChunkIter {
         ChunkIter {
             chunk: self.clone(),
@@ -506,10 +561,7 @@ impl ValueDecoder {
     }
 
     fn read_next(&mut self, r: &mut BitReader) -> Option<()> {
-        let mut prefix = 0;
-        while prefix < 4 && r.read_bit()? {
-            prefix += 1;
-        }
+        let prefix = r.read_prefix()?;
         match prefix {
             0 => {}
             1 | 2 => {
@@ -560,11 +612,7 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 }
 
 fn read_dod(r: &mut BitReader) -> Option<i64> {
-    let mut prefix = 0;
-    while prefix < 4 && r.read_bit()? {
-        prefix += 1;
-    }
-    Some(match prefix {
+    Some(match r.read_prefix()? {
         0 => 0,
         1 => sign_extend(r.read_bits(6)?, 6),
         2 => sign_extend(r.read_bits(14)?, 14),
@@ -596,6 +644,37 @@ mod tests {
             c.push(*s);
         }
         c.freeze().iter().collect()
+    }
+
+    #[test]
+    fn decode_into_keeps_exactly_the_range() {
+        let samples: Vec<_> = (0..120)
+            .map(|i| Sample::new(1_000 + i * 15_000 + (i * 7) % 11, (i * i) as f64 / 4.0))
+            .collect();
+        let mut c = OpenChunk::new();
+        for s in &samples {
+            c.push(*s);
+        }
+        let frozen = c.freeze();
+        for (start, end) in [
+            (0, i64::MAX),
+            (1_000, 1_000),
+            (50_000, 400_000),
+            (2_000, 14_000),
+            (5_000_000, 6_000_000),
+        ] {
+            let mut out = vec![Sample::new(-1, 0.0)];
+            frozen.decode_into(start, end, &mut out);
+            let want: Vec<_> = std::iter::once(Sample::new(-1, 0.0))
+                .chain(
+                    samples
+                        .iter()
+                        .copied()
+                        .filter(|s| start <= s.t && s.t <= end),
+                )
+                .collect();
+            assert_eq!(out, want, "{start}..={end}");
+        }
     }
 
     #[test]

@@ -468,38 +468,29 @@ fn dir_size(dir: &Path) -> (u64, u64) {
 
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, TsdbError> {
-        let mut out: BTreeMap<LabelSet, Series> = BTreeMap::new();
+        // Every source lists its series in label order (block ids follow
+        // label order), so sources merge without a map; the parts of one
+        // series keep source order (blocks by time, then the head).
+        let mut out: Vec<Series> = Vec::new();
         for b in self.blocks().iter().filter(|b| b.overlaps(range)) {
-            for id in b.series_in(matchers, range)? {
-                let labels = b.labels_of(id).clone();
-                let part = SeriesPart::Block {
-                    block: b.clone(),
-                    id,
-                };
-                match out.get_mut(&labels) {
-                    Some(s) => s.parts.push(part),
-                    None => {
-                        out.insert(
-                            labels.clone(),
-                            Series {
-                                labels,
-                                parts: vec![part],
-                                range,
-                            },
-                        );
-                    }
-                }
+            let mut ids = b.series_in(matchers, range)?;
+            if !ids.is_sorted() {
+                ids.sort_unstable();
             }
+            let from_block = ids
+                .into_iter()
+                .map(|id| Series {
+                    labels: b.labels_of(id).clone(),
+                    parts: vec![SeriesPart::Block {
+                        block: b.clone(),
+                        id,
+                    }],
+                    range,
+                })
+                .collect();
+            out = merge_by_labels(out, from_block);
         }
-        for s in self.head.select(matchers, range) {
-            match out.get_mut(&s.labels) {
-                Some(existing) => existing.merge(s),
-                None => {
-                    out.insert(s.labels.clone(), s);
-                }
-            }
-        }
-        Ok(out.into_values().collect())
+        Ok(merge_by_labels(out, self.head.select(matchers, range)))
     }
 
     fn series(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<LabelSet>, TsdbError> {
@@ -544,6 +535,39 @@ impl Querier for Db {
         }
         Ok(out.into_iter().collect())
     }
+}
+
+/// Merges two label-sorted series lists; a series in both gets `b`'s
+/// parts after `a`'s.
+fn merge_by_labels(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let mut a = a.into_iter().peekable();
+    let mut b = b.into_iter().peekable();
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.labels.cmp(&y.labels),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
+        };
+        match order {
+            std::cmp::Ordering::Less => out.extend(a.next()),
+            std::cmp::Ordering::Greater => out.extend(b.next()),
+            std::cmp::Ordering::Equal => {
+                if let (Some(mut x), Some(y)) = (a.next(), b.next()) {
+                    x.merge(y);
+                    out.push(x);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -706,6 +730,16 @@ mod tests {
         );
         assert_eq!(got.len(), 1, "only job=a has data in range");
         assert_eq!(got[0].1, vec![Sample::new(2000, 0.0)]);
+        // A range between two samples of one chunk selects nothing.
+        let m = [Matcher::equal("__name__", "up")];
+        assert!(db
+            .select(&m, TimeRange::new(1100, 1900))
+            .unwrap()
+            .is_empty());
+        assert!(db
+            .series(&m, TimeRange::new(1100, 1900))
+            .unwrap()
+            .is_empty());
         assert_eq!(db.stats().head_series, 2);
     }
 

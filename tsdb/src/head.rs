@@ -259,15 +259,7 @@ impl SeriesData {
     }
 
     fn snapshot(&self, labels: &LabelSet, range: TimeRange) -> Series {
-        let mut chunks: Vec<FrozenChunk> = self
-            .frozen
-            .iter()
-            .filter(|c| range.overlaps(c.min_t(), c.max_t()))
-            .cloned()
-            .collect();
-        if !self.open.is_empty() && range.overlaps(self.open.min_t(), self.open.max_t()) {
-            chunks.push(self.open.snapshot());
-        }
+        let chunks = self.snapshot_chunks(range);
         let extra = self
             .ooo
             .range(range.start..=range.end)
@@ -285,6 +277,46 @@ impl SeriesData {
             Some(max_t) => range.overlaps(self.min_t, max_t),
             None => false,
         }
+    }
+
+    /// True when a sample lies in `range`. A chunk's first or last sample
+    /// inside the range proves it without decoding; only a range that
+    /// falls strictly inside one chunk's span needs a look at its samples.
+    fn has_sample_in(&self, range: TimeRange) -> bool {
+        if !self.has_data_in(range) {
+            return false;
+        }
+        if self.ooo.range(range.start..=range.end).next().is_some() {
+            return true;
+        }
+        let open = (!self.open.is_empty()).then(|| (self.open.min_t(), self.open.max_t()));
+        let bounds = self.frozen.iter().map(|c| (c.min_t(), c.max_t()));
+        let mut straddled = false;
+        for (lo, hi) in bounds.chain(open) {
+            if range.contains(lo) || range.contains(hi) {
+                return true;
+            }
+            straddled |= lo < range.start && hi > range.end;
+        }
+        straddled
+            && self.snapshot_chunks(range).iter().any(|c| {
+                c.iter()
+                    .find(|s| s.t >= range.start)
+                    .is_some_and(|s| s.t <= range.end)
+            })
+    }
+
+    fn snapshot_chunks(&self, range: TimeRange) -> Vec<FrozenChunk> {
+        let mut chunks: Vec<FrozenChunk> = self
+            .frozen
+            .iter()
+            .filter(|c| range.overlaps(c.min_t(), c.max_t()))
+            .cloned()
+            .collect();
+        if !self.open.is_empty() && range.overlaps(self.open.min_t(), self.open.max_t()) {
+            chunks.push(self.open.snapshot());
+        }
+        chunks
     }
 }
 
@@ -1149,9 +1181,8 @@ impl Head {
             .into_iter()
             .filter_map(|s| {
                 let d = lock(&s.data);
-                d.has_data_in(range).then(|| d.snapshot(&s.labels, range))
+                d.has_sample_in(range).then(|| d.snapshot(&s.labels, range))
             })
-            .filter(|s| s.samples().is_ok_and(|mut it| it.next().is_some()))
             .collect()
     }
 
@@ -1227,21 +1258,7 @@ impl Head {
         };
         candidates
             .into_iter()
-            .filter(|s| {
-                let d = lock(&s.data);
-                // The bounds check is enough when the range covers the whole
-                // series; only a partial overlap needs a look at the samples.
-                match d.max_t() {
-                    Some(max_t) if range.start <= d.min_t && max_t <= range.end => true,
-                    Some(_) => {
-                        d.has_data_in(range)
-                            && d.snapshot(&s.labels, range)
-                                .samples()
-                                .is_ok_and(|mut it| it.next().is_some())
-                    }
-                    None => false,
-                }
-            })
+            .filter(|s| lock(&s.data).has_sample_in(range))
             .collect()
     }
 }

@@ -110,6 +110,13 @@ impl Series {
                 let hi = s.partition_point(|x| x.t <= range.end).max(lo);
                 Ok(s[lo..hi].to_vec())
             }
+            [SeriesPart::Head { chunks, extra }] if extra.is_empty() => {
+                let mut out = Vec::new();
+                for c in chunks {
+                    c.decode_into(range.start, range.end, &mut out);
+                }
+                Ok(out)
+            }
             [SeriesPart::Head { chunks, extra }] => {
                 Ok(HeadIter::new(chunks.clone(), extra.clone(), range).collect())
             }
