@@ -403,6 +403,24 @@ impl<'a> Ev<'a> {
     }
 
     pub fn eval_matrix_selector(&self, vs: &VectorSelector, range: i64) -> Result<Matrix> {
+        let (series, ends) = self.map_matrix_selector(vs, range, |m, _| Ok(m))?;
+        Ok(Matrix {
+            series,
+            range_ms: range,
+            ends,
+        })
+    }
+
+    /// Selects `vs[range]` and hands each series with samples in its
+    /// range, as a [`MatrixSeries`], to `f` with the windows' ends, on the
+    /// worker that read it: a range function computed right there reads
+    /// the samples while they are in cache, and no whole matrix is held.
+    pub fn map_matrix_selector<R: Send>(
+        &self,
+        vs: &VectorSelector,
+        range: i64,
+        f: impl Fn(MatrixSeries, &[i64]) -> Result<R> + Sync,
+    ) -> Result<(Vec<R>, Vec<i64>)> {
         let ends = self.node_times(&vs.at, &vs.offset);
         let lo = ends.iter().copied().min().unwrap_or(0);
         let hi = ends.iter().copied().max().unwrap_or(0);
@@ -410,27 +428,25 @@ impl<'a> Ev<'a> {
             .sh
             .select(vs, TimeRange::new(lo.saturating_sub(range - 1), hi))?;
         let budget = self.sh.budget();
-        let work = series.len() * 64;
-        let out: Vec<MatrixSeries> = par_map(series, work, |s| {
+        let work = series.len() * self.n.max(64);
+        let ends_ref = &ends;
+        let out: Vec<Option<R>> = par_map(series, work, |s| {
             budget.check_deadline()?;
             // Staleness markers end a series; they are not samples of a range.
             let mut samples: Vec<Sample> = s.collect_samples()?;
             samples.retain(|x| !x.is_stale());
             budget.load(samples.len())?;
-            Ok(MatrixSeries {
+            if samples.is_empty() {
+                return Ok(None);
+            }
+            let m = MatrixSeries {
                 labels: s.labels,
                 samples,
                 drop_name: false,
-            })
-        })?
-        .into_iter()
-        .filter(|m| !m.samples.is_empty())
-        .collect();
-        Ok(Matrix {
-            series: out,
-            range_ms: range,
-            ends,
-        })
+            };
+            f(m, ends_ref).map(Some)
+        })?;
+        Ok((out.into_iter().flatten().collect(), ends))
     }
 
     fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<Matrix> {

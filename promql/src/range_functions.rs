@@ -7,7 +7,7 @@ use crate::engine::{Ev, Result};
 use crate::error::QueryError;
 use crate::functions::{absent_labels, scalar_arg};
 use crate::parallel::par_map;
-use crate::value::{format_value, Matrix, StepSeries, Val};
+use crate::value::{format_value, Matrix, MatrixSeries, StepSeries, Val};
 use promql_parser::parser::Expr;
 use tsdb::Sample;
 
@@ -85,7 +85,7 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
         ),
         _ => (0, Vec::new()),
     };
-    let m = matrix_arg(ev, arg(matrix_pos)?, name)?;
+    let matrix_expr = arg(matrix_pos)?;
     if name == "double_exponential_smoothing" || name == "holt_winters" {
         for (p, what) in params.iter().zip(["smoothing", "trend"]) {
             if let Some(bad) = p.iter().find(|x| !(**x > 0.0 && **x < 1.0)) {
@@ -98,6 +98,7 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
         }
     }
     if name == "absent_over_time" {
+        let m = matrix_arg(ev, matrix_expr, name)?;
         let values: Vec<Option<f64>> = (0..ev.n)
             .map(|i| {
                 let any = m
@@ -121,20 +122,16 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
             ev.sh.check_quantile(q);
         }
     }
-    let budget = ev.sh.budget();
     let n = ev.n;
-    let work = m.series.len() * n.max(16);
-    let m = &m;
-    let out = par_map(m.series.iter().collect(), work, |s| {
-        budget.check_deadline()?;
+    let per_series = |s: &MatrixSeries, ends: &[i64], range_ms: i64| -> Result<StepSeries> {
         let bounds: Vec<std::ops::Range<usize>> =
-            window_bounds(&m.ends, m.range_ms, &s.samples).collect();
+            window_bounds(ends, range_ms, &s.samples).collect();
         let values: Vec<Option<f64>> = (0..n)
             .map(|i| {
                 let w = Window {
                     samples: &s.samples[bounds[i].clone()],
-                    end: m.ends[i],
-                    range_ms: m.range_ms,
+                    end: ends[i],
+                    range_ms,
                     step_time: step_times[i],
                 };
                 if w.samples.is_empty() {
@@ -149,7 +146,24 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
             values,
             drop_name: s.drop_name || !keep_name,
         })
-    })?;
+    };
+    let out: Vec<StepSeries> = match matrix_expr {
+        // Straight over a selector: each series is computed as it is read.
+        Expr::MatrixSelector(ms) => {
+            let range_ms = ms.range.as_millis() as i64;
+            ev.map_matrix_selector(&ms.vs, range_ms, |s, ends| per_series(&s, ends, range_ms))?
+                .0
+        }
+        other => {
+            let m = matrix_arg(ev, other, name)?;
+            let budget = ev.sh.budget();
+            let work = m.series.len() * n.max(16);
+            par_map(m.series.iter().collect(), work, |s| {
+                budget.check_deadline()?;
+                per_series(s, &m.ends, m.range_ms)
+            })?
+        }
+    };
     Ok(Val::Vector(
         out.into_iter().filter(|s| !s.is_empty()).collect(),
     ))

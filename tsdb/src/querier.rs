@@ -98,35 +98,75 @@ impl Series {
         })
     }
 
-    /// The samples of [`Self::samples`] in a vector, copying a lone block
-    /// part's slice and decoding a lone head part without the merge.
+    /// The samples of [`Self::samples`] in a vector: each part is copied
+    /// (a block slice) or decoded in bulk (head chunks), and parts that
+    /// follow each other in time are concatenated without a merge.
     pub fn collect_samples(&self) -> Result<Vec<Sample>, TsdbError> {
-        let range = self.range;
-        match self.parts.as_slice() {
-            [SeriesPart::Block { block, id }] => {
-                let samples = block.series_samples(*id)?;
-                let s = samples.as_slice();
-                let lo = s.partition_point(|x| x.t < range.start);
-                let hi = s.partition_point(|x| x.t <= range.end).max(lo);
-                Ok(s[lo..hi].to_vec())
+        let mut out: Vec<Sample> = Vec::new();
+        for p in &self.parts {
+            let part = collect_part(p, self.range)?;
+            match (out.last(), part.first()) {
+                (_, None) => {}
+                (None, _) => out = part,
+                (Some(l), Some(f)) if f.t > l.t => out.extend_from_slice(&part),
+                _ => out = merge_earlier_wins(&out, &part),
             }
-            [SeriesPart::Head { chunks, extra }] if extra.is_empty() => {
-                let mut out = Vec::new();
-                for c in chunks {
-                    c.decode_into(range.start, range.end, &mut out);
-                }
-                Ok(out)
-            }
-            [SeriesPart::Head { chunks, extra }] => {
-                Ok(HeadIter::new(chunks.clone(), extra.clone(), range).collect())
-            }
-            _ => Ok(self.samples()?.collect()),
         }
+        Ok(out)
     }
 
     pub(crate) fn merge(&mut self, other: Series) {
         self.parts.extend(other.parts);
     }
+}
+
+/// One part's samples in `range`.
+fn collect_part(p: &SeriesPart, range: TimeRange) -> Result<Vec<Sample>, TsdbError> {
+    match p {
+        SeriesPart::Block { block, id } => {
+            let samples = block.series_samples(*id)?;
+            let s = samples.as_slice();
+            let lo = s.partition_point(|x| x.t < range.start);
+            let hi = s.partition_point(|x| x.t <= range.end).max(lo);
+            Ok(s[lo..hi].to_vec())
+        }
+        SeriesPart::Head { chunks, extra } if extra.is_empty() => {
+            let mut out = Vec::new();
+            for c in chunks {
+                c.decode_into(range.start, range.end, &mut out);
+            }
+            Ok(out)
+        }
+        SeriesPart::Head { chunks, extra } => {
+            Ok(HeadIter::new(chunks.clone(), extra.clone(), range).collect())
+        }
+    }
+}
+
+/// Two time-sorted lists merged; at a timestamp in both, `a`'s sample is kept.
+fn merge_earlier_wins(a: &[Sample], b: &[Sample]) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].t.cmp(&b[j].t) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 type PartIter = Peekable<Box<dyn Iterator<Item = Sample> + Send>>;
@@ -263,5 +303,52 @@ impl Iterator for HeadIter {
             self.extra.next();
         }
         Some(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::OpenChunk;
+    use proptest::prelude::*;
+
+    fn head_part(ts: &[i64], tag: f64, extra: &[i64]) -> SeriesPart {
+        let mut c = OpenChunk::new();
+        for &t in ts {
+            c.push(Sample::new(t, tag));
+        }
+        SeriesPart::Head {
+            chunks: vec![c.freeze()],
+            extra: extra.iter().map(|&t| Sample::new(t, -tag)).collect(),
+        }
+    }
+
+    fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    proptest! {
+        /// The bulk path answers exactly as the sample-by-sample merge,
+        /// whether parts follow each other, overlap or repeat timestamps.
+        #[test]
+        fn collect_samples_equals_the_merge(
+            a in prop::collection::vec(0i64..400, 0..60),
+            b in prop::collection::vec(0i64..400, 0..60),
+            extra in prop::collection::vec(0i64..400, 0..5),
+            lo in 0i64..400,
+            len in 0i64..400,
+        ) {
+            let (a, b, extra) = (sorted(a), sorted(b), sorted(extra));
+            let extra: Vec<i64> = extra.into_iter().filter(|t| a.binary_search(t).is_err()).collect();
+            let s = Series {
+                labels: LabelSet::default(),
+                parts: vec![head_part(&a, 1.0, &extra), head_part(&b, 2.0, &[])],
+                range: TimeRange::new(lo, lo + len),
+            };
+            let merged: Vec<Sample> = s.samples().unwrap().collect();
+            prop_assert_eq!(s.collect_samples().unwrap(), merged);
+        }
     }
 }
