@@ -54,6 +54,9 @@ struct Window<'a> {
     range_ms: i64,
     /// The step's evaluation time.
     step_time: i64,
+    /// False when the window is known to hold no counter reset, so rates
+    /// skip looking for one.
+    may_reset: bool,
 }
 
 fn matrix_arg(ev: &Ev, e: &Expr, f: &str) -> Result<Matrix> {
@@ -123,16 +126,33 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
         }
     }
     let n = ev.n;
+    let counter = matches!(name, "rate" | "increase");
     let per_series = |s: &MatrixSeries, ends: &[i64], range_ms: i64| -> Result<StepSeries> {
         let bounds: Vec<std::ops::Range<usize>> =
             window_bounds(ends, range_ms, &s.samples).collect();
+        // Resets before each sample, so a window learns in O(1) that it has
+        // none (the common case) instead of scanning its samples.
+        let resets: Vec<u32> = if counter {
+            let mut acc = 0u32;
+            std::iter::once(0)
+                .chain(s.samples.windows(2).map(|p| {
+                    acc += u32::from(p[1].v < p[0].v);
+                    acc
+                }))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let values: Vec<Option<f64>> = (0..n)
             .map(|i| {
+                let b = bounds[i].clone();
+                let may_reset = !counter || b.is_empty() || resets[b.end - 1] != resets[b.start];
                 let w = Window {
-                    samples: &s.samples[bounds[i].clone()],
+                    samples: &s.samples[b],
                     end: ends[i],
                     range_ms,
                     step_time: step_times[i],
+                    may_reset,
                 };
                 if w.samples.is_empty() {
                     return None;
@@ -315,7 +335,7 @@ fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64>
     let range_end = w.end;
     let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.v - first.v;
-    if is_counter {
+    if is_counter && w.may_reset {
         let mut prev = first.v;
         for x in &s[1..] {
             if x.v < prev {

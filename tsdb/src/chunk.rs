@@ -482,11 +482,17 @@ impl FrozenChunk {
         if self.max_t < start || self.min_t > end {
             return;
         }
-        let mut it = self.iter();
+        let mut r = BitReader {
+            bytes: self.bytes.as_slice(),
+            pos: 0,
+        };
+        let mut st = DecodeState::default();
         out.reserve(usize::from(self.n));
-        while it.read < self.n {
+        while st.read < self.n {
             // A short read means the chunk is damaged; stop rather than invent data.
-            let Some(s) = it.decode_next() else { break };
+            let Some(s) = decode_one(&mut st, &mut r) else {
+                break;
+            };
             if s.t > end {
                 break;
             }
@@ -500,10 +506,7 @@ impl FrozenChunk {
         ChunkIter {
             chunk: self.clone(),
             pos: 0,
-            read: 0,
-            t: 0,
-            t_delta: 0,
-            values: ValueDecoder::default(),
+            state: DecodeState::default(),
         }
     }
 }
@@ -512,10 +515,7 @@ impl FrozenChunk {
 pub struct ChunkIter {
     chunk: FrozenChunk,
     pos: usize,
-    read: u16,
-    t: i64,
-    t_delta: i64,
-    values: ValueDecoder,
+    state: DecodeState,
 }
 
 /// The value half of the decoder state.
@@ -529,23 +529,39 @@ struct ValueDecoder {
 
 impl ChunkIter {
     fn decode_next(&mut self) -> Option<Sample> {
+        let bytes = self.chunk.bytes.as_slice();
         let mut r = BitReader {
-            bytes: self.chunk.bytes.as_slice(),
+            bytes,
             pos: self.pos,
         };
-        if self.read == 0 {
-            self.t = r.read_bits(64)? as i64;
-            self.values.read_first(&mut r)?;
-        } else {
-            let dod = read_dod(&mut r)?;
-            self.t_delta = self.t_delta.wrapping_add(dod);
-            self.t = self.t.wrapping_add(self.t_delta);
-            self.values.read_next(&mut r)?;
-        }
+        let s = decode_one(&mut self.state, &mut r)?;
         self.pos = r.pos;
-        self.read += 1;
-        Some(Sample::new(self.t, f64::from_bits(self.values.v_bits)))
+        Some(s)
     }
+}
+
+/// The decoder's running state between samples.
+#[derive(Default)]
+struct DecodeState {
+    read: u16,
+    t: i64,
+    t_delta: i64,
+    values: ValueDecoder,
+}
+
+/// Decodes the sample after `st` from `r`.
+fn decode_one(st: &mut DecodeState, r: &mut BitReader) -> Option<Sample> {
+    if st.read == 0 {
+        st.t = r.read_bits(64)? as i64;
+        st.values.read_first(r)?;
+    } else {
+        let dod = read_dod(r)?;
+        st.t_delta = st.t_delta.wrapping_add(dod);
+        st.t = st.t.wrapping_add(st.t_delta);
+        st.values.read_next(r)?;
+    }
+    st.read += 1;
+    Some(Sample::new(st.t, f64::from_bits(st.values.v_bits)))
 }
 
 impl ValueDecoder {
@@ -624,7 +640,7 @@ fn read_dod(r: &mut BitReader) -> Option<i64> {
 impl Iterator for ChunkIter {
     type Item = Sample;
     fn next(&mut self) -> Option<Sample> {
-        if self.read >= self.chunk.n {
+        if self.state.read >= self.chunk.n {
             return None;
         }
         // A short read means the chunk is damaged; stop rather than invent data.
