@@ -153,6 +153,10 @@ fn mantissa_at(v: f64, scale: u8) -> Option<i64> {
 }
 
 fn decimal_value(m: i64, scale: u8) -> f64 {
+    if scale == 0 {
+        // Whole numbers (byte and packet counters) skip the division.
+        return m as f64;
+    }
     m as f64 / POW10[scale as usize]
 }
 
@@ -628,13 +632,30 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 }
 
 fn read_dod(r: &mut BitReader) -> Option<i64> {
-    Some(match r.read_prefix()? {
+    // Prefix and payload of the short forms fit one window: one load.
+    let w = r.window();
+    let ones = (w.leading_ones() as u8).min(4);
+    let bits: u8 = match ones {
         0 => 0,
-        1 => sign_extend(r.read_bits(6)?, 6),
-        2 => sign_extend(r.read_bits(14)?, 14),
-        3 => sign_extend(r.read_bits(20)?, 20),
-        _ => r.read_bits(64)? as i64,
-    })
+        1 => 6,
+        2 => 14,
+        3 => 20,
+        _ => {
+            return r
+                .read_prefix()
+                .and_then(|_| r.read_bits(64))
+                .map(|v| v as i64)
+        }
+    };
+    let used = ones as usize + 1;
+    if used + bits as usize > r.bits_left() {
+        return None;
+    }
+    r.pos += used + bits as usize;
+    if bits == 0 {
+        return Some(0);
+    }
+    Some(sign_extend((w << used) >> (64 - bits), u32::from(bits)))
 }
 
 impl Iterator for ChunkIter {

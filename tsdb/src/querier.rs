@@ -104,12 +104,16 @@ impl Series {
     pub fn collect_samples(&self) -> Result<Vec<Sample>, TsdbError> {
         let mut out: Vec<Sample> = Vec::new();
         for p in &self.parts {
-            let part = collect_part(p, self.range)?;
-            match (out.last(), part.first()) {
-                (_, None) => {}
-                (None, _) => out = part,
-                (Some(l), Some(f)) if f.t > l.t => out.extend_from_slice(&part),
-                _ => out = merge_earlier_wins(&out, &part),
+            let before = out.len();
+            let prev_last = out.last().map(|s| s.t);
+            append_part(p, self.range, &mut out)?;
+            // Parts normally follow each other in time; only an overlap
+            // (backfill into a persisted window) needs the merge.
+            if let (Some(l), Some(f)) = (prev_last, out.get(before)) {
+                if f.t <= l {
+                    let part = out.split_off(before);
+                    out = merge_earlier_wins(&out, &part);
+                }
             }
         }
         Ok(out)
@@ -120,27 +124,26 @@ impl Series {
     }
 }
 
-/// One part's samples in `range`.
-fn collect_part(p: &SeriesPart, range: TimeRange) -> Result<Vec<Sample>, TsdbError> {
+/// Appends one part's samples in `range` to `out`.
+fn append_part(p: &SeriesPart, range: TimeRange, out: &mut Vec<Sample>) -> Result<(), TsdbError> {
     match p {
         SeriesPart::Block { block, id } => {
             let samples = block.series_samples(*id)?;
             let s = samples.as_slice();
             let lo = s.partition_point(|x| x.t < range.start);
             let hi = s.partition_point(|x| x.t <= range.end).max(lo);
-            Ok(s[lo..hi].to_vec())
+            out.extend_from_slice(&s[lo..hi]);
         }
         SeriesPart::Head { chunks, extra } if extra.is_empty() => {
-            let mut out = Vec::new();
             for c in chunks {
-                c.decode_into(range.start, range.end, &mut out);
+                c.decode_into(range.start, range.end, out);
             }
-            Ok(out)
         }
         SeriesPart::Head { chunks, extra } => {
-            Ok(HeadIter::new(chunks.clone(), extra.clone(), range).collect())
+            out.extend(HeadIter::new(chunks.clone(), extra.clone(), range));
         }
     }
+    Ok(())
 }
 
 /// Two time-sorted lists merged; at a timestamp in both, `a`'s sample is kept.
