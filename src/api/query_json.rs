@@ -146,9 +146,23 @@ fn write_point(out: &mut String, t_ms: i64, v: f64) {
 /// Seconds, an integer when whole (as Prometheus writes timestamps).
 fn write_ts(out: &mut String, t_ms: i64) {
     if t_ms % 1000 == 0 {
-        let _ = write!(out, "{}", t_ms / 1000);
+        out.push_str(itoa::Buffer::new().format(t_ms / 1000));
     } else {
-        let _ = write!(out, "{}", t_ms as f64 / 1000.0);
+        write_float(out, t_ms as f64 / 1000.0);
+    }
+}
+
+/// A finite float in its shortest round-trip digits, never with an
+/// exponent (Go's `FormatFloat(v, 'f', -1, 64)`, which Prometheus uses).
+fn write_float(out: &mut String, v: f64) {
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(v);
+    if s.contains(['e', 'E']) {
+        // Very large or small magnitudes: std writes the same digits
+        // without an exponent.
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
     }
 }
 
@@ -164,9 +178,9 @@ fn write_value(out: &mut String, v: f64) {
     } else if v.fract() == 0.0 && v.abs() < 9.0e15 && !(v == 0.0 && v.is_sign_negative()) {
         // Whole numbers (most counters and gauges) print as integers,
         // which is what the float formatting gives, at a fraction of its cost.
-        let _ = write!(out, "{}", v as i64);
+        out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
-        let _ = write!(out, "{v}");
+        write_float(out, v);
     }
 }
 
@@ -214,6 +228,18 @@ mod tests {
 
     fn parse(s: &str) -> Value {
         serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    }
+
+    proptest::proptest! {
+        /// Every float prints as `promql::format_value` prints it.
+        #[test]
+        fn values_print_as_format_value(bits in proptest::prelude::any::<u64>(), small in -1e6f64..1e6) {
+            for v in [f64::from_bits(bits), small, small.round(), small / 1000.0] {
+                let mut out = String::new();
+                write_value(&mut out, v);
+                proptest::prop_assert_eq!(out, promql::format_value(v));
+            }
+        }
     }
 
     #[test]
