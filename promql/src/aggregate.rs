@@ -204,6 +204,9 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
             for (s, &g) in input.iter().zip(&group_of) {
                 out[g].drop_name |= s.drop_name;
             }
+            if let Some(v) = fold_series_major(&op, n, &input, &group_of, &mut out) {
+                return Ok(v);
+            }
             let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
             for (i, &g) in group_of.iter().enumerate() {
                 members[g].push(i);
@@ -254,6 +257,62 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
             ))
         }
     }
+}
+
+/// `sum`, `count`, `group`, `min` and `max` folded series by series
+/// (each series' values are read in order, not one step across all
+/// series at a time), adding in input order per step as Prometheus does,
+/// so results are identical. `None` for the other operators.
+fn fold_series_major(
+    op: &str,
+    n: usize,
+    input: &[StepSeries],
+    group_of: &[usize],
+    out: &mut Vec<StepSeries>,
+) -> Option<Val> {
+    if !matches!(op, "sum" | "count" | "group" | "min" | "max") {
+        return None;
+    }
+    // Per group and step: the running value and, for sums, its compensation.
+    let mut acc: Vec<(f64, f64)> = vec![(0.0, 0.0); out.len() * n];
+    for (s, &g) in input.iter().zip(group_of) {
+        let cells = &mut acc[g * n..(g + 1) * n];
+        let seen = &mut out[g].values;
+        for ((v, cell), seen) in s.values.iter().zip(cells.iter_mut()).zip(seen.iter_mut()) {
+            let Some(v) = *v else { continue };
+            let first = seen.is_none();
+            *seen = Some(0.0);
+            match op {
+                "sum" => *cell = kahan_inc(v, cell.0, cell.1),
+                "count" => cell.0 += 1.0,
+                "group" => cell.0 = 1.0,
+                "min" => {
+                    if first || cell.0 > v || cell.0.is_nan() {
+                        cell.0 = v;
+                    }
+                }
+                _ => {
+                    if first || cell.0 < v || cell.0.is_nan() {
+                        cell.0 = v;
+                    }
+                }
+            }
+        }
+    }
+    for (g, series) in out.iter_mut().enumerate() {
+        for (step, slot) in series.values.iter_mut().enumerate() {
+            if slot.is_some() {
+                let (v, c) = acc[g * n + step];
+                *slot = Some(if op == "sum" { v + c } else { v });
+            }
+        }
+    }
+    Some(Val::Vector(
+        std::mem::take(out)
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect(),
+    ))
 }
 
 /// Prometheus's label hash position in [0, 1], for `limit_ratio`.
