@@ -21,6 +21,7 @@ mod parallel;
 mod range_functions;
 pub mod selector;
 pub mod syntax_error;
+mod type_error;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryStats};

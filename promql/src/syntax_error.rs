@@ -6,9 +6,9 @@
 //! query itself and walks PromQL's grammar to find the first token that
 //! cannot continue it, and names that token and its line and column the way
 //! Prometheus does. It only ever runs on queries promql-parser refused, so
-//! it cannot make a valid query fail; when it finds nothing (an error about
-//! types or argument counts rather than syntax), promql-parser's own
-//! message is kept.
+//! it cannot make a valid query fail; when it finds nothing, errors about
+//! types and argument counts are placed by [`crate::type_error`], and
+//! failing that promql-parser's own message is kept.
 
 use promql_parser::parser::{self, Expr};
 
@@ -24,7 +24,13 @@ pub fn describe(query: &str, msg: &str) -> String {
             let (line, col) = line_col(query, pos);
             format!("{line}:{col}: parse error: {message}")
         }
-        None => format!("parse error: {msg}"),
+        None => match crate::type_error::locate(query) {
+            Some(e) => {
+                let (line, col) = line_col(query, e.pos);
+                format!("{line}:{col}: parse error: {}", e.message)
+            }
+            None => format!("parse error: {msg}"),
+        },
     }
 }
 
@@ -74,7 +80,7 @@ pub fn locate(query: &str) -> Option<SyntaxError> {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Ident,
     Number,
     Duration,
@@ -92,10 +98,10 @@ enum Kind {
 }
 
 #[derive(Clone, Debug)]
-struct Tok<'a> {
-    kind: Kind,
-    text: &'a str,
-    pos: usize,
+pub(crate) struct Tok<'a> {
+    pub kind: Kind,
+    pub text: &'a str,
+    pub pos: usize,
 }
 
 impl Tok<'_> {
@@ -116,7 +122,7 @@ impl Tok<'_> {
     }
 }
 
-const AGGREGATIONS: [&str; 15] = [
+pub(crate) const AGGREGATIONS: [&str; 15] = [
     "sum",
     "avg",
     "count",
@@ -144,7 +150,7 @@ const KEYWORDS: [&str; 8] = [
     "bool",
 ];
 
-fn is_binary_keyword(s: &str) -> bool {
+pub(crate) fn is_binary_keyword(s: &str) -> bool {
     matches!(s, "and" | "or" | "unless" | "atan2")
 }
 
@@ -155,7 +161,7 @@ fn err<T>(pos: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
     })
 }
 
-fn tokenize(q: &str) -> Result<Vec<Tok<'_>>, SyntaxError> {
+pub(crate) fn tokenize(q: &str) -> Result<Vec<Tok<'_>>, SyntaxError> {
     let b = q.as_bytes();
     let mut out = Vec::new();
     let (mut i, mut braces, mut brackets) = (0usize, 0usize, 0usize);
@@ -764,9 +770,8 @@ mod tests {
     }
 
     #[test]
-    fn type_errors_keep_promql_parsers_message() {
-        let e = parse("rate(x)").unwrap_err();
-        assert!(e.starts_with("parse error: "), "{e}");
-        assert!(e.contains("rate"), "{e}");
+    fn errors_nobody_places_keep_promql_parsers_message() {
+        let e = describe("nosuchfn(x)", "unknown function with name \"nosuchfn\"");
+        assert_eq!(e, "parse error: unknown function with name \"nosuchfn\"");
     }
 }
