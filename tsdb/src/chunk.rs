@@ -45,26 +45,37 @@ impl BitWriter {
         self.bits_in_last = (self.bits_in_last + 1) % 8;
     }
 
-    /// Writes the low `n` bits of `v`, most significant first.
-    fn write_bits(&mut self, v: u64, mut n: u8) {
-        while n > 0 {
-            if self.bits_in_last == 0 {
-                self.push_byte();
-            }
-            let free = 8 - self.bits_in_last;
+    /// Writes the low `n` bits of `v`, most significant first: the rest
+    /// of the partial last byte, then whole bytes, then the tail.
+    fn write_bits(&mut self, v: u64, n: u8) {
+        let mut n = u32::from(n.min(64));
+        if n == 0 {
+            return;
+        }
+        if self.bits_in_last != 0 {
+            let free = 8 - u32::from(self.bits_in_last);
             let take = free.min(n);
-            let shift = n - take;
-            let chunk = ((v >> shift) & ((1u64 << take) - 1)) as u8;
+            let chunk = (v >> (n - take)) & ((1u64 << take) - 1);
             let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (free - take);
-            self.bits_in_last = (self.bits_in_last + take) % 8;
+            self.bytes[last] |= (chunk << (free - take)) as u8;
+            self.bits_in_last = ((u32::from(self.bits_in_last) + take) % 8) as u8;
             n -= take;
+        }
+        while n >= 8 {
+            n -= 8;
+            self.push_byte();
+            let last = self.bytes.len() - 1;
+            self.bytes[last] = (v >> n) as u8;
+        }
+        if n > 0 {
+            self.push_byte();
+            let last = self.bytes.len() - 1;
+            self.bytes[last] = ((v << (8 - n)) & 0xff) as u8;
+            self.bits_in_last = n as u8;
         }
     }
 }
 
-/// Reads bits most significant first through a 64-bit window, so a field
-/// costs one load and a shift instead of a loop over bytes.
 struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
