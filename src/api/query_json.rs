@@ -147,9 +147,58 @@ fn write_point(out: &mut String, t_ms: i64, v: f64) {
 fn write_ts(out: &mut String, t_ms: i64) {
     if t_ms % 1000 == 0 {
         out.push_str(itoa::Buffer::new().format(t_ms / 1000));
+    } else if t_ms.unsigned_abs() < 1_000_000_000_000_000 / 1000 {
+        // The shortest digits of `t_ms / 1000.0` are the milliseconds
+        // written as a decimal (see `write_decimal`).
+        write_decimal(out, t_ms, 3);
     } else {
         write_float(out, t_ms as f64 / 1000.0);
     }
+}
+
+/// `m / 10^scale` written out, trailing zeros dropped.
+fn write_decimal(out: &mut String, m: i64, scale: u32) {
+    if m < 0 {
+        out.push('-');
+    }
+    let a = m.unsigned_abs();
+    let p = 10u64.pow(scale);
+    out.push_str(itoa::Buffer::new().format(a / p));
+    let mut frac = a % p;
+    if frac == 0 {
+        return;
+    }
+    let mut digits = scale;
+    while frac % 10 == 0 {
+        frac /= 10;
+        digits -= 1;
+    }
+    out.push('.');
+    let mut buf = itoa::Buffer::new();
+    let f = buf.format(frac);
+    for _ in f.len()..digits as usize {
+        out.push('0');
+    }
+    out.push_str(f);
+}
+
+/// `v` as `m / 10^s` for the smallest `s` of 1 to 3 that gives `v`'s
+/// exact bits. Below 10^12 a step of 10^-3 is wider than the float's
+/// spacing, so that decimal is the only one of its length that reads back
+/// as `v`, and the smallest scale gives the fewest digits: it is the
+/// shortest round-trip form, as ryu would print it.
+fn short_decimal(v: f64) -> Option<(i64, u32)> {
+    // Zero is whole (and -0 keeps its sign through the float path).
+    if !(v.abs() < 1e12) || v == 0.0 {
+        return None;
+    }
+    for (s, p) in [(1u32, 10.0), (2, 100.0), (3, 1000.0)] {
+        let m = (v * p).round();
+        if m / p == v {
+            return Some((m as i64, s));
+        }
+    }
+    None
 }
 
 /// A finite float in its shortest round-trip digits, never with an
@@ -157,9 +206,16 @@ fn write_ts(out: &mut String, t_ms: i64) {
 fn write_float(out: &mut String, v: f64) {
     let mut buf = ryu::Buffer::new();
     let s = buf.format_finite(v);
-    if s.contains(['e', 'E']) {
-        // Very large or small magnitudes: std writes the same digits
-        // without an exponent.
+    // Up to 15 significant digits the shortest form is unique; with 16 or
+    // 17 two forms can tie and ryu breaks ties unlike std (and
+    // `promql::format_value`), so std decides those, and exponents.
+    let significant = s
+        .bytes()
+        .take_while(|b| *b != b'e' && *b != b'E')
+        .filter(u8::is_ascii_digit)
+        .skip_while(|b| *b == b'0')
+        .count();
+    if significant > 15 || s.contains(['e', 'E']) {
         let _ = write!(out, "{v}");
     } else {
         out.push_str(s.strip_suffix(".0").unwrap_or(s));
@@ -179,6 +235,10 @@ fn write_value(out: &mut String, v: f64) {
         // Whole numbers (most counters and gauges) print as integers,
         // which is what the float formatting gives, at a fraction of its cost.
         out.push_str(itoa::Buffer::new().format(v as i64));
+    } else if let Some((m, s)) = short_decimal(v) {
+        // Exporters' values are mostly short decimals (CPU seconds with two
+        // digits): written from their mantissa, skipping the float search.
+        write_decimal(out, m, s);
     } else {
         write_float(out, v);
     }
@@ -234,10 +294,24 @@ mod tests {
         /// Every float prints as `promql::format_value` prints it.
         #[test]
         fn values_print_as_format_value(bits in proptest::prelude::any::<u64>(), small in -1e6f64..1e6) {
-            for v in [f64::from_bits(bits), small, small.round(), small / 1000.0] {
+            let cents = (small * 100.0).round() / 100.0;
+            for v in [f64::from_bits(bits), small, small.round(), small / 1000.0, cents, cents * 1e6, -cents / 10.0] {
                 let mut out = String::new();
                 write_value(&mut out, v);
                 proptest::prop_assert_eq!(out, promql::format_value(v));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Timestamps print as the float `t / 1000` prints.
+        #[test]
+        fn timestamps_print_as_seconds(t in proptest::prelude::any::<i64>(), near in -5_000_000_000_000i64..5_000_000_000_000) {
+            for t in [t, near] {
+                let mut out = String::new();
+                write_ts(&mut out, t);
+                let want = if t % 1000 == 0 { (t / 1000).to_string() } else { promql::format_value(t as f64 / 1000.0) };
+                proptest::prop_assert_eq!(out, want);
             }
         }
     }
