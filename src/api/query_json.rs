@@ -189,7 +189,7 @@ fn write_decimal(out: &mut String, m: i64, scale: u32) {
 /// shortest round-trip form, as ryu would print it.
 fn short_decimal(v: f64) -> Option<(i64, u32)> {
     // Zero is whole (and -0 keeps its sign through the float path).
-    if !(v.abs() < 1e12) || v == 0.0 {
+    if v.is_nan() || v.abs() >= 1e12 || v == 0.0 {
         return None;
     }
     for (s, p) in [(1u32, 10.0), (2, 100.0), (3, 1000.0)] {
