@@ -97,7 +97,12 @@ fn into_pair(r: Result<ureq::Response, ureq::Error>) -> Result<(u16, String), St
     match r {
         Ok(resp) => {
             let code = resp.status();
-            Ok((code, resp.into_string().map_err(|e| e.to_string())?))
+            // Read whole: an export after a fast ingest outgrows
+            // `into_string`'s 10 MB cap.
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut resp.into_reader(), &mut body)
+                .map_err(|e| e.to_string())?;
+            Ok((code, body))
         }
         Err(ureq::Error::Status(code, resp)) => Ok((code, resp.into_string().unwrap_or_default())),
         Err(e) => Err(e.to_string()),
