@@ -270,9 +270,23 @@ fn fold_series_major(
     group_of: &[usize],
     out: &mut Vec<StepSeries>,
 ) -> Option<Val> {
-    if !matches!(op, "sum" | "count" | "group" | "min" | "max") {
-        return None;
+    // The operator is decided once, not compared as a string per value.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Fold {
+        Sum,
+        Count,
+        Group,
+        Min,
+        Max,
     }
+    let fold = match op {
+        "sum" => Fold::Sum,
+        "count" => Fold::Count,
+        "group" => Fold::Group,
+        "min" => Fold::Min,
+        "max" => Fold::Max,
+        _ => return None,
+    };
     // Per group and step: the running value and, for sums, its compensation.
     let mut acc: Vec<(f64, f64)> = vec![(0.0, 0.0); out.len() * n];
     for (s, &g) in input.iter().zip(group_of) {
@@ -282,16 +296,16 @@ fn fold_series_major(
             let Some(v) = *v else { continue };
             let first = seen.is_none();
             *seen = Some(0.0);
-            match op {
-                "sum" => *cell = kahan_inc(v, cell.0, cell.1),
-                "count" => cell.0 += 1.0,
-                "group" => cell.0 = 1.0,
-                "min" => {
+            match fold {
+                Fold::Sum => *cell = kahan_inc(v, cell.0, cell.1),
+                Fold::Count => cell.0 += 1.0,
+                Fold::Group => cell.0 = 1.0,
+                Fold::Min => {
                     if first || cell.0 > v || cell.0.is_nan() {
                         cell.0 = v;
                     }
                 }
-                _ => {
+                Fold::Max => {
                     if first || cell.0 < v || cell.0.is_nan() {
                         cell.0 = v;
                     }
@@ -303,7 +317,7 @@ fn fold_series_major(
         for (step, slot) in series.values.iter_mut().enumerate() {
             if slot.is_some() {
                 let (v, c) = acc[g * n + step];
-                *slot = Some(if op == "sum" { v + c } else { v });
+                *slot = Some(if fold == Fold::Sum { v + c } else { v });
             }
         }
     }

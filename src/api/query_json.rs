@@ -50,18 +50,43 @@ fn write_string_list(out: &mut String, key: &str, items: &[&str]) {
         return;
     }
     let _ = write!(out, r#","{key}":["#);
-    for (i, s) in items.iter().enumerate() {
+    write_joined(out, items, |out, s| write_str(out, s));
+    out.push(']');
+}
+
+/// `items` written by `f`, separated by commas.
+fn write_joined<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(&mut String, T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_str(out, s);
+        f(out, item);
     }
-    out.push(']');
+}
+
+/// `{"resultType":kind,"result":[...]}` with at most `limit` items (0: all);
+/// true when `limit` cut the result.
+fn write_result<T>(
+    out: &mut String,
+    kind: &str,
+    items: &[T],
+    limit: usize,
+    f: impl FnMut(&mut String, &T),
+) -> bool {
+    let truncated = limit > 0 && items.len() > limit;
+    let n = if truncated { limit } else { items.len() };
+    let _ = write!(out, r#"{{"resultType":"{kind}","result":["#);
+    write_joined(out, &items[..n], f);
+    out.push_str("]}");
+    truncated
 }
 
 /// Writes the `data` object; true when `limit` cut the result.
 fn write_data(out: &mut String, v: &QueryValue, limit: usize) -> bool {
-    let cut = |n: usize| limit > 0 && n > limit;
     match v {
         QueryValue::Scalar { t, v } => {
             out.push_str(r#"{"resultType":"scalar","result":"#);
@@ -77,60 +102,32 @@ fn write_data(out: &mut String, v: &QueryValue, limit: usize) -> bool {
             out.push_str("]}");
             false
         }
-        QueryValue::Vector(samples) => {
-            let truncated = cut(samples.len());
-            out.push_str(r#"{"resultType":"vector","result":["#);
-            let n = if truncated { limit } else { samples.len() };
-            for (i, s) in samples.iter().take(n).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"metric":"#);
-                write_labels(out, &s.labels);
-                out.push_str(r#","value":"#);
-                write_point(out, s.t, s.v);
-                out.push('}');
-            }
+        QueryValue::Vector(samples) => write_result(out, "vector", samples, limit, |out, s| {
+            out.push_str(r#"{"metric":"#);
+            write_labels(out, &s.labels);
+            out.push_str(r#","value":"#);
+            write_point(out, s.t, s.v);
+            out.push('}');
+        }),
+        QueryValue::Matrix(series) => write_result(out, "matrix", series, limit, |out, s| {
+            out.push_str(r#"{"metric":"#);
+            write_labels(out, &s.labels);
+            out.push_str(r#","values":["#);
+            out.reserve(s.points.len() * 24);
+            write_joined(out, &s.points, |out, (t, v)| write_point(out, *t, *v));
             out.push_str("]}");
-            truncated
-        }
-        QueryValue::Matrix(series) => {
-            let truncated = cut(series.len());
-            out.push_str(r#"{"resultType":"matrix","result":["#);
-            let n = if truncated { limit } else { series.len() };
-            for (i, s) in series.iter().take(n).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"metric":"#);
-                write_labels(out, &s.labels);
-                out.push_str(r#","values":["#);
-                out.reserve(s.points.len() * 24);
-                for (j, (t, v)) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    write_point(out, *t, *v);
-                }
-                out.push_str("]}");
-            }
-            out.push_str("]}");
-            truncated
-        }
+        }),
     }
 }
 
 /// `{"name":"value",...}` in label order, as Prometheus writes a metric.
 pub fn write_labels(out: &mut String, labels: &LabelSet) {
     out.push('{');
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    write_joined(out, labels.iter(), |out, l| {
         write_str(out, l.name);
         out.push(':');
         write_str(out, l.value);
-    }
+    });
     out.push('}');
 }
 

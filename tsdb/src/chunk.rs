@@ -544,9 +544,8 @@ struct ValueDecoder {
 
 impl ChunkIter {
     fn decode_next(&mut self) -> Option<Sample> {
-        let bytes = self.chunk.bytes.as_slice();
         let mut r = BitReader {
-            bytes,
+            bytes: self.chunk.bytes.as_slice(),
             pos: self.pos,
         };
         let s = decode_one(&mut self.state, &mut r)?;
