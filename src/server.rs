@@ -31,6 +31,10 @@ pub struct AppState {
     pub query: Arc<promql::EngineOptions>,
     /// One permit per query allowed to evaluate at once.
     pub query_slots: Arc<tokio::sync::Semaphore>,
+    /// One permit per write being decoded, logged or applied: writes are
+    /// acknowledged before their chunks are encoded, so this bounds the
+    /// applies a fast sender can leave behind.
+    pub write_slots: Arc<tokio::sync::Semaphore>,
     /// Settings as `/api/v1/status/flags` shows them (Prometheus flag names).
     pub flags: Arc<Vec<(String, String)>>,
     /// Metric metadata reported by remote_write senders.
@@ -44,6 +48,12 @@ impl AppState {
             ApiError::Unavailable("the store is starting (replaying its WAL)".into())
         })
     }
+}
+
+/// Writes processed at once: enough to keep every core busy while others
+/// wait on the WAL, few enough that pending applies stay small.
+fn write_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 4
 }
 
 /// The effective settings under Prometheus's flag names where one exists.
@@ -181,6 +191,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         query_slots: Arc::new(tokio::sync::Semaphore::new(
             cfg.query.max_concurrency.max(1),
         )),
+        write_slots: Arc::new(tokio::sync::Semaphore::new(write_concurrency())),
         flags: Arc::new(flags(&settings)),
         metric_metadata: metric_metadata.clone(),
     };

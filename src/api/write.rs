@@ -27,34 +27,40 @@ fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, msg + "\n").into_response()
 }
 
-/// Appends, syncs if configured, and turns the outcome into a response.
-fn store(
+/// A write's response, sent once: as soon as the write is logged, or when
+/// it ends if it never got that far.
+struct Reply(Option<tokio::sync::oneshot::Sender<Response>>);
+
+impl Reply {
+    fn send_with(&mut self, make: impl FnOnce() -> Response) {
+        if let Some(tx) = self.0.take() {
+            // The client may have gone; the write stands either way.
+            let _ = tx.send(make());
+        }
+    }
+}
+
+fn storage_error(st: &AppState, protocol: &'static str, e: &tsdb::TsdbError) -> Response {
+    tracing::error!(error = %e, protocol, "write failed");
+    st.metrics.write_request(protocol, "error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("storage error: {e}\n"),
+    )
+        .into_response()
+}
+
+/// Syncs if configured and turns a logged write's outcome into a response.
+fn respond(
     st: &AppState,
     db: &Db,
     protocol: &'static str,
     prefix: Vec<String>,
-    append: impl FnOnce(&Db) -> Result<AppendOutcome, tsdb::TsdbError>,
+    outcome: &AppendOutcome,
 ) -> Response {
-    let outcome: AppendOutcome = match append(db) {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, protocol, "write failed");
-            st.metrics.write_request(protocol, "error");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("storage error: {e}\n"),
-            )
-                .into_response();
-        }
-    };
     if st.sync_every_write {
         if let Err(e) = db.sync() {
-            st.metrics.write_request(protocol, "error");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("storage error: {e}\n"),
-            )
-                .into_response();
+            return storage_error(st, protocol, &e);
         }
     }
     st.metrics
@@ -85,14 +91,35 @@ fn store(
     bad_request(msg)
 }
 
-async fn run_blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+/// Runs a write on the blocking pool, holding a write slot until it is
+/// fully applied, and answers with the response it sends through its
+/// [`Reply`] (which may come before the task ends).
+async fn run_write(st: &AppState, f: impl FnOnce(&mut Reply) + Send + 'static) -> Response {
+    let failed = |what: &str| {
         (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("write task failed: {e}\n"),
+            format!("write task failed: {what}\n"),
         )
             .into_response()
-    })
+    };
+    let Ok(permit) = st.write_slots.clone().acquire_owned().await else {
+        return failed("the server is shutting down");
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut reply = Reply(Some(tx));
+        f(&mut reply);
+        reply.send_with(|| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "write ended without an answer\n",
+            )
+                .into_response()
+        });
+    });
+    rx.await
+        .unwrap_or_else(|_| failed("it stopped before answering"))
 }
 
 pub async fn remote_write(
@@ -103,25 +130,33 @@ pub async fn remote_write(
         Ok(db) => db,
         Err(e) => return e.into_response(),
     };
-    run_blocking(move || {
-        let decoded = remote_write::decompress(&body).and_then(|buf| {
-            let d = remote_write::decode_uncompressed(&buf)?;
-            for m in &d.metadata {
-                st.metric_metadata.record(
-                    m.metric_family_name,
-                    metric_metadata::type_name(m.kind),
-                    m.help,
-                    m.unit,
-                );
-            }
-            let inputs = d.inputs();
-            Ok(store(&st, &db, "remote_write", Vec::new(), |db| {
-                db.append_inputs(&inputs, AppendMode::Live, now_ms())
-            }))
+    let task_st = st.clone();
+    run_write(&st, move |reply| {
+        let st = task_st;
+        let protocol = "remote_write";
+        let buf = match remote_write::decompress(&body) {
+            Ok(b) => b,
+            Err(e) => return reply.send_with(|| malformed(&st, protocol, e.to_string())),
+        };
+        let d = match remote_write::decode_uncompressed(&buf) {
+            Ok(d) => d,
+            Err(e) => return reply.send_with(|| malformed(&st, protocol, e.to_string())),
+        };
+        for m in &d.metadata {
+            st.metric_metadata.record(
+                m.metric_family_name,
+                metric_metadata::type_name(m.kind),
+                m.help,
+                m.unit,
+            );
+        }
+        let inputs = d.inputs();
+        let result = db.append_inputs_then(&inputs, AppendMode::Live, now_ms(), |o| {
+            reply.send_with(|| respond(&st, &db, protocol, Vec::new(), o))
         });
-        match decoded {
-            Ok(resp) => resp,
-            Err(e) => malformed(&st, "remote_write", e.to_string()),
+        match result {
+            Ok(o) => reply.send_with(|| respond(&st, &db, protocol, Vec::new(), &o)),
+            Err(e) => reply.send_with(|| storage_error(&st, protocol, &e)),
         }
     })
     .await
@@ -135,23 +170,27 @@ pub async fn import_prometheus(
         Ok(db) => db,
         Err(e) => return e.into_response(),
     };
-    run_blocking(move || {
+    let task_st = st.clone();
+    run_write(&st, move |reply| {
+        let st = task_st;
+        let protocol = "import";
         let text = match std::str::from_utf8(&body) {
             Ok(t) => t,
             Err(e) => {
                 let msg = format!("body is not valid UTF-8 at byte {}", e.valid_up_to());
-                return malformed(&st, "import", msg);
+                return reply.send_with(|| malformed(&st, protocol, msg));
             }
         };
         let parsed = import_text::parse(text, now_ms());
         if !parsed.errors.is_empty() {
             st.metrics
-                .malformed_lines("import", parsed.errors.len() as u64);
+                .malformed_lines(protocol, parsed.errors.len() as u64);
         }
-        let prefix = parsed.errors.iter().map(|e| e.to_string()).collect();
-        store(&st, &db, "import", prefix, |db| {
-            db.append(&parsed.series, AppendMode::Backfill, now_ms())
-        })
+        let prefix: Vec<String> = parsed.errors.iter().map(|e| e.to_string()).collect();
+        match db.append(&parsed.series, AppendMode::Backfill, now_ms()) {
+            Ok(o) => reply.send_with(|| respond(&st, &db, protocol, prefix, &o)),
+            Err(e) => reply.send_with(|| storage_error(&st, protocol, &e)),
+        }
     })
     .await
 }

@@ -223,6 +223,12 @@ impl Default for OpenChunk {
 }
 
 impl OpenChunk {
+    /// Starts loading the byte the next sample is written into.
+    pub(crate) fn prefetch_tail(&self) {
+        let b = &self.w.bytes;
+        crate::prefetch::prefetch(b.as_ptr().wrapping_add(b.len().saturating_sub(1)));
+    }
+
     pub fn new() -> Self {
         OpenChunk {
             w: BitWriter::default(),

@@ -193,6 +193,19 @@ impl Db {
         self.head.append_inputs(write, mode, now_ms)
     }
 
+    /// [`Db::append_inputs`], calling `logged` once the write is durable in
+    /// the WAL and before its samples are encoded into chunks (see
+    /// [`crate::head::Head::append_inputs_then`]): the place to acknowledge.
+    pub fn append_inputs_then(
+        &self,
+        write: &[crate::head::SeriesInput<'_>],
+        mode: AppendMode,
+        now_ms: Timestamp,
+        logged: impl FnOnce(&AppendOutcome),
+    ) -> Result<AppendOutcome, TsdbError> {
+        self.head.append_inputs_then(write, mode, now_ms, logged)
+    }
+
     /// Makes everything acknowledged so far survive power loss.
     pub fn sync(&self) -> Result<(), TsdbError> {
         self.head.sync_wal()

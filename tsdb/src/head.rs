@@ -13,6 +13,7 @@ use crate::matcher::Matcher;
 use crate::postings::MemPostings;
 use crate::querier::{Series, SeriesPart, TimeRange};
 use crate::sample::{Sample, SeriesRef, Timestamp};
+use crate::series_table::SeriesTable;
 use crate::wal::{self, RefSample, ReplaySource, WalRecord, WalWriter};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -41,11 +42,11 @@ pub struct SeriesInput<'a> {
     pub samples: &'a [Sample],
 }
 
-/// Hashes a `u64` key as itself: keys are already label hashes.
+/// Hashes a pointer key: spreads its aligned low bits over the word.
 #[derive(Default)]
-struct IdentityHasher(u64);
+struct PointerHasher(u64);
 
-impl std::hash::Hasher for IdentityHasher {
+impl std::hash::Hasher for PointerHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -54,75 +55,10 @@ impl std::hash::Hasher for IdentityHasher {
             self.0 = (self.0 << 8) | u64::from(*b);
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// One series found by its label hash. The labels sit in the map entry
-/// itself so the hot lookup reads the entry and the packed labels, without
-/// going through the series.
-struct HashEntry {
-    labels: LabelSet,
-    r: SeriesRef,
-    series: Arc<MemSeries>,
-}
-
-type HashMapU64<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdentityHasher>>;
-
-/// Label hash → series: the first series with a hash inline, any others
-/// (64-bit collisions, practically never) in a side map.
-#[derive(Default)]
-struct ByHash {
-    first: HashMapU64<HashEntry>,
-    more: HashMapU64<Vec<HashEntry>>,
-}
-
-impl ByHash {
-    fn find(&self, hash: u64, eq: impl Fn(&LabelSet) -> bool) -> Option<&HashEntry> {
-        let e = self.first.get(&hash)?;
-        if eq(&e.labels) {
-            return Some(e);
-        }
-        if self.more.is_empty() {
-            return None;
-        }
-        self.more.get(&hash)?.iter().find(|e| eq(&e.labels))
-    }
-
-    fn insert(&mut self, hash: u64, e: HashEntry) {
-        match self.first.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(e);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.more.entry(hash).or_default().push(e);
-            }
-        }
-    }
-
-    fn remove(&mut self, hash: u64, r: SeriesRef) {
-        if let Some(list) = self.more.get_mut(&hash) {
-            if let Some(i) = list.iter().position(|e| e.r == r) {
-                list.swap_remove(i);
-                if list.is_empty() {
-                    self.more.remove(&hash);
-                }
-                return;
-            }
-        }
-        if self.first.get(&hash).is_some_and(|e| e.r == r) {
-            self.first.remove(&hash);
-            // Promote a colliding series, if any.
-            if let Some(list) = self.more.get_mut(&hash) {
-                if let Some(e) = list.pop() {
-                    self.first.insert(hash, e);
-                }
-                if list.is_empty() {
-                    self.more.remove(&hash);
-                }
-            }
-        }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
     }
 }
 
@@ -321,6 +257,7 @@ impl SeriesData {
 }
 
 struct MemSeries {
+    r: SeriesRef,
     labels: LabelSet,
     data: Mutex<SeriesData>,
     /// Set (under the WAL lock) when a cut drops the series from the index;
@@ -328,9 +265,20 @@ struct MemSeries {
     removed: AtomicBool,
 }
 
+impl MemSeries {
+    /// Starts loading the whole series struct (lock, order state, open
+    /// chunk header) into the cache.
+    fn prefetch(&self) {
+        let p = (self as *const MemSeries).cast::<u8>();
+        for off in (0..std::mem::size_of::<MemSeries>()).step_by(64) {
+            crate::prefetch::prefetch(p.wrapping_add(off));
+        }
+    }
+}
+
 #[derive(Default)]
 struct Index {
-    by_hash: ByHash,
+    by_hash: SeriesTable<Arc<MemSeries>>,
     series: HashMap<SeriesRef, Arc<MemSeries>>,
     postings: MemPostings,
     next_ref: u64,
@@ -350,24 +298,20 @@ impl Index {
         hash: u64,
         eq: impl Fn(&LabelSet) -> bool,
     ) -> Option<(SeriesRef, Arc<MemSeries>)> {
-        self.by_hash.find(hash, eq).map(|e| (e.r, e.series.clone()))
+        self.by_hash
+            .find(hash, |s| eq(&s.labels))
+            .map(|s| (s.r, s.clone()))
     }
 
     fn insert(&mut self, r: SeriesRef, hash: u64, labels: LabelSet) -> Arc<MemSeries> {
         self.postings.add(r, &labels);
         let s = Arc::new(MemSeries {
+            r,
             labels,
             data: Mutex::new(SeriesData::new()),
             removed: AtomicBool::new(false),
         });
-        self.by_hash.insert(
-            hash,
-            HashEntry {
-                labels: s.labels.clone(),
-                r,
-                series: s.clone(),
-            },
-        );
+        self.by_hash.insert(hash, s.clone());
         self.series.insert(r, s.clone());
         self.next_ref = self.next_ref.max(r.0 + 1);
         s
@@ -375,7 +319,7 @@ impl Index {
 
     fn remove(&mut self, r: SeriesRef) {
         if let Some(s) = self.series.remove(&r) {
-            self.by_hash.remove(s.labels.stable_hash(), r);
+            self.by_hash.remove(s.labels.stable_hash(), |x| x.r == r);
             self.postings.remove(r, &s.labels);
         }
     }
@@ -529,7 +473,8 @@ enum Placement {
 fn lock_slots(
     targets: &[(Arc<MemSeries>, SeriesRef, &SeriesInput<'_>)],
 ) -> (Vec<usize>, Vec<usize>) {
-    let mut seen: HashMap<*const MemSeries, usize> = HashMap::with_capacity(targets.len());
+    let mut seen: HashMap<*const MemSeries, usize, std::hash::BuildHasherDefault<PointerHasher>> =
+        HashMap::with_capacity_and_hasher(targets.len(), Default::default());
     let mut slot_of = Vec::with_capacity(targets.len());
     let mut slot_series = Vec::with_capacity(targets.len());
     for (ti, (s, _, _)) in targets.iter().enumerate() {
@@ -951,6 +896,22 @@ impl Head {
         mode: AppendMode,
         now_ms: Timestamp,
     ) -> Result<AppendOutcome, TsdbError> {
+        self.append_inputs_then(write, mode, now_ms, |_| {})
+    }
+
+    /// [`Head::append_inputs`], calling `logged` as soon as the write is in
+    /// the WAL, before its samples are encoded into chunks. A writer can
+    /// acknowledge from `logged`: the series of the write stay locked until
+    /// they are applied, so a reader that comes after the acknowledgement
+    /// waits for them and sees every acknowledged sample. `logged` is not
+    /// called when the write fails or is refused whole before logging.
+    pub fn append_inputs_then(
+        &self,
+        write: &[SeriesInput<'_>],
+        mode: AppendMode,
+        now_ms: Timestamp,
+        logged: impl FnOnce(&AppendOutcome),
+    ) -> Result<AppendOutcome, TsdbError> {
         let mut outcome = AppendOutcome::default();
         let lim = &self.opts.limits;
         if lim.max_series_per_write > 0 && write.len() > lim.max_series_per_write {
@@ -972,9 +933,29 @@ impl Head {
         // Existing series under one read lock, without allocating.
         let mut missing: Vec<(&SeriesInput, u64)> = Vec::new();
         {
+            let live: Vec<(&SeriesInput, u64)> = write
+                .iter()
+                .filter(|s| !s.samples.is_empty())
+                .map(|s| (s, s.labels.hash()))
+                .collect();
             let index = self.read_index();
-            for ss in write.iter().filter(|s| !s.samples.is_empty()) {
-                let h = ss.labels.hash();
+            // Each lookup is a chain of three cache misses (slot, series,
+            // labels); start them for lookups a few places ahead, one link
+            // per stage, so they overlap instead of following each other.
+            const AHEAD: usize = 4;
+            let hash_at = |i: usize| live.get(i).map(|(_, h)| *h);
+            for (i, &(ss, h)) in live.iter().enumerate() {
+                if let Some(h) = hash_at(i + 3 * AHEAD) {
+                    index.by_hash.home(h);
+                }
+                if let Some(s) =
+                    hash_at(i + 2 * AHEAD).and_then(|h| index.by_hash.first_with_hash(h))
+                {
+                    crate::prefetch::prefetch(Arc::as_ptr(s));
+                }
+                if let Some(s) = hash_at(i + AHEAD).and_then(|h| index.by_hash.first_with_hash(h)) {
+                    s.labels.prefetch();
+                }
                 match index.find_ref(h, ss.labels) {
                     Some((r, s)) => targets.push((s, r, ss)),
                     None => missing.push((ss, h)),
@@ -1025,9 +1006,16 @@ impl Head {
         if recreated {
             (slot_of, slot_series) = lock_slots(&targets);
         }
+        const AHEAD: usize = 4;
         let guards: Vec<MutexGuard<'_, SeriesData>> = slot_series
             .iter()
-            .map(|&ti| lock(&targets[ti].0.data))
+            .enumerate()
+            .map(|(k, &ti)| {
+                if let Some(&next) = slot_series.get(k + AHEAD) {
+                    targets[next].0.prefetch();
+                }
+                lock(&targets[ti].0.data)
+            })
             .collect();
         let mut accepted: Vec<RefSample> = Vec::new();
         // For each accepted sample: which target it belongs to and where it goes.
@@ -1114,27 +1102,22 @@ impl Head {
         if !accepted.is_empty() {
             let mut buf = Vec::with_capacity(accepted.len() * 12 + 16);
             wal::encode_samples(&mut buf, &accepted);
-            let max_t = accepted.iter().map(|a| a.sample.t).max();
-            wal.write(&buf, max_t)?;
+            let (min_t, max_t) = accepted
+                .iter()
+                .fold((Timestamp::MAX, Timestamp::MIN), |(lo, hi), a| {
+                    (lo.min(a.sample.t), hi.max(a.sample.t))
+                });
+            wal.write(&buf, Some(max_t))?;
+            // Bounds before the acknowledgement, so a reader never sees a
+            // head narrower than what was acknowledged.
+            self.min_t.fetch_min(min_t, Ordering::Relaxed);
+            self.max_t.fetch_max(max_t, Ordering::Relaxed);
         }
         drop(wal);
-        // Apply in the same order as logged.
-        let mut ooo_count = 0u64;
-        let mut guards = guards;
-        for (rs, (ti, place)) in accepted.iter().zip(&places) {
-            let d = &mut guards[slot_of[*ti]];
-            match place {
-                Placement::InOrder => d.push_in_order(rs.sample, self.chunk_files.as_ref()),
-                Placement::OutOfOrder => {
-                    d.push_ooo(rs.sample);
-                    ooo_count += 1;
-                }
-                Placement::Duplicate => {}
-            }
-            self.min_t.fetch_min(rs.sample.t, Ordering::Relaxed);
-            self.max_t.fetch_max(rs.sample.t, Ordering::Relaxed);
-        }
-        drop(guards);
+        let ooo_count = places
+            .iter()
+            .filter(|(_, p)| matches!(p, Placement::OutOfOrder))
+            .count() as u64;
         outcome.appended = accepted.len();
         self.counters
             .samples_appended
@@ -1145,6 +1128,21 @@ impl Head {
         self.counters
             .duplicates_ignored
             .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
+        logged(&outcome);
+        // Apply in the same order as logged.
+        let mut guards = guards;
+        for (k, (rs, (ti, place))) in accepted.iter().zip(&places).enumerate() {
+            if let Some((next, _)) = places.get(k + AHEAD) {
+                guards[slot_of[*next]].open.prefetch_tail();
+            }
+            let d = &mut guards[slot_of[*ti]];
+            match place {
+                Placement::InOrder => d.push_in_order(rs.sample, self.chunk_files.as_ref()),
+                Placement::OutOfOrder => d.push_ooo(rs.sample),
+                Placement::Duplicate => {}
+            }
+        }
+        drop(guards);
         Ok(outcome)
     }
 
@@ -1335,45 +1333,3 @@ fn classify(
     .classify(s, mode, ooo_window)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn by_hash_keeps_colliding_series_apart() {
-        let series = |name: &str, r: u64| {
-            let labels = LabelSet::from_pairs(&[("__name__", name)]);
-            HashEntry {
-                labels: labels.clone(),
-                r: SeriesRef(r),
-                series: Arc::new(MemSeries {
-                    labels,
-                    data: Mutex::new(SeriesData::new()),
-                    removed: AtomicBool::new(false),
-                }),
-            }
-        };
-        let mut m = ByHash::default();
-        // Three series forced onto one hash.
-        for (name, r) in [("a", 1), ("b", 2), ("c", 3)] {
-            m.insert(7, series(name, r));
-        }
-        let find = |m: &ByHash, name: &str| {
-            let want = LabelSet::from_pairs(&[("__name__", name)]);
-            m.find(7, |l| *l == want).map(|e| e.r.0)
-        };
-        assert_eq!(
-            (find(&m, "a"), find(&m, "b"), find(&m, "c")),
-            (Some(1), Some(2), Some(3))
-        );
-        assert_eq!(find(&m, "d"), None);
-        m.remove(7, SeriesRef(1)); // the inline one: a colliding one is promoted
-        assert_eq!(
-            (find(&m, "a"), find(&m, "b"), find(&m, "c")),
-            (None, Some(2), Some(3))
-        );
-        m.remove(7, SeriesRef(3));
-        m.remove(7, SeriesRef(2));
-        assert!(m.first.is_empty() && m.more.is_empty());
-    }
-}

@@ -21,9 +21,11 @@ pub mod labels;
 pub mod limits;
 pub mod matcher;
 pub mod postings;
+mod prefetch;
 pub mod querier;
 pub mod row_group_cache;
 pub mod sample;
+mod series_table;
 pub mod wal;
 
 pub use db::{Db, DbOptions, DbStats, MaintenanceReport};
