@@ -81,7 +81,14 @@ pub fn decompress(body: &[u8]) -> Result<Vec<u8>, RemoteWriteError> {
 }
 
 pub fn decode_uncompressed(buf: &[u8]) -> Result<DecodedWrite<'_>, RemoteWriteError> {
-    let mut out = DecodedWrite::default();
+    // Sized for node_exporter-like series (about 14 bytes per label and
+    // 120 per series), so the arrays rarely grow while decoding.
+    let mut out = DecodedWrite {
+        labels: Vec::with_capacity(buf.len() / 14),
+        samples: Vec::with_capacity(buf.len() / 120),
+        ends: Vec::with_capacity(buf.len() / 120),
+        ..DecodedWrite::default()
+    };
     let mut r = Reader::new(buf);
     while let Some((field, value)) = r
         .next_field()

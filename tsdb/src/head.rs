@@ -1332,4 +1332,3 @@ fn classify(
     }
     .classify(s, mode, ooo_window)
 }
-
