@@ -103,6 +103,7 @@ pub fn write_cut(plan: &CutPlan, blocks_dir: &Path) -> Result<Vec<BlockMeta>, Ts
 /// Pulls one block's series in label order, a row group at a time.
 struct Cursor<'a> {
     block: &'a Block,
+    scan: crate::block::BlockScan<'a>,
     next_rg: usize,
     buf: VecDeque<(u32, Vec<Sample>)>,
 }
@@ -110,7 +111,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn peek(&mut self) -> Result<Option<&LabelSet>, TsdbError> {
         while self.buf.is_empty() && self.next_rg < self.block.num_row_groups() {
-            let rg = self.block.row_group_series(self.next_rg)?;
+            let rg = self.scan.row_group_series(self.next_rg)?;
             self.buf = rg.series().map(|(id, s)| (id, s.to_vec())).collect();
             self.next_rg += 1;
         }
@@ -133,12 +134,15 @@ pub fn merge_blocks(
     let mut writer = BlockWriter::new(blocks_dir, &new_block_id(min_t))?;
     let mut cursors: Vec<Cursor> = blocks
         .iter()
-        .map(|b| Cursor {
-            block: b,
-            next_rg: 0,
-            buf: VecDeque::new(),
+        .map(|b| {
+            Ok(Cursor {
+                block: b,
+                scan: b.scan()?,
+                next_rg: 0,
+                buf: VecDeque::new(),
+            })
         })
-        .collect();
+        .collect::<Result<_, TsdbError>>()?;
     loop {
         // The smallest label set among the cursors' heads.
         let mut smallest: Option<LabelSet> = None;
