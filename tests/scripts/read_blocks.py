@@ -40,7 +40,7 @@ def main(data_dir):
             if row["value_float"] is not None:
                 v = row["value_float"]
             else:
-                v = row["value_int"] * s["__multiplier"] / 10 ** s["__scale"]
+                v = (row["value_int"] + s.get("__value_base", 0)) * s["__multiplier"] / 10 ** s["__scale"]
             t = groups[(s["__group_id"], row["sample_index"])]
             entry = out.setdefault(row["series_id"], {"timestamps": [], "values": []})
             entry["timestamps"].append(t)

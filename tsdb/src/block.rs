@@ -3,14 +3,14 @@
 //! A block is a directory holding one time range of data:
 //!
 //! - `series.parquet`: one row per series: `series_id`, `group_id`,
-//!   `scale`, `multiplier`, `row_group`, and one nullable string column per
+//!   `scale`, `multiplier`, `row_group`, `value_base`, and one nullable string column per
 //!   label name.
 //! - `timestamps.parquet`: `group_id`, `sample_index`, `timestamp`. Series
 //!   scraped together share one timestamp sequence (a group), stored once.
 //! - `samples.parquet`: `series_id`, `sample_index`, `value_int`,
 //!   `value_float`. The value is `value_float` when set, else
-//!   `value_int * multiplier / 10^scale` (exact: only values that round-trip
-//!   bit for bit are stored as decimals).
+//!   `(value_int + value_base) * multiplier / 10^scale` (exact: only values
+//!   that round-trip bit for bit are stored as decimals).
 //! - `meta.json`: time range, counts, compaction level and source blocks.
 //!
 //! See docs/STORAGE.md for the schema and a DuckDB query that joins them.
@@ -49,12 +49,15 @@ pub const COL_GROUP_ID: &str = "__group_id";
 pub const COL_SCALE: &str = "__scale";
 pub const COL_MULTIPLIER: &str = "__multiplier";
 pub const COL_ROW_GROUP: &str = "__row_group";
-const FIXED_COLUMNS: [&str; 5] = [
+/// Added to a series' stored `value_int`s (format 2 on): see `BlockWriter`.
+pub const COL_VALUE_BASE: &str = "__value_base";
+const FIXED_COLUMNS: [&str; 6] = [
     COL_SERIES_ID,
     COL_GROUP_ID,
     COL_SCALE,
     COL_MULTIPLIER,
     COL_ROW_GROUP,
+    COL_VALUE_BASE,
 ];
 /// Prefix for a label whose name would collide with a fixed column.
 const COLLIDING_LABEL_PREFIX: &str = "label:";
@@ -86,6 +89,17 @@ pub struct BlockMeta {
     pub level: u32,
     /// Blocks this one replaced; they are deleted if still present at open.
     pub sources: Vec<String>,
+    /// Layout version: 2 adds `__value_base` to series.parquet (absent in
+    /// older meta.json files, which are version 1).
+    #[serde(default = "format_v1")]
+    pub format: u32,
+}
+
+/// The layout new blocks are written in.
+pub const BLOCK_FORMAT: u32 = 2;
+
+fn format_v1() -> u32 {
+    1
 }
 
 impl BlockMeta {
@@ -104,6 +118,7 @@ struct BlockSeries {
     scale: u32,
     multiplier: i64,
     row_group: usize,
+    value_base: i64,
 }
 
 /// An open block: its series index in memory, samples read on demand.
@@ -164,17 +179,19 @@ impl Block {
 
         let series_path = dir.join(FILE_SERIES);
         let reader = open_reader(&series_path)?;
+        // Leading fixed columns; label columns follow.
+        let fixed = if meta.format >= 2 { 6 } else { 5 };
         let mut series = Vec::with_capacity(meta.num_series as usize);
         let mut postings = MemPostings::default();
         for row in reader.get_row_iter(None).map_err(|e| pq(&series_path, e))? {
             let row = row.map_err(|e| pq(&series_path, e))?;
-            let mut ints = [0i64; 5];
+            let mut ints = [0i64; 6];
             let mut labels = Vec::new();
             for (i, (name, field)) in row.get_column_iter().enumerate() {
                 match (i, field) {
-                    (0..=4, Field::Int(v)) => ints[i] = i64::from(*v),
-                    (0..=4, Field::Long(v)) => ints[i] = *v,
-                    (0..=4, other) => {
+                    (i, Field::Int(v)) if i < fixed => ints[i] = i64::from(*v),
+                    (i, Field::Long(v)) if i < fixed => ints[i] = *v,
+                    (i, other) if i < fixed => {
                         return Err(pq(&series_path, format!("column {name} holds {other:?}")))
                     }
                     (_, Field::Str(v)) => labels.push(Label::new(column_label(name), v.as_str())),
@@ -201,6 +218,7 @@ impl Block {
                 scale: ints[2] as u32,
                 multiplier: ints[3],
                 row_group: ints[4] as usize,
+                value_base: ints[5],
             });
         }
 
@@ -395,7 +413,9 @@ impl Block {
             };
             let v = match v {
                 Some((m, true)) => {
-                    m.wrapping_mul(series.multiplier) as f64 / 10f64.powi(series.scale as i32)
+                    m.wrapping_add(series.value_base)
+                        .wrapping_mul(series.multiplier) as f64
+                        / 10f64.powi(series.scale as i32)
                 }
                 Some((bits, false)) => f64::from_bits(bits as u64),
                 None => return Err(pq(path, format!("row group {rg}: value column too short"))),

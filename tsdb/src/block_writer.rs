@@ -6,8 +6,8 @@
 //! the writer stream samples out row group by row group.
 
 use crate::block::{
-    label_column, BlockMeta, COL_GROUP_ID, COL_MULTIPLIER, COL_ROW_GROUP, COL_SCALE, COL_SERIES_ID,
-    FILE_SAMPLES, FILE_SERIES, FILE_TIMESTAMPS, META_FILE,
+    label_column, BlockMeta, BLOCK_FORMAT, COL_GROUP_ID, COL_MULTIPLIER, COL_ROW_GROUP, COL_SCALE,
+    COL_SERIES_ID, COL_VALUE_BASE, FILE_SAMPLES, FILE_SERIES, FILE_TIMESTAMPS, META_FILE,
 };
 use crate::error::TsdbError;
 use crate::labels::LabelSet;
@@ -64,6 +64,10 @@ fn decimal_scale(v: f64) -> Option<u32> {
 /// `v * 10^scale` as an exact integer, if reconstruction by division gives
 /// back the same bits.
 pub(crate) fn to_mantissa(v: f64, scale: u32) -> Option<i64> {
+    // An integer has no sign for zero: -0.0 must stay a float.
+    if v == 0.0 && v.is_sign_negative() {
+        return None;
+    }
     let p = 10f64.powi(scale as i32);
     let m = (v * p).round();
     if m.abs() > MAX_EXACT || m / p != v || (m / p).to_bits() != v.to_bits() {
@@ -78,6 +82,7 @@ struct SeriesRow {
     scale: i32,
     multiplier: i64,
     row_group: i32,
+    value_base: i64,
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -107,6 +112,8 @@ pub struct BlockWriter {
     max_t: Timestamp,
     num_samples: u64,
     last_labels: Option<LabelSet>,
+    /// The last `value_int` written, which the next series' chain starts from.
+    chain_last: Option<i64>,
 }
 
 fn props(delta_cols: &[&str], plain_cols: &[&str]) -> Arc<WriterProperties> {
@@ -190,6 +197,7 @@ impl BlockWriter {
             max_t: Timestamp::MIN,
             num_samples: 0,
             last_labels: None,
+            chain_last: None,
         })
     }
 
@@ -230,13 +238,16 @@ impl BlockWriter {
             .flatten()
             .fold(0u64, |g, m| gcd(g, m.unsigned_abs()))
             .clamp(1, i64::MAX as u64) as i64;
+        let value_base = self.chain_base(&mantissas, multiplier);
         let id = self.series.len() as i32;
         for (i, (s, m)) in samples.iter().zip(&mantissas).enumerate() {
             self.col_series.push(id);
             self.col_index.push(i as i32);
             match m {
                 Some(m) => {
-                    self.col_int.push(m / multiplier);
+                    let stored = (m / multiplier).wrapping_sub(value_base);
+                    self.col_int.push(stored);
+                    self.chain_last = Some(stored);
                     self.col_int_def.push(1);
                     self.col_float_def.push(0);
                 }
@@ -256,11 +267,34 @@ impl BlockWriter {
             scale: scale as i32,
             multiplier,
             row_group: self.row_groups,
+            value_base,
         });
         if self.col_series.len() >= ROW_GROUP_SAMPLES {
             self.flush_row_group()?;
         }
         Ok(())
+    }
+
+    /// The base a series' decimal values are stored against: the one that
+    /// makes its first stored value equal the previous series' last, so the
+    /// delta encoding sees no jump where one series ends and the next
+    /// begins (those jumps widened whole 128-value blocks: ~8 % of value
+    /// bytes on the node_exporter-like bench). 0 when there is nothing to
+    /// chain to, or when chaining would take a stored value beyond 2^53,
+    /// so that readers computing in doubles stay exact.
+    fn chain_base(&self, mantissas: &[Option<i64>], multiplier: i64) -> i64 {
+        const MAX_EXACT: u64 = 1 << 53;
+        let mut ints = mantissas.iter().flatten().map(|m| m / multiplier);
+        let (Some(prev), Some(first)) = (self.chain_last, ints.next()) else {
+            return 0;
+        };
+        let base = first.wrapping_sub(prev);
+        let exact = |v: i64| v.wrapping_sub(base).unsigned_abs() <= MAX_EXACT;
+        if exact(first) && ints.all(exact) {
+            base
+        } else {
+            0
+        }
     }
 
     fn flush_row_group(&mut self) -> Result<(), TsdbError> {
@@ -328,6 +362,7 @@ impl BlockWriter {
             int_col(COL_SCALE, PhysicalType::INT32),
             int_col(COL_MULTIPLIER, PhysicalType::INT64),
             int_col(COL_ROW_GROUP, PhysicalType::INT32),
+            int_col(COL_VALUE_BASE, PhysicalType::INT64),
         ];
         for n in &names {
             fields.push(
@@ -354,6 +389,7 @@ impl BlockWriter {
                 COL_SCALE,
                 COL_MULTIPLIER,
                 COL_ROW_GROUP,
+                COL_VALUE_BASE,
             ],
             &[],
         );
@@ -390,6 +426,18 @@ impl BlockWriter {
             .map_err(|e| pq(path, e))?
             .ok_or_else(missing)?;
         write_i32(&mut c, &row_groups).map_err(|e| pq(path, e))?;
+        c.close().map_err(|e| pq(path, e))?;
+        let bases: Vec<i64> = self.series.iter().map(|s| s.value_base).collect();
+        let mut c = rg
+            .next_column()
+            .map_err(|e| pq(path, e))?
+            .ok_or_else(missing)?;
+        match c.untyped() {
+            ColumnWriter::Int64ColumnWriter(w) => {
+                w.write_batch(&bases, None, None).map_err(|e| pq(path, e))?
+            }
+            _ => return Err(pq(path, "value base column is not int64")),
+        };
         c.close().map_err(|e| pq(path, e))?;
         for n in &names {
             let mut values = Vec::new();
@@ -485,6 +533,7 @@ impl BlockWriter {
             num_samples: self.num_samples,
             level,
             sources,
+            format: BLOCK_FORMAT,
         };
         let meta_path = self.tmp_dir.join(META_FILE);
         std::fs::write(&meta_path, meta.to_json()).map_err(|e| TsdbError::io(&meta_path, e))?;
@@ -519,5 +568,78 @@ mod tests {
         assert_eq!(decimal_scale(-0.0), None);
         assert_eq!(decimal_scale(1e300), None);
         assert_eq!(decimal_scale(std::f64::consts::PI), None);
+    }
+
+    fn round_trip(series: &[Vec<f64>]) -> Vec<Vec<u64>> {
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-block-writer-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut w = BlockWriter::new(&dir, "b").unwrap();
+        for (i, values) in series.iter().enumerate() {
+            let labels = LabelSet::from_pairs(&[("__name__", &format!("m{i:04}"))]);
+            let samples: Vec<Sample> = values
+                .iter()
+                .enumerate()
+                .map(|(k, v)| Sample::new(1000 + 15_000 * k as i64, *v))
+                .collect();
+            w.add_series(&labels, &samples).unwrap();
+        }
+        let meta = w.finish(1, Vec::new()).unwrap().unwrap();
+        assert_eq!(meta.format, BLOCK_FORMAT);
+        let cache = Arc::new(crate::row_group_cache::RowGroupCache::new(0));
+        let interner = crate::labels::Interner::default();
+        let block = crate::block::Block::open(&dir.join("b"), &interner, cache).unwrap();
+        let out = (0..series.len() as u32)
+            .map(|id| {
+                let got = block.series_samples(id).unwrap();
+                got.as_slice().iter().map(|s| s.v.to_bits()).collect()
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    #[test]
+    fn chained_values_come_back_exactly() {
+        let series = vec![
+            vec![1000.25, 1015.5, 1030.75],
+            vec![7.0, 7.0, 7.0],
+            // Far from its neighbours: chaining would leave 2^53, so no base.
+            vec![9.0e18, -9.0e18, 4.5e18],
+            vec![f64::NAN, 3.0, f64::INFINITY, 4.0],
+            vec![-0.0, 1.5],
+            vec![1024.0 * 5.0, 1024.0 * 9.0],
+            vec![0.000_000_123, 0.049_000_001],
+        ];
+        let want: Vec<Vec<u64>> = series
+            .iter()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect();
+        assert_eq!(round_trip(&series), want);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Any mix of decimal and other values survives the chained
+        /// decimal encoding bit for bit.
+        #[test]
+        fn any_values_round_trip(series in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![
+                (-1_000_000_000i64..1_000_000_000).prop_map(|m| m as f64 / 100.0),
+                (i64::MIN / 2..i64::MAX / 2).prop_map(|m| m as f64),
+                proptest::num::f64::ANY,
+            ], 1..20), 1..12)) {
+            let want: Vec<Vec<u64>> = series
+                .iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect();
+            prop_assert_eq!(round_trip(&series), want);
+        }
     }
 }
