@@ -193,7 +193,7 @@ impl Db {
         self.head.append_inputs(write, mode, now_ms)
     }
 
-    /// [`Db::append_inputs`], calling `logged` once the write is durable in
+    /// [`Db::append_inputs`], calling `logged` once the write is in
     /// the WAL and before its samples are encoded into chunks (see
     /// [`crate::head::Head::append_inputs_then`]): the place to acknowledge.
     pub fn append_inputs_then(
@@ -754,6 +754,56 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(db.stats().head_series, 2);
+    }
+
+    /// A reader that starts as soon as a write is logged (where
+    /// remote_write acknowledges), while its chunks are still being
+    /// encoded, sees every sample of it.
+    #[test]
+    fn readers_after_the_acknowledgement_see_the_whole_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), DbOptions::default()).unwrap());
+        const SERIES: usize = 300;
+        let names: Vec<String> = (0..SERIES).map(|i| format!("s{i:03}")).collect();
+        let (tx, rx) = std::sync::mpsc::channel::<i64>();
+        let reader_db = db.clone();
+        let reader = std::thread::spawn(move || {
+            let m = [Matcher::equal("job", "ack")];
+            for t in rx {
+                let got = all_samples(&reader_db, &m, TimeRange::new(t, t));
+                assert_eq!(got.len(), SERIES, "series with a sample at {t}");
+                for (labels, samples) in got {
+                    assert_eq!(samples, vec![Sample::new(t, t as f64)], "{labels} at {t}");
+                }
+            }
+        });
+        for k in 1..=40i64 {
+            let t = k * 15_000;
+            let pairs: Vec<[(&str, &str); 2]> = names
+                .iter()
+                .map(|n| [("__name__", n.as_str()), ("job", "ack")])
+                .collect();
+            let samples = [Sample::new(t, t as f64)];
+            let inputs: Vec<crate::head::SeriesInput> = pairs
+                .iter()
+                .map(|p| crate::head::SeriesInput {
+                    labels: crate::LabelsRef::from_sorted(p),
+                    samples: &samples,
+                })
+                .collect();
+            let out = db
+                .append_inputs_then(&inputs, AppendMode::Live, t, |o| {
+                    assert_eq!(o.appended, SERIES);
+                    // Never blocks (as an acknowledgement must not: the
+                    // write holds its series until applied); the reader
+                    // usually queries while the write is being applied.
+                    tx.send(t).unwrap();
+                })
+                .unwrap();
+            assert_eq!(out.appended, SERIES);
+        }
+        drop(tx);
+        reader.join().unwrap();
     }
 
     #[test]

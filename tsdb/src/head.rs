@@ -904,7 +904,9 @@ impl Head {
     /// acknowledge from `logged`: the series of the write stay locked until
     /// they are applied, so a reader that comes after the acknowledgement
     /// waits for them and sees every acknowledged sample. `logged` is not
-    /// called when the write fails or is refused whole before logging.
+    /// called when the write fails or is refused whole before logging. It
+    /// must not wait for a reader: the write's series are locked while it
+    /// runs.
     pub fn append_inputs_then(
         &self,
         write: &[SeriesInput<'_>],
