@@ -42,6 +42,11 @@ pub struct SeriesInput<'a> {
     pub samples: &'a [Sample],
 }
 
+/// How many series ahead the append loops start loading what they will
+/// touch (series structs, labels, chunk tails): far enough to overlap a
+/// cache miss, near enough that the line is still cached when reached.
+const AHEAD: usize = 4;
+
 /// Hashes a pointer key: spreads its aligned low bits over the word.
 #[derive(Default)]
 struct PointerHasher(u64);
@@ -944,7 +949,6 @@ impl Head {
             // Each lookup is a chain of three cache misses (slot, series,
             // labels); start them for lookups a few places ahead, one link
             // per stage, so they overlap instead of following each other.
-            const AHEAD: usize = 4;
             let hash_at = |i: usize| live.get(i).map(|(_, h)| *h);
             for (i, &(ss, h)) in live.iter().enumerate() {
                 if let Some(h) = hash_at(i + 3 * AHEAD) {
@@ -1008,7 +1012,6 @@ impl Head {
         if recreated {
             (slot_of, slot_series) = lock_slots(&targets);
         }
-        const AHEAD: usize = 4;
         let guards: Vec<MutexGuard<'_, SeriesData>> = slot_series
             .iter()
             .enumerate()
@@ -1032,6 +1035,7 @@ impl Head {
             targets_per_slot[slot] += 1;
         }
         let mut pending: HashMap<usize, BTreeMap<Timestamp, u64>> = HashMap::new();
+        let mut ooo_count = 0u64;
         for (ti, (_, r, ss)) in targets.iter().enumerate() {
             let slot = slot_of[ti];
             let d = &guards[slot];
@@ -1086,6 +1090,7 @@ impl Head {
                                 sample: *sample,
                             });
                             places.push((ti, Placement::OutOfOrder));
+                            ooo_count += 1;
                         } else {
                             outcome.duplicates += 1;
                         }
@@ -1116,10 +1121,6 @@ impl Head {
             self.max_t.fetch_max(max_t, Ordering::Relaxed);
         }
         drop(wal);
-        let ooo_count = places
-            .iter()
-            .filter(|(_, p)| matches!(p, Placement::OutOfOrder))
-            .count() as u64;
         outcome.appended = accepted.len();
         self.counters
             .samples_appended
