@@ -75,12 +75,19 @@ pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
             for _ in 0..reps {
                 let t = Instant::now();
                 let resp = a.get(&url).call();
-                let secs = t.elapsed().as_secs_f64();
-                match resp {
+                // The clock stops when the whole answer has arrived: a peer
+                // that sends its headers early and streams the body must
+                // not look faster than one that sends it in one piece.
+                let (secs, body) = match resp {
                     Ok(r) => {
-                        // Answers can be large (raw series over 6 h): read them whole.
                         let mut body = Vec::new();
                         std::io::Read::read_to_end(&mut r.into_reader(), &mut body)?;
+                        (t.elapsed().as_secs_f64(), Ok(body))
+                    }
+                    Err(e) => (0.0, Err(e)),
+                };
+                match body {
+                    Ok(body) => {
                         let ok = body.windows(9).any(|w| w == b"\"success\"");
                         if !ok {
                             let head =

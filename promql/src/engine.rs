@@ -84,9 +84,11 @@ pub(crate) struct Ev<'a> {
 
 pub(crate) type Result<T> = std::result::Result<T, QueryError>;
 
-fn parse(query: &str) -> Result<Expr> {
-    crate::syntax_error::parse(query)
-        .map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+fn parse(query: &str) -> Result<std::sync::Arc<Expr>> {
+    crate::parse_cache::parsed(query, |q| {
+        crate::syntax_error::parse(q)
+            .map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+    })
 }
 
 pub(crate) fn system_time_ms(t: &SystemTime) -> i64 {
@@ -379,6 +381,26 @@ impl<'a> Ev<'a> {
             .sh
             .select(vs, TimeRange::new(lo.saturating_sub(lookback - 1), hi))?;
         let budget = self.sh.budget();
+        let value = |x: &Sample| if timestamps { x.t as f64 / 1000.0 } else { x.v };
+        if lo == hi {
+            // One evaluation time (an instant query, or `@`): each series'
+            // newest sample in the lookback window is the answer.
+            let work = series.len() * 16;
+            let out = par_map(series, work, |s| {
+                budget.check_deadline()?;
+                let v = s
+                    .last_sample()?
+                    .filter(|x| !x.is_stale())
+                    .map(|x| value(&x));
+                budget.load(usize::from(v.is_some()))?;
+                Ok(StepSeries {
+                    labels: s.labels,
+                    values: vec![v; times.len()],
+                    drop_name: false,
+                })
+            })?;
+            return Ok(out.into_iter().filter(|s| !s.is_empty()).collect());
+        }
         let work = series.len() * times.len().max(64);
         let out = par_map(series, work, |s| {
             budget.check_deadline()?;
@@ -389,8 +411,7 @@ impl<'a> Ev<'a> {
                 .map(|&t| {
                     let i = samples.partition_point(|x| x.t <= t);
                     let x = samples[..i].last()?;
-                    let v = if timestamps { x.t as f64 / 1000.0 } else { x.v };
-                    (x.t > t - lookback && !x.is_stale()).then_some(v)
+                    (x.t > t - lookback && !x.is_stale()).then(|| value(x))
                 })
                 .collect();
             Ok(StepSeries {

@@ -18,6 +18,7 @@ mod histogram;
 mod label_hash;
 mod label_map;
 mod parallel;
+mod parse_cache;
 mod range_functions;
 pub mod selector;
 pub mod syntax_error;

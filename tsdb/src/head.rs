@@ -208,7 +208,11 @@ impl SeriesData {
             .collect();
         Series {
             labels: labels.clone(),
-            parts: vec![SeriesPart::Head { chunks, extra }],
+            parts: vec![SeriesPart::Head {
+                chunks,
+                extra,
+                last: self.last,
+            }],
             range,
         }
     }
@@ -437,7 +441,11 @@ impl CutItem {
         drop(d);
         Series {
             labels: LabelSet::default(),
-            parts: vec![SeriesPart::Head { chunks, extra }],
+            parts: vec![SeriesPart::Head {
+                chunks,
+                extra,
+                last: None,
+            }],
             range: TimeRange::ALL,
         }
         .samples()

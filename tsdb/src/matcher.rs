@@ -66,15 +66,20 @@ impl Matcher {
         let name = name.into();
         let value = value.into();
         let (regex, shape) = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                let re = Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
-                    TsdbError::InvalidMatcher {
-                        matcher: format!("{name}{}{value:?}", op.as_str()),
-                        detail: e.to_string(),
-                    }
-                })?;
-                (Some(re), regex_shape(&value))
-            }
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => match regex_shape(&value) {
+                // Literal shapes are answered without the regex (and are
+                // valid regexes by construction): nothing to compile.
+                RegexShape::General => {
+                    let re = crate::regex_cache::anchored(&value).map_err(|e| {
+                        TsdbError::InvalidMatcher {
+                            matcher: format!("{name}{}{value:?}", op.as_str()),
+                            detail: e.to_string(),
+                        }
+                    })?;
+                    (Some(re), RegexShape::General)
+                }
+                literal => (None, literal),
+            },
             _ => (None, RegexShape::General),
         };
         Ok(Matcher {

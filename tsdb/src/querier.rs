@@ -67,6 +67,10 @@ pub(crate) enum SeriesPart {
     Head {
         chunks: Vec<FrozenChunk>,
         extra: Vec<Sample>,
+        /// The series' newest in-order sample when the part was taken
+        /// (the end of the last chunk): an instant lookup at or after it
+        /// needs no decoding.
+        last: Option<Sample>,
     },
     /// One series of a block, decoded when its samples are first read
     /// (through the store's row-group cache).
@@ -119,6 +123,23 @@ impl Series {
         Ok(out)
     }
 
+    /// The newest sample in the selected range (what an instant selector
+    /// reads), found without decoding the whole range: the head knows its
+    /// newest sample, a head chunk is read only up to the range's end,
+    /// and a block series is searched.
+    pub fn last_sample(&self) -> Result<Option<Sample>, TsdbError> {
+        let mut best: Option<Sample> = None;
+        for p in &self.parts {
+            // Where parts hold the same timestamp the earlier one wins.
+            if let Some(s) = part_last(p, self.range)? {
+                if best.is_none_or(|b| s.t > b.t) {
+                    best = Some(s);
+                }
+            }
+        }
+        Ok(best)
+    }
+
     pub(crate) fn merge(&mut self, other: Series) {
         self.parts.extend(other.parts);
     }
@@ -134,16 +155,61 @@ fn append_part(p: &SeriesPart, range: TimeRange, out: &mut Vec<Sample>) -> Resul
             let hi = s.partition_point(|x| x.t <= range.end).max(lo);
             out.extend_from_slice(&s[lo..hi]);
         }
-        SeriesPart::Head { chunks, extra } if extra.is_empty() => {
+        SeriesPart::Head { chunks, extra, .. } if extra.is_empty() => {
             for c in chunks {
                 c.decode_into(range.start, range.end, out);
             }
         }
-        SeriesPart::Head { chunks, extra } => {
+        SeriesPart::Head { chunks, extra, .. } => {
             out.extend(HeadIter::new(chunks.clone(), extra.clone(), range));
         }
     }
     Ok(())
+}
+
+/// One part's newest sample in `range`.
+fn part_last(p: &SeriesPart, range: TimeRange) -> Result<Option<Sample>, TsdbError> {
+    match p {
+        SeriesPart::Block { block, id } => {
+            let samples = block.series_samples(*id)?;
+            let s = samples.as_slice();
+            let hi = s.partition_point(|x| x.t <= range.end);
+            Ok(hi
+                .checked_sub(1)
+                .map(|i| s[i])
+                .filter(|x| x.t >= range.start))
+        }
+        SeriesPart::Head {
+            chunks,
+            extra,
+            last,
+        } if extra.is_empty() => {
+            let newest = chunks.last().map(|c| c.max_t());
+            if let Some(l) = last.filter(|l| Some(l.t) == newest && range.contains(l.t)) {
+                return Ok(Some(l));
+            }
+            for c in chunks.iter().rev() {
+                if c.min_t() > range.end {
+                    continue;
+                }
+                if c.max_t() < range.start {
+                    break;
+                }
+                let found = c
+                    .iter()
+                    .take_while(|s| s.t <= range.end)
+                    .filter(|s| s.t >= range.start)
+                    .last();
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            Ok(None)
+        }
+        SeriesPart::Head { chunks, extra, .. } => {
+            Ok(HeadIter::new(chunks.clone(), extra.clone(), range).last())
+        }
+    }
 }
 
 /// Two time-sorted lists merged; at a timestamp in both, `a`'s sample is kept.
@@ -191,7 +257,7 @@ impl Iterator for BlockIter {
 
 fn part_iter(p: &SeriesPart, range: TimeRange) -> Result<PartIter, TsdbError> {
     let it: Box<dyn Iterator<Item = Sample> + Send> = match p {
-        SeriesPart::Head { chunks, extra } => {
+        SeriesPart::Head { chunks, extra, .. } => {
             Box::new(HeadIter::new(chunks.clone(), extra.clone(), range))
         }
         SeriesPart::Block { block, id } => {
@@ -323,6 +389,7 @@ mod tests {
         SeriesPart::Head {
             chunks: vec![c.freeze()],
             extra: extra.iter().map(|&t| Sample::new(t, -tag)).collect(),
+            last: None,
         }
     }
 
@@ -352,6 +419,50 @@ mod tests {
             };
             let merged: Vec<Sample> = s.samples().unwrap().collect();
             prop_assert_eq!(s.collect_samples().unwrap(), merged);
+        }
+
+        /// The instant lookup finds the merge's newest sample, whether or
+        /// not the head part knows its newest sample, across chunks.
+        #[test]
+        fn last_sample_is_the_merges_last(
+            a in prop::collection::vec(0i64..400, 0..60),
+            b in prop::collection::vec(0i64..400, 0..60),
+            extra in prop::collection::vec(0i64..400, 0..3),
+            knows_last in any::<bool>(),
+            lo in 0i64..400,
+            len in 0i64..400,
+        ) {
+            let (a, b, extra) = (sorted(a), sorted(b), sorted(extra));
+            let extra: Vec<i64> = extra.into_iter().filter(|t| b.binary_search(t).is_err()).collect();
+            let s = Series {
+                labels: LabelSet::default(),
+                parts: vec![chunked_part(&a, 1.0, &[], knows_last), chunked_part(&b, 2.0, &extra, knows_last)],
+                range: TimeRange::new(lo, lo + len),
+            };
+            let merged: Vec<Sample> = s.samples().unwrap().collect();
+            prop_assert_eq!(s.last_sample().unwrap(), merged.last().copied());
+        }
+    }
+
+    /// A head part of chunks of up to 7 samples each.
+    fn chunked_part(ts: &[i64], tag: f64, extra: &[i64], knows_last: bool) -> SeriesPart {
+        let chunks = ts
+            .chunks(7)
+            .map(|part| {
+                let mut c = OpenChunk::new();
+                for &t in part {
+                    c.push(Sample::new(t, tag + t as f64));
+                }
+                c.freeze()
+            })
+            .collect();
+        SeriesPart::Head {
+            chunks,
+            extra: extra.iter().map(|&t| Sample::new(t, -tag)).collect(),
+            last: ts
+                .last()
+                .filter(|_| knows_last)
+                .map(|&t| Sample::new(t, tag + t as f64)),
         }
     }
 }
