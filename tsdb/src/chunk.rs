@@ -76,65 +76,142 @@ impl BitWriter {
     }
 }
 
+/// Reads a chunk's bits, keeping the next 56 to 63 of them in a register:
+/// a field is then a count and a shift, not a load, so decoding is not
+/// one long chain of dependent loads. Bits past the end read as zero; the
+/// decoder checks once per sample that it has not read past the end.
+#[derive(Clone, Copy)]
 struct BitReader<'a> {
     bytes: &'a [u8],
-    pos: usize,
+    /// The next byte to load into `buf`.
+    next: usize,
+    /// The next `avail` bits of the chunk, left-aligned (bits below them
+    /// are the chunk's following bits or zero).
+    buf: u64,
+    avail: u32,
+}
+
+/// Where a [`BitReader`] stands, kept between a lazy iterator's calls.
+#[derive(Clone, Copy, Default)]
+struct ReaderPos {
+    next: usize,
+    buf: u64,
+    avail: u32,
 }
 
 impl<'a> BitReader<'a> {
-    fn bits_left(&self) -> usize {
-        (self.bytes.len() * 8).saturating_sub(self.pos)
+    fn new(bytes: &'a [u8]) -> Self {
+        Self::resume(bytes, ReaderPos::default())
     }
 
-    /// The next 64 bits, left-aligned; bits past the end read as zero.
-    fn window(&self) -> u64 {
-        let i = self.pos / 8;
-        let word = match self.bytes.get(i..i + 8) {
-            Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-            None => {
-                let mut buf = [0u8; 8];
-                let tail = self.bytes.get(i..).unwrap_or(&[]);
-                buf[..tail.len()].copy_from_slice(tail);
-                u64::from_be_bytes(buf)
-            }
+    fn resume(bytes: &'a [u8], p: ReaderPos) -> Self {
+        let mut r = BitReader {
+            bytes,
+            next: p.next,
+            buf: p.buf,
+            avail: p.avail,
         };
-        word << (self.pos % 8)
+        r.refill();
+        r
     }
 
-    fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let bit = byte & (0x80 >> (self.pos % 8)) != 0;
-        self.pos += 1;
-        Some(bit)
+    fn pos(&self) -> ReaderPos {
+        ReaderPos {
+            next: self.next,
+            buf: self.buf,
+            avail: self.avail,
+        }
+    }
+
+    /// True once more bits were read than the chunk holds.
+    fn overrun(&self) -> bool {
+        self.next * 8 - self.avail as usize > self.bytes.len() * 8
+    }
+
+    /// Tops the register up to at least 56 bits (whole bytes, loaded as
+    /// one word; bits it holds beyond `avail` are the same stream bits,
+    /// so loading them again changes nothing).
+    #[inline(always)]
+    fn refill(&mut self) {
+        let i = self.next;
+        let w = match self.bytes.get(i..i + 8) {
+            Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            None => self.tail_word(i),
+        };
+        self.buf |= w >> self.avail;
+        self.next += ((63 - self.avail) >> 3) as usize;
+        self.avail |= 56;
+    }
+
+    /// The bytes from `i` to the end, left-aligned and zero-filled: the
+    /// last eight bytes loaded as one word and shifted.
+    #[cold]
+    fn tail_word(&self, i: usize) -> u64 {
+        let len = self.bytes.len();
+        match self.bytes.get(len.wrapping_sub(8)..) {
+            Some(b) if i < len => {
+                let w = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                w << (8 * (i + 8 - len))
+            }
+            _ => {
+                let mut w = 0u64;
+                for (k, b) in self.bytes.iter().skip(i).take(8).enumerate() {
+                    w |= u64::from(*b) << (56 - 8 * k);
+                }
+                w
+            }
+        }
+    }
+
+    /// The next 56 bits (at least), left-aligned, without consuming them.
+    #[inline(always)]
+    fn window(&mut self) -> u64 {
+        if self.avail < 56 {
+            self.refill();
+        }
+        self.buf
+    }
+
+    /// Drops `n` bits of the window (at most 56).
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        self.buf <<= n;
+        self.avail -= n;
+    }
+
+    fn read_bit(&mut self) -> bool {
+        let bit = self.window() >> 63 != 0;
+        self.consume(1);
+        bit
     }
 
     /// Up to four leading one bits, ended by a zero bit (consumed) or by
     /// the fourth one: the prefix codes of timestamps and values.
-    fn read_prefix(&mut self) -> Option<u8> {
+    #[inline(always)]
+    fn read_prefix(&mut self) -> u8 {
         let ones = (self.window().leading_ones() as u8).min(4);
-        let used = if ones == 4 { 4 } else { ones as usize + 1 };
-        if used > self.bits_left() {
-            return None;
-        }
-        self.pos += used;
-        Some(ones)
+        self.consume(if ones == 4 { 4 } else { u32::from(ones) + 1 });
+        ones
     }
 
-    fn read_bits(&mut self, n: u8) -> Option<u64> {
-        if n == 0 {
-            return Some(0);
+    /// The next `n` bits (at most 64).
+    #[inline(always)]
+    fn read_bits(&mut self, n: u8) -> u64 {
+        if n > 56 {
+            let hi = self.read_short(n - 32);
+            let lo = self.read_short(32);
+            return (hi << 32) | lo;
         }
-        if n as usize > self.bits_left() {
-            return None;
-        }
-        if n <= 56 {
-            let v = self.window() >> (64 - n);
-            self.pos += n as usize;
-            return Some(v);
-        }
-        let hi = self.read_bits(n - 32)?;
-        let lo = self.read_bits(32)?;
-        Some((hi << 32) | lo)
+        self.read_short(n)
+    }
+
+    /// The next `n` bits, `n <= 56`: the top `n` of the window (none
+    /// when `n` is 0).
+    #[inline(always)]
+    fn read_short(&mut self, n: u8) -> u64 {
+        let v = (self.window() >> 1) >> (63 - n);
+        self.consume(u32::from(n));
+        v
     }
 }
 
@@ -503,10 +580,7 @@ impl FrozenChunk {
         if self.max_t < start || self.min_t > end {
             return;
         }
-        let mut r = BitReader {
-            bytes: self.bytes.as_slice(),
-            pos: 0,
-        };
+        let mut r = BitReader::new(self.bytes.as_slice());
         let mut st = DecodeState::default();
         out.reserve(usize::from(self.n));
         while st.read < self.n {
@@ -526,7 +600,7 @@ impl FrozenChunk {
     pub fn iter(&self) -> ChunkIter {
         ChunkIter {
             chunk: self.clone(),
-            pos: 0,
+            pos: ReaderPos::default(),
             state: DecodeState::default(),
         }
     }
@@ -535,12 +609,12 @@ impl FrozenChunk {
 /// Decodes a chunk lazily, one sample at a time.
 pub struct ChunkIter {
     chunk: FrozenChunk,
-    pos: usize,
+    pos: ReaderPos,
     state: DecodeState,
 }
 
 /// The value half of the decoder state.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct ValueDecoder {
     v_bits: u64,
     leading: u8,
@@ -550,12 +624,9 @@ struct ValueDecoder {
 
 impl ChunkIter {
     fn decode_next(&mut self) -> Option<Sample> {
-        let mut r = BitReader {
-            bytes: self.chunk.bytes.as_slice(),
-            pos: self.pos,
-        };
+        let mut r = BitReader::resume(self.chunk.bytes.as_slice(), self.pos);
         let s = decode_one(&mut self.state, &mut r)?;
-        self.pos = r.pos;
+        self.pos = r.pos();
         Some(s)
     }
 }
@@ -570,24 +641,67 @@ struct DecodeState {
 }
 
 /// Decodes the sample after `st` from `r`.
+#[inline(always)]
 fn decode_one(st: &mut DecodeState, r: &mut BitReader) -> Option<Sample> {
     if st.read == 0 {
-        st.t = r.read_bits(64)? as i64;
-        st.values.read_first(r)?;
+        // Through copies, so that the state's address is never taken.
+        let (st1, r1, s) = decode_first(*r)?;
+        *st = st1;
+        *r = r1;
+        return Some(s);
     } else {
-        let dod = read_dod(r)?;
+        let dod = read_dod(r);
         st.t_delta = st.t_delta.wrapping_add(dod);
         st.t = st.t.wrapping_add(st.t_delta);
         st.values.read_next(r)?;
+    }
+    // Reads past the end see zero bits; a chunk that runs out is damaged.
+    if r.overrun() {
+        return None;
     }
     st.read += 1;
     Some(Sample::new(st.t, f64::from_bits(st.values.v_bits)))
 }
 
+#[cold]
+#[inline(never)]
+fn rare_call<'a>(
+    mut v: ValueDecoder,
+    mut r: BitReader<'a>,
+    ones: u8,
+    read: fn(&mut ValueDecoder, &mut BitReader, u8) -> Option<()>,
+) -> Option<(ValueDecoder, BitReader<'a>)> {
+    read(&mut v, &mut r, ones)?;
+    Some((v, r))
+}
+
+/// The first sample: raw timestamp and value, and the value's scale.
+#[inline(never)]
+fn decode_first(mut r: BitReader) -> Option<(DecodeState, BitReader, Sample)> {
+    let mut st = DecodeState {
+        t: r.read_bits(64) as i64,
+        ..DecodeState::default()
+    };
+    st.values.read_first(&mut r)?;
+    if r.overrun() {
+        return None;
+    }
+    st.read = 1;
+    let s = Sample::new(st.t, f64::from_bits(st.values.v_bits));
+    Some((st, r, s))
+}
+
+/// Byte `i` of a little table packed into a word: a shift, not a load,
+/// on the decoder's dependency chain.
+#[inline(always)]
+fn packed(table: u32, i: u8) -> u8 {
+    (table >> (8 * u32::from(i))) as u8
+}
+
 impl ValueDecoder {
     fn read_first(&mut self, r: &mut BitReader) -> Option<()> {
-        self.v_bits = r.read_bits(64)?;
-        let scale = r.read_bits(5)? as u8;
+        self.v_bits = r.read_bits(64);
+        let scale = r.read_bits(5) as u8;
         self.dec = DecimalState::default();
         if scale <= MAX_SCALE {
             self.dec.scale = scale;
@@ -596,82 +710,125 @@ impl ValueDecoder {
         Some(())
     }
 
+    /// The value after the first. The common codes (same value, decimal
+    /// delta at the same width, decimal delta at a new width) are read
+    /// from one window without branching on which of them it is: the
+    /// code changes from sample to sample, so a branch on it mispredicts.
+    #[inline(always)]
     fn read_next(&mut self, r: &mut BitReader) -> Option<()> {
-        let prefix = r.read_prefix()?;
-        match prefix {
-            0 => {}
-            1 | 2 => {
-                if prefix == 2 {
-                    self.dec.width = r.read_bits(6)? as u8 + 1;
-                }
-                let d = unzigzag(r.read_bits(self.dec.width)?);
-                let m = self.dec.mantissa?.checked_add(d)?;
-                self.dec.mantissa = Some(m);
-                self.v_bits = decimal_value(m, self.dec.scale).to_bits();
-            }
-            3 => {
-                let scale = r.read_bits(4)? as u8;
-                self.read_xor(r)?;
-                self.dec = DecimalState {
-                    mantissa: Some(mantissa_at(f64::from_bits(self.v_bits), scale)?),
-                    scale,
-                    width: 0,
-                };
-            }
-            _ => {
-                self.read_xor(r)?;
-                self.dec.mantissa = None;
-            }
+        let w = r.window();
+        let ones = (w.leading_ones() as u8).min(4);
+        if ones == 4 {
+            // Not a decimal: Gorilla XOR of the float bits.
+            r.consume(4);
+            self.read_xor(r)?;
+            self.dec.mantissa = None;
+            return Some(());
+        }
+        if ones == 3 {
+            return self.rare(r, ones, Self::read_float);
+        }
+        // Header bits: `0`, `10`, or `110` + 6 bits of width.
+        let header = packed(0x09_02_01, ones);
+        let new_width = ((w << 3) >> 58) as u8 + 1;
+        let width = if ones == 2 { new_width } else { self.dec.width };
+        let payload = if ones == 0 { 0 } else { width };
+        if header + payload > 56 {
+            return self.rare(r, ones, Self::read_wide);
+        }
+        // The top `payload` bits after the header (none when payload is 0).
+        let z = ((w << header) >> 1) >> (63 - payload);
+        r.consume(u32::from(header + payload));
+        if ones != 0 {
+            let m = self.dec.mantissa?.checked_add(unzigzag(z))?;
+            self.dec.mantissa = Some(m);
+            self.dec.width = width;
+            self.v_bits = decimal_value(m, self.dec.scale).to_bits();
         }
         Some(())
     }
 
+    /// Runs a rare code's reader on copies of the state: the hot path's
+    /// state then never has its address taken and stays in registers.
+    #[inline(always)]
+    fn rare(
+        &mut self,
+        r: &mut BitReader,
+        ones: u8,
+        read: fn(&mut ValueDecoder, &mut BitReader, u8) -> Option<()>,
+    ) -> Option<()> {
+        let (v, rr) = rare_call(*self, *r, ones, read)?;
+        *self = v;
+        *r = rr;
+        Some(())
+    }
+
+    /// A decimal delta too wide for one window.
+    fn read_wide(&mut self, r: &mut BitReader, ones: u8) -> Option<()> {
+        r.read_prefix();
+        if ones == 2 {
+            self.dec.width = r.read_bits(6) as u8 + 1;
+        }
+        let d = unzigzag(r.read_bits(self.dec.width));
+        let m = self.dec.mantissa?.checked_add(d)?;
+        self.dec.mantissa = Some(m);
+        self.v_bits = decimal_value(m, self.dec.scale).to_bits();
+        Some(())
+    }
+
+    /// A value stored as the XOR of its float bits (`ones` is 3 when it
+    /// starts a new decimal scale, 4 when it is not a decimal).
+    fn read_float(&mut self, r: &mut BitReader, ones: u8) -> Option<()> {
+        r.read_prefix();
+        if ones == 3 {
+            let scale = r.read_bits(4) as u8;
+            self.read_xor(r)?;
+            self.dec = DecimalState {
+                mantissa: Some(mantissa_at(f64::from_bits(self.v_bits), scale)?),
+                scale,
+                width: 0,
+            };
+        } else {
+            self.read_xor(r)?;
+            self.dec.mantissa = None;
+        }
+        Some(())
+    }
+
+    #[inline(always)]
     fn read_xor(&mut self, r: &mut BitReader) -> Option<()> {
-        if r.read_bit()? {
-            self.leading = r.read_bits(5)? as u8;
-            let sig = match r.read_bits(6)? as u8 {
+        if r.read_bit() {
+            self.leading = r.read_bits(5) as u8;
+            let sig = match r.read_bits(6) as u8 {
                 0 => 64,
                 s => s,
             };
             self.trailing = 64u8.checked_sub(self.leading + sig)?;
         }
-        let sig = 64 - self.leading - self.trailing;
-        let bits = r.read_bits(sig)?;
-        self.v_bits ^= bits << self.trailing;
+        let sig = 64u8.checked_sub(self.leading + self.trailing)?;
+        let bits = r.read_bits(sig);
+        self.v_bits ^= bits.checked_shl(u32::from(self.trailing)).unwrap_or(0);
         Some(())
     }
 }
 
-fn sign_extend(v: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
-    ((v << shift) as i64) >> shift
-}
-
-fn read_dod(r: &mut BitReader) -> Option<i64> {
-    // Prefix and payload of the short forms fit one window: one load.
+/// A timestamp's delta of delta. The short forms are read from one window
+/// without branching on which one it is (scrape jitter makes that vary).
+#[inline(always)]
+fn read_dod(r: &mut BitReader) -> i64 {
     let w = r.window();
     let ones = (w.leading_ones() as u8).min(4);
-    let bits: u8 = match ones {
-        0 => 0,
-        1 => 6,
-        2 => 14,
-        3 => 20,
-        _ => {
-            return r
-                .read_prefix()
-                .and_then(|_| r.read_bits(64))
-                .map(|v| v as i64)
-        }
-    };
-    let used = ones as usize + 1;
-    if used + bits as usize > r.bits_left() {
-        return None;
+    if ones == 4 {
+        r.read_prefix();
+        return r.read_bits(64) as i64;
     }
-    r.pos += used + bits as usize;
-    if bits == 0 {
-        return Some(0);
-    }
-    Some(sign_extend((w << used) >> (64 - bits), u32::from(bits)))
+    // Payload bits of the prefixes `0`, `10`, `110`, `1110`.
+    let bits = packed(0x14_0E_06_00, ones);
+    let used = ones + 1;
+    r.consume(u32::from(used + bits));
+    // Sign-extended top `bits` bits after the prefix; zero when bits is 0.
+    let v = (((w << used) as i64) >> 1) >> (63 - bits);
+    v & -i64::from(bits != 0)
 }
 
 impl Iterator for ChunkIter {
@@ -900,7 +1057,37 @@ mod tests {
                 t += d;
                 samples.push(Sample::new(t, f64::from_bits(values[i + 1])));
             }
-            prop_assert_eq!(roundtrip(&samples), samples);
+            prop_assert_eq!(roundtrip(&samples), samples.clone());
+            let mut bulk = Vec::new();
+            let mut c = OpenChunk::new();
+            for s in &samples {
+                c.push(*s);
+            }
+            c.freeze().decode_into(i64::MIN, i64::MAX, &mut bulk);
+            prop_assert_eq!(bulk, samples);
+        }
+
+        /// Whatever the bytes, both decoders stop without panicking and
+        /// agree on what they read.
+        #[test]
+        fn arbitrary_bytes_decode_alike_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            n in 0u16..300,
+        ) {
+            let c = FrozenChunk {
+                bytes: ChunkBytes::Heap(Arc::from(bytes)),
+                n,
+                min_t: i64::MIN,
+                max_t: i64::MAX,
+            };
+            let bits = |v: Vec<Sample>| -> Vec<(i64, u64)> {
+                v.into_iter().map(|s| (s.t, s.v.to_bits())).collect()
+            };
+            let lazy = bits(c.iter().collect());
+            let mut bulk = Vec::new();
+            c.decode_into(i64::MIN, i64::MAX, &mut bulk);
+            prop_assert!(lazy.len() <= usize::from(n));
+            prop_assert_eq!(bits(bulk), lazy);
         }
     }
 }
