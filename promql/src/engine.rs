@@ -385,7 +385,7 @@ impl<'a> Ev<'a> {
         if lo == hi {
             // One evaluation time (an instant query, or `@`): each series'
             // newest sample in the lookback window is the answer.
-            let work = series.len() * 16;
+            let work = series.len() * 4;
             let out = par_map(series, work, |s| {
                 budget.check_deadline()?;
                 let v = s

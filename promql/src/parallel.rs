@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Below this much work (series × steps or samples) threads cost more than they save.
-const MIN_PARALLEL_WORK: usize = 200_000;
+const MIN_PARALLEL_WORK: usize = 30_000;
 
 /// The limits per-series work must respect, shareable across threads.
 pub(crate) struct Budget<'a> {
