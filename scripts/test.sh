@@ -41,3 +41,10 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --release --workspace
+
+# The conformance runner's per-file counts and its closing
+# "N passed, M failed, K skipped" line (the harness hides a passing
+# test's output above; this re-run takes a second or two).
+step "PromQL conformance summary"
+cargo test --release -p promql --test conformance -- --nocapture 2>&1 \
+  | grep -E '^[^ ]+\.test: |^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$'
