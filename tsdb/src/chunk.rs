@@ -80,7 +80,6 @@ impl BitWriter {
 /// a field is then a count and a shift, not a load, so decoding is not
 /// one long chain of dependent loads. Bits past the end read as zero; the
 /// decoder checks once per sample that it has not read past the end.
-#[derive(Clone, Copy)]
 struct BitReader<'a> {
     bytes: &'a [u8],
     /// The next byte to load into `buf`.
@@ -614,7 +613,7 @@ pub struct ChunkIter {
 }
 
 /// The value half of the decoder state.
-#[derive(Clone, Copy, Default)]
+#[derive(Default)]
 struct ValueDecoder {
     v_bits: u64,
     leading: u8,
@@ -644,11 +643,8 @@ struct DecodeState {
 #[inline(always)]
 fn decode_one(st: &mut DecodeState, r: &mut BitReader) -> Option<Sample> {
     if st.read == 0 {
-        // Through copies, so that the state's address is never taken.
-        let (st1, r1, s) = decode_first(*r)?;
-        *st = st1;
-        *r = r1;
-        return Some(s);
+        st.t = r.read_bits(64) as i64;
+        st.values.read_first(r)?;
     } else {
         let dod = read_dod(r);
         st.t_delta = st.t_delta.wrapping_add(dod);
@@ -661,34 +657,6 @@ fn decode_one(st: &mut DecodeState, r: &mut BitReader) -> Option<Sample> {
     }
     st.read += 1;
     Some(Sample::new(st.t, f64::from_bits(st.values.v_bits)))
-}
-
-#[cold]
-#[inline(never)]
-fn rare_call<'a>(
-    mut v: ValueDecoder,
-    mut r: BitReader<'a>,
-    ones: u8,
-    read: fn(&mut ValueDecoder, &mut BitReader, u8) -> Option<()>,
-) -> Option<(ValueDecoder, BitReader<'a>)> {
-    read(&mut v, &mut r, ones)?;
-    Some((v, r))
-}
-
-/// The first sample: raw timestamp and value, and the value's scale.
-#[inline(never)]
-fn decode_first(mut r: BitReader) -> Option<(DecodeState, BitReader, Sample)> {
-    let mut st = DecodeState {
-        t: r.read_bits(64) as i64,
-        ..DecodeState::default()
-    };
-    st.values.read_first(&mut r)?;
-    if r.overrun() {
-        return None;
-    }
-    st.read = 1;
-    let s = Sample::new(st.t, f64::from_bits(st.values.v_bits));
-    Some((st, r, s))
 }
 
 /// Byte `i` of a little table packed into a word: a shift, not a load,
@@ -726,7 +694,7 @@ impl ValueDecoder {
             return Some(());
         }
         if ones == 3 {
-            return self.rare(r, ones, Self::read_float);
+            return self.read_new_scale(r);
         }
         // Header bits: `0`, `10`, or `110` + 6 bits of width.
         let header = packed(0x09_02_01, ones);
@@ -734,7 +702,7 @@ impl ValueDecoder {
         let width = if ones == 2 { new_width } else { self.dec.width };
         let payload = if ones == 0 { 0 } else { width };
         if header + payload > 56 {
-            return self.rare(r, ones, Self::read_wide);
+            return self.read_wide(r, ones);
         }
         // The top `payload` bits after the header (none when payload is 0).
         let z = ((w << header) >> 1) >> (63 - payload);
@@ -748,22 +716,8 @@ impl ValueDecoder {
         Some(())
     }
 
-    /// Runs a rare code's reader on copies of the state: the hot path's
-    /// state then never has its address taken and stays in registers.
-    #[inline(always)]
-    fn rare(
-        &mut self,
-        r: &mut BitReader,
-        ones: u8,
-        read: fn(&mut ValueDecoder, &mut BitReader, u8) -> Option<()>,
-    ) -> Option<()> {
-        let (v, rr) = rare_call(*self, *r, ones, read)?;
-        *self = v;
-        *r = rr;
-        Some(())
-    }
-
     /// A decimal delta too wide for one window.
+    #[cold]
     fn read_wide(&mut self, r: &mut BitReader, ones: u8) -> Option<()> {
         r.read_prefix();
         if ones == 2 {
@@ -776,22 +730,18 @@ impl ValueDecoder {
         Some(())
     }
 
-    /// A value stored as the XOR of its float bits (`ones` is 3 when it
-    /// starts a new decimal scale, 4 when it is not a decimal).
-    fn read_float(&mut self, r: &mut BitReader, ones: u8) -> Option<()> {
+    /// A value that starts a new decimal scale: its XOR'd float bits,
+    /// then the scale's mantissa.
+    #[cold]
+    fn read_new_scale(&mut self, r: &mut BitReader) -> Option<()> {
         r.read_prefix();
-        if ones == 3 {
-            let scale = r.read_bits(4) as u8;
-            self.read_xor(r)?;
-            self.dec = DecimalState {
-                mantissa: Some(mantissa_at(f64::from_bits(self.v_bits), scale)?),
-                scale,
-                width: 0,
-            };
-        } else {
-            self.read_xor(r)?;
-            self.dec.mantissa = None;
-        }
+        let scale = r.read_bits(4) as u8;
+        self.read_xor(r)?;
+        self.dec = DecimalState {
+            mantissa: Some(mantissa_at(f64::from_bits(self.v_bits), scale)?),
+            scale,
+            width: 0,
+        };
         Some(())
     }
 
