@@ -401,7 +401,7 @@ impl<'a> Ev<'a> {
             })?;
             return Ok(out.into_iter().filter(|s| !s.is_empty()).collect());
         }
-        let work = series.len() * times.len().max(64);
+        let work = series.len() * times.len().max(4);
         let out = par_map(series, work, |s| {
             budget.check_deadline()?;
             let samples: Vec<Sample> = s.collect_samples()?;
@@ -449,7 +449,7 @@ impl<'a> Ev<'a> {
             .sh
             .select(vs, TimeRange::new(lo.saturating_sub(range - 1), hi))?;
         let budget = self.sh.budget();
-        let work = series.len() * self.n.max(64);
+        let work = series.len() * self.n.max(4);
         let ends_ref = &ends;
         let out: Vec<Option<R>> = par_map(series, work, |s| {
             budget.check_deadline()?;
