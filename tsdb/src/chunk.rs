@@ -114,6 +114,20 @@ impl<'a> BitReader<'a> {
         r
     }
 
+    /// A reader whose next bit is bit `bit` of `bytes`.
+    fn at(bytes: &'a [u8], bit: usize) -> Self {
+        let mut r = Self::resume(
+            bytes,
+            ReaderPos {
+                next: bit / 8,
+                buf: 0,
+                avail: 0,
+            },
+        );
+        r.consume((bit % 8) as u32);
+        r
+    }
+
     fn pos(&self) -> ReaderPos {
         ReaderPos {
             next: self.next,
@@ -278,6 +292,75 @@ pub struct OpenChunk {
     leading: u8,
     trailing: u8,
     dec: DecimalState,
+    restarts: [Restart; 2],
+}
+
+/// Samples between an open chunk's restart points.
+const RESTART_EVERY: u16 = 32;
+
+/// A place inside a chunk where decoding can begin: the decoder's state
+/// after `read` samples and the bit the next one starts at, packed into
+/// 32 bytes (every series' open chunk holds two). The decimal mantissa is
+/// not kept: it is the value's mantissa at `scale`.
+#[derive(Clone, Copy, Default)]
+struct Restart {
+    t: i64,
+    t_delta: i64,
+    v_bits: u64,
+    bit: u16,
+    /// Samples before this point; 0 marks an unset point.
+    read: u8,
+    leading: u8,
+    trailing: u8,
+    scale: u8,
+    width: u8,
+    decimal: bool,
+}
+
+impl Restart {
+    /// The decoder's state at this point.
+    fn state(&self) -> Option<DecodeState> {
+        let mantissa = match self.decimal {
+            true => Some(mantissa_at(f64::from_bits(self.v_bits), self.scale)?),
+            false => None,
+        };
+        Some(DecodeState {
+            read: u16::from(self.read),
+            t: self.t,
+            t_delta: self.t_delta,
+            values: ValueDecoder {
+                v_bits: self.v_bits,
+                leading: self.leading,
+                trailing: self.trailing,
+                dec: DecimalState {
+                    mantissa,
+                    scale: self.scale,
+                    width: self.width,
+                },
+            },
+        })
+    }
+}
+
+/// The two latest restart points of an open chunk (every
+/// [`RESTART_EVERY`] samples), so that reading its newest samples — an
+/// instant query's window at the end of the data — decodes at most
+/// `2 * RESTART_EVERY` samples before the window instead of the whole
+/// chunk. Points with `state.read == 0` are unset.
+#[derive(Clone, Copy, Default)]
+pub struct RestartPoints {
+    /// The chunk they belong to (its first timestamp).
+    chunk_min_t: Timestamp,
+    points: [Restart; 2],
+}
+
+impl std::fmt::Debug for RestartPoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestartPoints")
+            .field("chunk_min_t", &self.chunk_min_t)
+            .field("after", &self.points.map(|p| p.read))
+            .finish()
+    }
 }
 
 /// The decimal view of the previous value, shared by encoder and decoder.
@@ -316,7 +399,47 @@ impl OpenChunk {
             leading: NO_WINDOW,
             trailing: 0,
             dec: DecimalState::default(),
+            restarts: [Restart::default(); 2],
         }
+    }
+
+    /// Where a reader of this chunk's current bytes may start decoding.
+    pub fn restart_points(&self) -> RestartPoints {
+        RestartPoints {
+            chunk_min_t: self.min_t,
+            points: self.restarts,
+        }
+    }
+
+    /// Bits written so far.
+    fn bit_len(&self) -> u32 {
+        let len = self.w.bytes.len() as u32 * 8;
+        match self.w.bits_in_last {
+            0 => len,
+            used => len - 8 + u32::from(used),
+        }
+    }
+
+    /// The decoder's state after the samples written so far (the
+    /// encoder's state, in the decoder's terms).
+    fn restart_here(&self) -> Option<Restart> {
+        Some(Restart {
+            t: self.max_t,
+            t_delta: self.t_delta,
+            v_bits: self.v_bits,
+            bit: u16::try_from(self.bit_len()).ok()?,
+            read: u8::try_from(self.n).ok()?,
+            // Before the first XOR header the decoder's window is unused.
+            leading: if self.leading == NO_WINDOW {
+                0
+            } else {
+                self.leading
+            },
+            trailing: self.trailing,
+            scale: self.dec.scale,
+            width: self.dec.width,
+            decimal: self.dec.mantissa.is_some(),
+        })
     }
 
     pub fn len(&self) -> u16 {
@@ -380,6 +503,11 @@ impl OpenChunk {
         self.max_t = s.t;
         self.v_bits = v_bits;
         self.n += 1;
+        if self.n % RESTART_EVERY == 0 && !self.is_full() {
+            if let Some(here) = self.restart_here() {
+                self.restarts = [self.restarts[1], here];
+            }
+        }
     }
 
     fn write_value(&mut self, v: f64) {
@@ -576,11 +704,40 @@ impl FrozenChunk {
     /// Appends the samples with `start <= t <= end` to `out`, decoding
     /// no further than `end` (the bulk path of a query's read).
     pub fn decode_into(&self, start: Timestamp, end: Timestamp, out: &mut Vec<Sample>) {
+        self.decode_into_with(None, start, end, out);
+    }
+
+    /// [`Self::decode_into`], starting at the latest of `restarts` (taken
+    /// from the open chunk this is a snapshot of) that lies before `start`.
+    pub fn decode_into_with(
+        &self,
+        restarts: Option<&RestartPoints>,
+        start: Timestamp,
+        end: Timestamp,
+        out: &mut Vec<Sample>,
+    ) {
         if self.max_t < start || self.min_t > end {
             return;
         }
-        let mut r = BitReader::new(self.bytes.as_slice());
-        let mut st = DecodeState::default();
+        let bytes = self.bytes.as_slice();
+        let from = restarts
+            .filter(|rp| rp.chunk_min_t == self.min_t)
+            .and_then(|rp| {
+                rp.points
+                    .iter()
+                    .rev()
+                    .filter(|p| {
+                        p.read > 0
+                            && u16::from(p.read) <= self.n
+                            && p.t < start
+                            && usize::from(p.bit) <= bytes.len() * 8
+                    })
+                    .find_map(|p| Some((usize::from(p.bit), p.state()?)))
+            });
+        let (mut r, mut st) = match from {
+            Some((bit, state)) => (BitReader::at(bytes, bit), state),
+            None => (BitReader::new(bytes), DecodeState::default()),
+        };
         out.reserve(usize::from(self.n));
         while st.read < self.n {
             // A short read means the chunk is damaged; stop rather than invent data.
@@ -613,7 +770,7 @@ pub struct ChunkIter {
 }
 
 /// The value half of the decoder state.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct ValueDecoder {
     v_bits: u64,
     leading: u8,
@@ -631,7 +788,7 @@ impl ChunkIter {
 }
 
 /// The decoder's running state between samples.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct DecodeState {
     read: u16,
     t: i64,
@@ -953,6 +1110,35 @@ mod tests {
     }
 
     #[test]
+    fn a_window_at_the_end_is_decoded_from_a_restart_point() {
+        let mut c = OpenChunk::new();
+        for i in 0..120 {
+            c.push(Sample::new(i * 15_000, (i * 37 % 11) as f64));
+        }
+        let rp = c.restart_points();
+        let good = c.snapshot();
+        // Spoil everything before the last restart point (after 96 samples):
+        // a reader that starts there still reads the window right.
+        let mut bytes = good.bytes.as_slice().to_vec();
+        let keep = usize::from(rp.points[1].bit) / 8;
+        for b in &mut bytes[..keep] {
+            *b = 0xff;
+        }
+        let spoiled = FrozenChunk {
+            bytes: ChunkBytes::Heap(Arc::from(bytes)),
+            ..good.clone()
+        };
+        let (start, end) = (100 * 15_000, 119 * 15_000);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        good.decode_into(start, end, &mut want);
+        spoiled.decode_into_with(Some(&rp), start, end, &mut got);
+        assert_eq!(want.len(), 20);
+        assert_eq!(got, want);
+        // Every series' open chunk holds two of these.
+        assert_eq!(std::mem::size_of::<Restart>(), 32);
+    }
+
+    #[test]
     fn damaged_chunks_stop_without_panicking() {
         let mut c = OpenChunk::new();
         for i in 0..120 {
@@ -1015,6 +1201,43 @@ mod tests {
             }
             c.freeze().decode_into(i64::MIN, i64::MAX, &mut bulk);
             prop_assert_eq!(bulk, samples);
+        }
+
+        /// Decoding from an open chunk's restart points reads exactly what
+        /// decoding from its start does, for any window.
+        #[test]
+        fn restart_points_decode_the_same(
+            start in any::<i64>().prop_map(|t| t / 4),
+            deltas in proptest::collection::vec(1i64..100_000, 0..119),
+            values in proptest::collection::vec(
+                prop_oneof![
+                    (0u64..1_000_000).prop_map(|m| m as f64 / 100.0),
+                    any::<u64>().prop_map(f64::from_bits),
+                    Just(7.0),
+                ],
+                120,
+            ),
+            lo in 0usize..120,
+            len in 0usize..120,
+        ) {
+            let mut c = OpenChunk::new();
+            let mut t = start;
+            let mut ts = vec![t];
+            c.push(Sample::new(t, values[0]));
+            for (i, d) in deltas.iter().enumerate() {
+                t += d;
+                ts.push(t);
+                c.push(Sample::new(t, values[i + 1]));
+            }
+            let rp = c.restart_points();
+            let frozen = c.snapshot();
+            let from = ts[lo.min(ts.len() - 1)];
+            let to = ts[(lo + len).min(ts.len() - 1)];
+            let (mut plain, mut restarted) = (Vec::new(), Vec::new());
+            frozen.decode_into(from, to, &mut plain);
+            frozen.decode_into_with(Some(&rp), from, to, &mut restarted);
+            let bits = |v: &[Sample]| -> Vec<(i64, u64)> { v.iter().map(|s| (s.t, s.v.to_bits())).collect() };
+            prop_assert_eq!(bits(&restarted), bits(&plain));
         }
 
         /// Whatever the bytes, both decoders stop without panicking and

@@ -212,6 +212,7 @@ impl SeriesData {
                 chunks,
                 extra,
                 last: self.last,
+                restarts: (!self.open.is_empty()).then(|| self.open.restart_points()),
             }],
             range,
         }
@@ -445,6 +446,7 @@ impl CutItem {
                 chunks,
                 extra,
                 last: None,
+                restarts: None,
             }],
             range: TimeRange::ALL,
         }

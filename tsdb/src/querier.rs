@@ -1,7 +1,7 @@
 //! The read interface the PromQL engine and the HTTP APIs use.
 
 use crate::block::{Block, BlockSamples};
-use crate::chunk::{ChunkIter, FrozenChunk};
+use crate::chunk::{ChunkIter, FrozenChunk, RestartPoints};
 use crate::error::TsdbError;
 use crate::labels::LabelSet;
 use crate::matcher::Matcher;
@@ -71,6 +71,9 @@ pub(crate) enum SeriesPart {
         /// (the end of the last chunk): an instant lookup at or after it
         /// needs no decoding.
         last: Option<Sample>,
+        /// Where the open chunk (the last of `chunks`, when it is a
+        /// snapshot of one) may be decoded from.
+        restarts: Option<RestartPoints>,
     },
     /// One series of a block, decoded when its samples are first read
     /// (through the store's row-group cache).
@@ -155,9 +158,14 @@ fn append_part(p: &SeriesPart, range: TimeRange, out: &mut Vec<Sample>) -> Resul
             let hi = s.partition_point(|x| x.t <= range.end).max(lo);
             out.extend_from_slice(&s[lo..hi]);
         }
-        SeriesPart::Head { chunks, extra, .. } if extra.is_empty() => {
+        SeriesPart::Head {
+            chunks,
+            extra,
+            restarts,
+            ..
+        } if extra.is_empty() => {
             for c in chunks {
-                c.decode_into(range.start, range.end, out);
+                c.decode_into_with(restarts.as_ref(), range.start, range.end, out);
             }
         }
         SeriesPart::Head { chunks, extra, .. } => {
@@ -183,6 +191,7 @@ fn part_last(p: &SeriesPart, range: TimeRange) -> Result<Option<Sample>, TsdbErr
             chunks,
             extra,
             last,
+            ..
         } if extra.is_empty() => {
             let newest = chunks.last().map(|c| c.max_t());
             if let Some(l) = last.filter(|l| Some(l.t) == newest && range.contains(l.t)) {
@@ -390,6 +399,7 @@ mod tests {
             chunks: vec![c.freeze()],
             extra: extra.iter().map(|&t| Sample::new(t, -tag)).collect(),
             last: None,
+            restarts: None,
         }
     }
 
@@ -463,6 +473,7 @@ mod tests {
                 .last()
                 .filter(|_| knows_last)
                 .map(|&t| Sample::new(t, tag + t as f64)),
+            restarts: None,
         }
     }
 }
