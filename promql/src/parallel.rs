@@ -32,10 +32,16 @@ impl Budget<'_> {
     }
 }
 
+/// Worker threads for heavy work. Asked once: `available_parallelism`
+/// reads cgroup files on every call, which cost a cheap query ~3 % of its
+/// time.
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)
+    })
 }
 
 /// `f` over every item, in order; in parallel when `work` is large.
@@ -45,10 +51,10 @@ where
     R: Send,
     F: Fn(T) -> Result<R, QueryError> + Sync,
 {
-    let n = threads();
-    if n < 2 || work < MIN_PARALLEL_WORK || items.len() < 2 {
+    if work < MIN_PARALLEL_WORK || items.len() < 2 || threads() < 2 {
         return items.into_iter().map(f).collect();
     }
+    let n = threads();
     let per = items.len().div_ceil(n);
     let mut chunks: Vec<Vec<T>> = Vec::with_capacity(n);
     let mut it = items.into_iter();
