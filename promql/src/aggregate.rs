@@ -23,7 +23,29 @@ pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
 
 /// The mean of `values`, compensated, falling back to an incremental mean
 /// when the plain sum would overflow (as Prometheus's `avg`).
-pub(crate) fn mean(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    // Fast path: a compensated sum with no checks in the loop. A finite
+    // final sum means no partial sum was infinite (inf + finite stays
+    // infinite, inf - inf is NaN), so the loop below would have done the
+    // very same additions.
+    let (mut sum, mut c, mut n) = (0.0f64, 0.0f64, 0usize);
+    for v in values.clone() {
+        let t = sum + v;
+        c += if sum.abs() >= v.abs() {
+            (sum - t) + v
+        } else {
+            (v - t) + sum
+        };
+        sum = t;
+        n += 1;
+    }
+    if sum.is_finite() && n > 0 {
+        return (sum + c) / n as f64;
+    }
+    mean_with_overflow(values)
+}
+
+fn mean_with_overflow(values: impl Iterator<Item = f64>) -> f64 {
     let (mut sum, mut c, mut count) = (0.0, 0.0, 0.0);
     let mut mean = 0.0;
     let mut incremental = false;
