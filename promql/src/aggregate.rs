@@ -93,18 +93,29 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+    let order = |a: &f64, b: &f64| match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
         (true, false) => std::cmp::Ordering::Less,
         (false, true) => std::cmp::Ordering::Greater,
         _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
-    });
+    };
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+    // Only the two order statistics around the rank matter: select them
+    // (linear) rather than sort (n log n). They are the values a sort
+    // would put there, so the result is the same.
+    let (lower, upper) = (lower as usize, upper as usize);
+    let (_, at_lower, above) = values.select_nth_unstable_by(lower, order);
+    let at_lower = *at_lower;
+    let at_upper = if upper == lower {
+        at_lower
+    } else {
+        above.iter().copied().min_by(order).unwrap_or(at_lower)
+    };
+    at_lower * (1.0 - weight) + at_upper * weight
 }
 
 /// Welford's running variance, as Prometheus's stddev/stdvar.
