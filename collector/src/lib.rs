@@ -1,0 +1,10 @@
+//! The collector: what Vigil's agent does on a node. It owns reading
+//! metrics from targets (the exposition parser, scrape configuration,
+//! relabeling, the scrape loop) and shipping them to a server
+//! (remote_write). It never stores or queries data itself: everything it
+//! gathers leaves through a sender.
+
+pub mod exposition;
+pub mod labels;
+mod md5;
+pub mod relabel;
