@@ -2,8 +2,8 @@
 //! concept is the same (`retention_time` ~ `--storage.tsdb.retention.time`,
 //! `out_of_order_time_window` as in prometheus.yml's `tsdb` section).
 
-use anyhow::{bail, Context};
-use serde::{Deserialize, Deserializer};
+use anyhow::Context;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,10 +24,10 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     /// How far back an instant selector looks for a sample.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "collector::units::de_duration")]
     pub lookback_delta: Duration,
     /// Longest a query may run (a request's `timeout` can only shorten it).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "collector::units::de_duration")]
     pub timeout: Duration,
     /// Most samples one query may load.
     pub max_samples: u64,
@@ -67,23 +67,23 @@ impl QueryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// How often the WAL is fsynced; `0s` syncs before every acknowledgement.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "collector::units::de_duration")]
     pub wal_fsync_interval: Duration,
     /// Live samples this much older than a series' newest are still accepted.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "collector::units::de_duration")]
     pub out_of_order_time_window: Duration,
     /// Samples older than this are refused; `0s` keeps everything.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "collector::units::de_duration")]
     pub retention_time: Duration,
     /// Oldest blocks are deleted while the store exceeds this; `0B` = no limit.
-    #[serde(deserialize_with = "de_bytes")]
+    #[serde(deserialize_with = "collector::units::de_bytes")]
     pub retention_size: u64,
     /// How often the head is checked for data to persist, blocks for
     /// compaction and retention.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "collector::units::de_duration")]
     pub maintenance_interval: Duration,
     /// Memory for decoded block data kept for later queries (at least 8MB).
-    #[serde(deserialize_with = "de_bytes")]
+    #[serde(deserialize_with = "collector::units::de_bytes")]
     pub block_cache_size: u64,
 }
 
@@ -150,103 +150,9 @@ impl ServerConfig {
     }
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
-fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_bytes(&s).map_err(serde::de::Error::custom)
-}
-
-/// Prometheus byte sizes (base 2): `512MB`, `10GB`, `1TB`; `0` alone is allowed.
-pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
-    if s == "0" {
-        return Ok(0);
-    }
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        bail!("not a valid size: {s:?} (want e.g. 512MB, 10GB)");
-    }
-    let n: u64 = s[..digits]
-        .parse()
-        .with_context(|| format!("size {s:?} is too large"))?;
-    let mult: u64 = match &s[digits..] {
-        "B" => 1,
-        "KB" => 1 << 10,
-        "MB" => 1 << 20,
-        "GB" => 1 << 30,
-        "TB" => 1 << 40,
-        "PB" => 1 << 50,
-        u => bail!("unknown unit {u:?} in size {s:?} (use B, KB, MB, GB, TB, PB)"),
-    };
-    n.checked_mul(mult)
-        .with_context(|| format!("size {s:?} is too large"))
-}
-
-/// Prometheus durations: `1h30m`, `15s`, `500ms`, `2d`, `1w`, `1y`; `0` alone is allowed.
-pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() {
-        bail!("empty duration string");
-    }
-    let mut total_ms: u128 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            bail!("not a valid duration string: {s:?} (want e.g. 30s, 5m, 1h30m)");
-        }
-        let n: u128 = rest[..digits]
-            .parse()
-            .with_context(|| format!("duration {s:?} is too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms: u128 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            u => bail!("unknown unit {u:?} in duration {s:?} (use ms, s, m, h, d, w, y)"),
-        };
-        rest = &rest[unit_len..];
-        total_ms = total_ms
-            .checked_add(n.checked_mul(unit_ms).context("duration overflows")?)
-            .context("duration overflows")?;
-    }
-    let ms = u64::try_from(total_ms).with_context(|| format!("duration {s:?} is too large"))?;
-    Ok(Duration::from_millis(ms))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5x")
-            .unwrap_err()
-            .to_string()
-            .contains("unknown unit"));
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("512MB").unwrap(), 512 << 20);
-        assert_eq!(parse_bytes("0").unwrap(), 0);
-        assert!(parse_bytes("10G").is_err());
-        assert!(parse_bytes("GB").is_err());
-    }
 
     #[test]
     fn query_section_maps_to_engine_options() {

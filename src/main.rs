@@ -4,6 +4,7 @@
 //! lifecycle. Storage, query and protocol logic live in the library crates;
 //! nothing here may bypass the store's append path or its querier.
 
+mod agent_cmd;
 mod api;
 mod assets;
 mod build_info;
@@ -53,6 +54,9 @@ struct Cli {
 enum Command {
     /// Run the server (storage, query APIs, dashboard) from a YAML config
     Server,
+    /// Run the collector agent: scrape the targets of --config (prometheus.yml's
+    /// scrape_configs) and ship them by remote_write
+    Agent,
     /// Run a PromQL query against a running Vigil (at --listen-addr) and print the result
     Query(query_cli::QueryArgs),
 }
@@ -84,6 +88,13 @@ fn main() -> anyhow::Result<()> {
     if let Some(Command::Query(args)) = &cli.command {
         let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");
         return query_cli::run(addr, args);
+    }
+    if let Some(Command::Agent) = &cli.command {
+        let path = cli
+            .config
+            .as_deref()
+            .context("`vigil agent` needs --config FILE (scrape_configs and remote_write)")?;
+        return agent_cmd::run(path);
     }
     let config = match &cli.config {
         Some(path) => config::ServerConfig::load(path)?,

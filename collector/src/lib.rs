@@ -4,7 +4,15 @@
 //! (remote_write). It never stores or queries data itself: everything it
 //! gathers leaves through a sender.
 
+pub mod agent;
 pub mod exposition;
+pub mod fetch;
 pub mod labels;
 mod md5;
 pub mod relabel;
+pub mod remote_write;
+pub mod scrape;
+pub mod scrape_config;
+pub mod ship;
+pub mod target;
+pub mod units;

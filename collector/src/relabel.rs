@@ -115,8 +115,6 @@ pub struct RelabelRule {
     action: Action,
 }
 
-/// `^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$`, Prometheus's test for a
-/// target label that may hold `$1`-style references.
 /// Whether a rule sets any of the fields that keepequal/dropequal and
 /// labeldrop/labelkeep do not take (Prometheus rejects those rules).
 fn sets_modulus_separator_or_replacement(cfg: &RelabelConfig, replacement: &str) -> bool {
@@ -128,6 +126,8 @@ fn sets_modulus_separator_or_replacement(cfg: &RelabelConfig, replacement: &str)
         || replacement != DEFAULT_REPLACEMENT
 }
 
+/// `^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$`, Prometheus's test for a
+/// target label that may hold `$1`-style references.
 fn is_valid_target_template(s: &str) -> bool {
     let b = s.as_bytes();
     if b.is_empty() {

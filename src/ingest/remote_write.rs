@@ -230,41 +230,28 @@ fn decode_sample(buf: &[u8]) -> Result<Sample, WireError> {
     Ok(Sample::new(t, v))
 }
 
-/// Encodes a WriteRequest (uncompressed) so tests exercise both sides.
+/// Encodes a WriteRequest (uncompressed) with the agent's encoder, so
+/// tests exercise both sides.
 #[cfg(test)]
 pub fn encode(series: &[SeriesSamples], out: &mut Vec<u8>) {
-    fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn put_len(out: &mut Vec<u8>, field: u32, body: &[u8]) {
-        put_varint(out, u64::from(field << 3 | 2));
-        put_varint(out, body.len() as u64);
-        out.extend_from_slice(body);
-    }
-    let mut ts = Vec::new();
-    let mut item = Vec::new();
-    for s in series {
-        ts.clear();
-        for l in s.labels.iter() {
-            item.clear();
-            put_len(&mut item, 1, l.name.as_bytes());
-            put_len(&mut item, 2, l.value.as_bytes());
-            put_len(&mut ts, 1, &item);
-        }
-        for sample in &s.samples {
-            item.clear();
-            item.push(1 << 3 | 1);
-            item.extend_from_slice(&sample.v.to_bits().to_le_bytes());
-            put_varint(&mut item, 2 << 3);
-            put_varint(&mut item, sample.t as u64);
-            put_len(&mut ts, 2, &item);
-        }
-        put_len(out, 1, &ts);
-    }
+    use collector::remote_write::{encode_write_request, WireSample, WriteSeries};
+    let wire: Vec<WriteSeries> = series
+        .iter()
+        .map(|s| WriteSeries {
+            labels: collector::labels::Labels::from_pairs(
+                s.labels.iter().map(|l| (l.name, l.value)),
+            ),
+            samples: s
+                .samples
+                .iter()
+                .map(|x| WireSample {
+                    timestamp_ms: x.t,
+                    value: x.v,
+                })
+                .collect(),
+        })
+        .collect();
+    encode_write_request(&wire, out);
 }
 
 #[cfg(test)]

@@ -1,0 +1,538 @@
+//! The agent's configuration file: the parts of prometheus.yml an agent
+//! needs (`global`, `scrape_configs`, `remote_write`), read with the same
+//! field names, defaults and validation errors as Prometheus, so a user can
+//! paste their scrape jobs unchanged. Unknown fields are errors, as they are
+//! for Prometheus, so a typo never silently drops a setting.
+
+use crate::labels::is_valid_label_name;
+use crate::relabel::{RelabelConfig, RelabelError, RelabelRule};
+use crate::units::{de_opt_duration, parse_bytes};
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// serde_yaml's message names the line and column.
+    #[error("{0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("job_name is empty")]
+    EmptyJobName,
+    #[error("found multiple scrape configs with job name {0:?}")]
+    DuplicateJob(String),
+    #[error("scrape timeout greater than scrape interval for scrape config with job name {0:?}")]
+    TimeoutAboveInterval(String),
+    #[error("scrape_interval must be greater than 0 for scrape config with job name {0:?}")]
+    ZeroInterval(String),
+    #[error(
+        "invalid scheme {scheme:?} for scrape config with job name {job:?}: want http or https"
+    )]
+    Scheme { job: String, scheme: String },
+    #[error("metrics_path {path:?} for scrape config with job name {job:?} must start with /")]
+    MetricsPath { job: String, path: String },
+    #[error("scrape config with job name {job:?}: {message}")]
+    Auth { job: String, message: String },
+    #[error("scrape config with job name {job:?}: relabel_configs[{index}]: {source}")]
+    Relabel {
+        job: String,
+        index: usize,
+        source: RelabelError,
+    },
+    #[error("scrape config with job name {job:?}: metric_relabel_configs[{index}]: {source}")]
+    MetricRelabel {
+        job: String,
+        index: usize,
+        source: RelabelError,
+    },
+    #[error("scrape config with job name {job:?}: static_configs[{index}]: {message}")]
+    StaticConfig {
+        job: String,
+        index: usize,
+        message: String,
+    },
+    #[error("remote_write[{index}]: {message}")]
+    RemoteWrite { index: usize, message: String },
+    #[error("global: {0}")]
+    Global(String),
+}
+
+const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole agent configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    pub global: GlobalConfig,
+    pub scrape_configs: Vec<ScrapeConfig>,
+    pub remote_write: Vec<RemoteWriteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub scrape_interval: Duration,
+    /// Unset: 10 s, or the interval if that is shorter (filled in when the
+    /// config is read).
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_timeout: Option<Duration>,
+    /// Added to every series the agent sends, unless the series has the
+    /// label already.
+    pub external_labels: BTreeMap<String, String>,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        // Prometheus's defaults.
+        GlobalConfig {
+            scrape_interval: Duration::from_secs(60),
+            scrape_timeout: None,
+            external_labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// One `scrape_configs` entry.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    /// `None` until [`AgentConfig::validate`] fills in the global default.
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_interval: Option<Duration>,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_timeout: Option<Duration>,
+    pub metrics_path: Option<String>,
+    pub scheme: Option<String>,
+    pub params: BTreeMap<String, Vec<String>>,
+    pub honor_labels: bool,
+    pub honor_timestamps: Option<bool>,
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    #[serde(deserialize_with = "de_opt_bytes")]
+    pub body_size_limit: Option<u64>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub tls_config: Option<TlsConfig>,
+    pub static_configs: Vec<StaticConfig>,
+    pub relabel_configs: Vec<RelabelConfig>,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Authorization {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub credentials: Option<String>,
+    pub credentials_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: bool,
+}
+
+/// One `remote_write` entry: where the agent ships what it scrapes.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteConfig {
+    pub url: String,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub remote_timeout: Option<Duration>,
+    pub headers: BTreeMap<String, String>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub write_relabel_configs: Vec<RelabelConfig>,
+    pub queue_config: QueueConfig,
+}
+
+/// How a remote_write sender batches and retries (Prometheus's
+/// `queue_config` names; one shard, as an agent on one node needs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Samples held in memory before scrapes wait for the sender.
+    pub capacity: usize,
+    pub max_samples_per_send: usize,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub batch_send_deadline: Duration,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub min_backoff: Duration,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub max_backoff: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        // Prometheus's defaults.
+        QueueConfig {
+            capacity: 10_000,
+            max_samples_per_send: 2_000,
+            batch_send_deadline: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+fn de_opt_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| parse_bytes(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates, filling in defaults as Prometheus does.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut cfg: AgentConfig = if text.trim().is_empty() {
+            AgentConfig::default()
+        } else {
+            serde_yaml::from_str(text)?
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let interval = self.global.scrape_interval;
+        self.global
+            .scrape_timeout
+            .get_or_insert(DEFAULT_SCRAPE_TIMEOUT.min(interval));
+        let g = &self.global;
+        if g.scrape_interval.is_zero() {
+            return Err(ConfigError::Global(
+                "scrape_interval must be greater than 0".into(),
+            ));
+        }
+        if g.scrape_timeout.is_some_and(|t| t > g.scrape_interval) {
+            return Err(ConfigError::Global(
+                "global scrape timeout greater than scrape interval".into(),
+            ));
+        }
+        for name in g.external_labels.keys() {
+            if !is_valid_label_name(name) {
+                return Err(ConfigError::Global(format!(
+                    "{name:?} is not a valid label name"
+                )));
+            }
+        }
+        let mut seen = HashSet::new();
+        for sc in &mut self.scrape_configs {
+            sc.validate(g)?;
+            if !seen.insert(sc.job_name.clone()) {
+                return Err(ConfigError::DuplicateJob(sc.job_name.clone()));
+            }
+        }
+        for (index, rw) in self.remote_write.iter().enumerate() {
+            rw.validate(index)?;
+        }
+        Ok(())
+    }
+}
+
+impl ScrapeConfig {
+    fn validate(&mut self, g: &GlobalConfig) -> Result<(), ConfigError> {
+        if self.job_name.is_empty() {
+            return Err(ConfigError::EmptyJobName);
+        }
+        let job = self.job_name.clone();
+        let interval = *self.scrape_interval.get_or_insert(g.scrape_interval);
+        if interval.is_zero() {
+            return Err(ConfigError::ZeroInterval(job));
+        }
+        // A job with a shorter interval than the global timeout gets its
+        // interval as the timeout, as Prometheus does.
+        let timeout = *self.scrape_timeout.get_or_insert(
+            g.scrape_timeout
+                .unwrap_or(DEFAULT_SCRAPE_TIMEOUT)
+                .min(interval),
+        );
+        if timeout > interval {
+            return Err(ConfigError::TimeoutAboveInterval(job));
+        }
+        let scheme = self.scheme.get_or_insert_with(|| "http".into());
+        if scheme != "http" && scheme != "https" {
+            return Err(ConfigError::Scheme {
+                job,
+                scheme: scheme.clone(),
+            });
+        }
+        let path = self.metrics_path.get_or_insert_with(|| "/metrics".into());
+        if !path.starts_with('/') {
+            return Err(ConfigError::MetricsPath {
+                job,
+                path: path.clone(),
+            });
+        }
+        self.honor_timestamps.get_or_insert(true);
+        validate_auth(
+            self.basic_auth.as_ref(),
+            self.authorization.as_ref(),
+            self.bearer_token.is_some() || self.bearer_token_file.is_some(),
+        )
+        .map_err(|message| ConfigError::Auth {
+            job: job.clone(),
+            message,
+        })?;
+        if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
+            return Err(ConfigError::Auth {
+                job,
+                message: "at most one of bearer_token & bearer_token_file must be configured"
+                    .into(),
+            });
+        }
+        for (index, r) in self.relabel_configs.iter().enumerate() {
+            RelabelRule::new(r).map_err(|source| ConfigError::Relabel {
+                job: job.clone(),
+                index,
+                source,
+            })?;
+        }
+        for (index, r) in self.metric_relabel_configs.iter().enumerate() {
+            RelabelRule::new(r).map_err(|source| ConfigError::MetricRelabel {
+                job: job.clone(),
+                index,
+                source,
+            })?;
+        }
+        for (index, sc) in self.static_configs.iter().enumerate() {
+            let bad = |message: String| ConfigError::StaticConfig {
+                job: job.clone(),
+                index,
+                message,
+            };
+            for name in sc.labels.keys() {
+                if !is_valid_label_name(name) {
+                    return Err(bad(format!("{name:?} is not a valid label name")));
+                }
+            }
+            for t in &sc.targets {
+                if t.is_empty() || t.contains('/') {
+                    return Err(bad(format!(
+                        "{t:?} is not a valid target address (want host:port, without scheme or path)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The relabel rules, compiled (validated when the config was read).
+    pub fn relabel_rules(&self) -> Vec<RelabelRule> {
+        compile(&self.relabel_configs)
+    }
+
+    pub fn metric_relabel_rules(&self) -> Vec<RelabelRule> {
+        compile(&self.metric_relabel_configs)
+    }
+}
+
+fn compile(cfgs: &[RelabelConfig]) -> Vec<RelabelRule> {
+    cfgs.iter()
+        .filter_map(|c| RelabelRule::new(c).ok())
+        .collect()
+}
+
+/// Prometheus's HTTP client config checks: one way to authenticate.
+fn validate_auth(
+    basic: Option<&BasicAuth>,
+    authz: Option<&Authorization>,
+    bearer: bool,
+) -> Result<(), String> {
+    if [basic.is_some(), authz.is_some(), bearer]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
+        return Err(
+            "at most one of basic_auth, authorization & bearer_token(_file) must be configured"
+                .into(),
+        );
+    }
+    if let Some(b) = basic {
+        if b.password.is_some() && b.password_file.is_some() {
+            return Err(
+                "at most one of basic_auth password & password_file must be configured".into(),
+            );
+        }
+    }
+    if let Some(a) = authz {
+        if a.credentials.is_some() && a.credentials_file.is_some() {
+            return Err(
+                "at most one of authorization credentials & credentials_file must be configured"
+                    .into(),
+            );
+        }
+        if a.kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("basic"))
+        {
+            return Err(
+                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+impl RemoteWriteConfig {
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::RemoteWrite { index, message };
+        if self.url.is_empty() {
+            return Err(bad("url for remote_write is empty".into()));
+        }
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(bad(format!(
+                "url {:?} must start with http:// or https://",
+                self.url
+            )));
+        }
+        validate_auth(self.basic_auth.as_ref(), self.authorization.as_ref(), false).map_err(bad)?;
+        for (i, r) in self.write_relabel_configs.iter().enumerate() {
+            RelabelRule::new(r).map_err(|e| bad(format!("write_relabel_configs[{i}]: {e}")))?;
+        }
+        let q = &self.queue_config;
+        if q.max_samples_per_send == 0 || q.capacity == 0 {
+            return Err(bad(
+                "queue_config capacity and max_samples_per_send must be greater than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.remote_timeout.unwrap_or(Duration::from_secs(30))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        AgentConfig::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_follow_prometheus() {
+        let c = AgentConfig::parse(
+            "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['localhost:9100']\n  - job_name: fast\n    scrape_interval: 5s\n",
+        )
+        .unwrap();
+        let node = &c.scrape_configs[0];
+        assert_eq!(node.scrape_interval, Some(Duration::from_secs(15)));
+        assert_eq!(node.scrape_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(node.metrics_path.as_deref(), Some("/metrics"));
+        assert_eq!(node.scheme.as_deref(), Some("http"));
+        assert_eq!(node.honor_timestamps, Some(true));
+        // The global 10 s timeout does not fit a 5 s interval.
+        assert_eq!(
+            c.scrape_configs[1].scrape_timeout,
+            Some(Duration::from_secs(5))
+        );
+        assert!(AgentConfig::parse("").unwrap().scrape_configs.is_empty());
+        // An unset global timeout shrinks to a short global interval.
+        let c = AgentConfig::parse(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n",
+        )
+        .unwrap();
+        assert_eq!(c.global.scrape_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(
+            c.scrape_configs[0].scrape_timeout,
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            err("global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n"),
+            "global: global scrape timeout greater than scrape interval"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_job_and_field() {
+        assert_eq!(
+            err("scrape_configs:\n  - job_name: a\n  - job_name: a\n"),
+            "found multiple scrape configs with job name \"a\""
+        );
+        assert_eq!(
+            err("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 6s\n"),
+            "scrape timeout greater than scrape interval for scrape config with job name \"a\""
+        );
+        assert!(err("scrape_configs:\n  - job_name: a\n    scheme: ftp\n").contains("ftp"));
+        assert!(
+            err("scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n")
+                .contains("unknown field `scrape_intervall`")
+        );
+        assert!(
+            err("scrape_configs:\n  - job_name: a\n    scrape_interval: 5q\n")
+                .contains("unknown unit \"q\"")
+        );
+        let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: keep\n        regex: '('\n");
+        assert!(
+            e.starts_with("scrape config with job name \"a\": relabel_configs[0]:"),
+            "{e}"
+        );
+        let e = err("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['http://x:1/metrics']\n");
+        assert!(
+            e.contains("static_configs[0]") && e.contains("not a valid target address"),
+            "{e}"
+        );
+        let e = err("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u}\n    bearer_token: t\n");
+        assert!(e.contains("at most one of basic_auth"), "{e}");
+        assert_eq!(
+            err("scrape_configs:\n  - scheme: http\n"),
+            "job_name is empty"
+        );
+        assert!(err("remote_write:\n  - url: localhost:9090\n").starts_with("remote_write[0]: url"));
+        // serde_yaml places syntax errors.
+        assert!(err("scrape_configs: [\n").contains("line"));
+    }
+
+    #[test]
+    fn remote_write_defaults() {
+        let c = AgentConfig::parse("remote_write:\n  - url: http://vigil:9090/api/v1/write\n    queue_config:\n      max_samples_per_send: 500\n").unwrap();
+        let rw = &c.remote_write[0];
+        assert_eq!(rw.timeout(), Duration::from_secs(30));
+        assert_eq!(rw.queue_config.max_samples_per_send, 500);
+        assert_eq!(rw.queue_config.capacity, 10_000);
+    }
+}

@@ -1,0 +1,214 @@
+//! End to end: `vigil agent` scrapes targets over HTTP (a target served by
+//! this test, Vigil's own /metrics, an address nobody listens on) and ships
+//! them by remote_write to a Vigil server; the results are read back with
+//! PromQL like a user would.
+
+mod common;
+
+use common::{free_port, get_json, Vigil};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Serves whatever `body` holds at the moment, as the text format.
+fn serve_exposition(body: Arc<Mutex<String>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = body.lock().unwrap().clone();
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = conn.write_all(resp.as_bytes());
+        }
+    });
+    port
+}
+
+struct AgentProcess(Child);
+
+impl AgentProcess {
+    fn terminate(&mut self) -> Option<i32> {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.0.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The instant query's result as (labels without __name__ → value) pairs.
+fn query(v: &Vigil, q: &str) -> Vec<(serde_json::Value, String)> {
+    let (code, body) = get_json(&v.url(&format!("/api/v1/query?query={}", common::enc(q))));
+    assert_eq!(code, 200, "{q}: {body}");
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            (
+                s["metric"].clone(),
+                s["value"][1].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn agent_scrapes_targets_and_ships_to_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Vigil::start(&dir.path().join("data"), &[]);
+    let body = Arc::new(Mutex::new(
+        "# TYPE demo_requests_total counter\ndemo_requests_total{path=\"/a\"} 10\n# TYPE demo_gauge gauge\ndemo_gauge 3.5\n"
+            .to_string(),
+    ));
+    let target_port = serve_exposition(Arc::clone(&body));
+    let dead_port = free_port();
+    let server_addr = server.base.trim_start_matches("http://").to_string();
+    let config = format!(
+        r#"
+global:
+  scrape_interval: 1s
+  external_labels:
+    cluster: test
+scrape_configs:
+  - job_name: demo
+    static_configs:
+      - targets: ['127.0.0.1:{target_port}']
+        labels:
+          env: e2e
+    metric_relabel_configs:
+      - source_labels: [path]
+        target_label: route
+  - job_name: vigil
+    static_configs:
+      - targets: ['{server_addr}']
+  - job_name: down
+    static_configs:
+      - targets: ['127.0.0.1:{dead_port}']
+remote_write:
+  - url: {base}/api/v1/write
+    queue_config:
+      batch_send_deadline: 200ms
+"#,
+        base = server.base
+    );
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(&cfg_path, config).expect("write config");
+    let mut agent = AgentProcess(
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["agent", "--config"])
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn agent"),
+    );
+
+    wait_for("up for all three jobs", Duration::from_secs(30), || {
+        query(&server, "up").len() == 3
+    });
+    let mut up: Vec<(String, String)> = query(&server, "up")
+        .into_iter()
+        .map(|(m, v)| (m["job"].as_str().unwrap_or("").to_string(), v))
+        .collect();
+    up.sort();
+    assert_eq!(
+        up,
+        [
+            ("demo".to_string(), "1".to_string()),
+            ("down".to_string(), "0".to_string()),
+            ("vigil".to_string(), "1".to_string())
+        ]
+    );
+    let demo = query(&server, "demo_requests_total");
+    assert_eq!(demo.len(), 1);
+    let (m, v) = &demo[0];
+    assert_eq!(v, "10");
+    assert_eq!(m["job"], "demo");
+    assert_eq!(m["instance"], format!("127.0.0.1:{target_port}"));
+    assert_eq!(m["env"], "e2e");
+    assert_eq!(m["cluster"], "test", "external label");
+    assert_eq!(m["route"], "/a", "metric relabeling");
+    assert_eq!(
+        query(&server, "scrape_samples_scraped{job=\"demo\"}")[0].1,
+        "2"
+    );
+    assert!(
+        !query(&server, "vigil_head_series{job=\"vigil\"}").is_empty(),
+        "Vigil's own metrics are scraped"
+    );
+
+    // A series that leaves the exposition is marked stale: gone at once
+    // from instant queries, though inside the lookback window.
+    *body.lock().unwrap() = "demo_requests_total{path=\"/a\"} 12\n".to_string();
+    wait_for("demo_gauge to go stale", Duration::from_secs(15), || {
+        query(&server, "demo_gauge").is_empty()
+    });
+    assert!(!query(&server, "last_over_time(demo_gauge[5m])").is_empty());
+    wait_for("the new counter value", Duration::from_secs(15), || {
+        query(&server, "demo_requests_total")
+            .first()
+            .is_some_and(|(_, v)| v == "12")
+    });
+
+    // Stopping the agent marks everything it wrote stale.
+    assert_eq!(agent.terminate(), Some(0));
+    wait_for(
+        "series to go stale on stop",
+        Duration::from_secs(15),
+        || query(&server, "up").is_empty() && query(&server, "demo_requests_total").is_empty(),
+    );
+}
+
+#[test]
+fn agent_refuses_a_bad_config_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg_path,
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["agent", "--config"])
+        .arg(&cfg_path)
+        .output()
+        .expect("run agent");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("agent.yaml")
+            && err.contains(
+                "scrape timeout greater than scrape interval for scrape config with job name \"a\""
+            ),
+        "{err}"
+    );
+}
