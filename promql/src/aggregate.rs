@@ -385,6 +385,7 @@ fn select_series(
     let mut keep = vec![vec![false; n]; input.len()];
     // For instant queries, the order Prometheus returns: by group, then value.
     let mut order: Vec<usize> = Vec::new();
+    let mut present: Vec<usize> = Vec::new();
     for step in 0..n {
         let kv = k.get(step).copied().unwrap_or(f64::NAN);
         if op == "limit_ratio" {
@@ -403,43 +404,55 @@ fn select_series(
             )));
         }
         let kk = if op == "limit_ratio" { 0 } else { kv as i64 };
+        let k_keep = kk.max(0) as usize;
         for idx in &members {
-            let mut present: Vec<usize> = idx
-                .iter()
-                .copied()
-                .filter(|&i| input[i].values[step].is_some())
-                .collect();
-            let chosen: Vec<usize> = match op {
-                "limitk" => present.into_iter().take(kk.max(0) as usize).collect(),
-                "limit_ratio" => present
-                    .into_iter()
-                    .filter(|&i| {
-                        let p = ratio_position(&input[i].labels);
-                        (kv >= 0.0 && p < kv) || (kv < 0.0 && p >= 1.0 + kv)
-                    })
-                    .collect(),
+            present.clear();
+            present.extend(
+                idx.iter()
+                    .copied()
+                    .filter(|&i| input[i].values[step].is_some()),
+            );
+            match op {
+                "limitk" => present.truncate(k_keep),
+                "limit_ratio" => present.retain(|&i| {
+                    let p = ratio_position(&input[i].labels);
+                    (kv >= 0.0 && p < kv) || (kv < 0.0 && p >= 1.0 + kv)
+                }),
                 _ => {
                     let top = op == "topk";
                     let val = |i: usize| input[i].values[step].unwrap_or(f64::NAN);
-                    // NaN ranks below every number for both topk and bottomk.
-                    present.sort_by(|&a, &b| {
-                        let (x, y) = (val(a), val(b));
-                        match (x.is_nan(), y.is_nan()) {
+                    // NaN ranks below every number for both topk and bottomk;
+                    // ties keep input order, so selecting the first k under
+                    // this total order picks what a stable sort would.
+                    let rank = |a: &usize, b: &usize| {
+                        let (x, y) = (val(*a), val(*b));
+                        let by_value = match (x.is_nan(), y.is_nan()) {
                             (true, true) => std::cmp::Ordering::Equal,
                             (true, false) => std::cmp::Ordering::Greater,
                             (false, true) => std::cmp::Ordering::Less,
                             _ if top => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
                             _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-                        }
-                    });
-                    present.into_iter().take(kk.max(0) as usize).collect()
+                        };
+                        by_value.then(a.cmp(b))
+                    };
+                    if k_keep == 0 {
+                        present.clear();
+                    } else if k_keep < present.len() {
+                        present.select_nth_unstable_by(k_keep - 1, rank);
+                        present.truncate(k_keep);
+                    }
+                    // Only an instant vector's order is visible.
+                    if n == 1 {
+                        present.sort_unstable_by(rank);
+                    }
                 }
             };
-            for &i in &chosen {
+            let chosen = &present;
+            for &i in chosen {
                 keep[i][step] = true;
             }
             if n == 1 {
-                order.extend(chosen);
+                order.extend_from_slice(chosen);
             }
         }
     }
