@@ -6,7 +6,7 @@ use crate::error::QueryError;
 use crate::label_map::{label_map, LabelMap};
 use crate::value::{format_value, project, with_label, StepSeries, Val};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
-use tsdb::{Label, LabelSet, METRIC_NAME};
+use tsdb::{LabelSet, METRIC_NAME};
 
 /// Neumaier-compensated addition, as Prometheus sums.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -134,13 +134,9 @@ fn group_labels(labels: &LabelSet, modifier: &Option<LabelModifier>) -> LabelSet
     match modifier {
         None => LabelSet::default(),
         Some(LabelModifier::Include(l)) => project(labels, &l.labels, true),
-        Some(LabelModifier::Exclude(l)) => LabelSet::from_labels(
-            labels
-                .iter()
-                .filter(|x| x.name != METRIC_NAME && !l.labels.iter().any(|n| **n == *x.name))
-                .map(Label::from)
-                .collect(),
-        ),
+        Some(LabelModifier::Exclude(l)) => {
+            labels.filtered(|x| x.name != METRIC_NAME && !l.labels.iter().any(|n| **n == *x.name))
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::error::QueryError;
 use crate::label_map::{label_map, LabelMap};
 use crate::value::{labels_string, project, StepSeries, Val};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
-use tsdb::{Label, LabelSet, METRIC_NAME};
+use tsdb::{LabelSet, METRIC_NAME};
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
@@ -119,15 +119,8 @@ impl Matching {
         if self.on {
             project(labels, &self.labels, true)
         } else {
-            LabelSet::from_labels(
-                labels
-                    .iter()
-                    .filter(|l| {
-                        l.name != METRIC_NAME && !self.labels.iter().any(|n| **n == *l.name)
-                    })
-                    .map(Label::from)
-                    .collect(),
-            )
+            labels
+                .filtered(|l| l.name != METRIC_NAME && !self.labels.iter().any(|n| **n == *l.name))
         }
     }
 }
@@ -277,15 +270,18 @@ fn vector_vector(
     // `many` is the side whose series are kept; `one` must be unique per signature.
     let (many, one) = if one_to_many { (r, l) } else { (l, r) };
     let one_side = if one_to_many { "left" } else { "right" };
-    let mut one_by_sig: LabelMap<LabelSet, Vec<usize>> = label_map();
+    // Per signature: the one-side series, and (one-to-one) which steps a
+    // many-side series has matched already.
+    let mut one_by_sig: LabelMap<LabelSet, (Vec<usize>, Vec<bool>)> = label_map();
     for (i, s) in one.iter().enumerate() {
         one_by_sig
             .entry(m.signature(&s.labels))
             .or_default()
+            .0
             .push(i);
     }
     // Check the "one" side is unique per signature at every step.
-    for (sig, idx) in &one_by_sig {
+    for (sig, (idx, _)) in &one_by_sig {
         if idx.len() < 2 {
             continue;
         }
@@ -309,14 +305,18 @@ fn vector_vector(
     // Output series keyed by their labels, to merge and to detect collisions.
     let mut out: Vec<StepSeries> = Vec::new();
     let mut out_index: LabelMap<(LabelSet, bool), usize> = label_map();
-    // For one-to-one: which many-side series matched a signature at each step.
-    let mut matched: LabelMap<LabelSet, Vec<bool>> = label_map();
+    // An instant one-to-one result cannot collide: two many-side series
+    // with one result label set share a signature, an error below.
+    let index_output = !(one_to_one && n == 1);
     for ms in &many {
         let sig = m.signature(&ms.labels);
-        let Some(idx) = one_by_sig.get(&sig) else {
+        let Some((idx, matched)) = one_by_sig.get_mut(&sig) else {
             continue;
         };
-        for &oi in idx {
+        if one_to_one && matched.is_empty() {
+            matched.resize(n, false);
+        }
+        for &oi in idx.iter() {
             let os = &one[oi];
             let labels = result_labels(&ms.labels, &os.labels, m, one_to_one);
             let mut values = vec![None; n];
@@ -328,13 +328,12 @@ fn vector_vector(
                 // Matches are checked before comparisons filter: a
                 // many-to-one match without group_x is an error either way.
                 if one_to_one {
-                    let seen = matched.entry(sig.clone()).or_insert_with(|| vec![false; n]);
-                    if seen[step] {
+                    if matched[step] {
                         return Err(QueryError::exec(
                             "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                         ));
                     }
-                    seen[step] = true;
+                    matched[step] = true;
                 }
                 let (lv, rv) = if one_to_many { (ov, mv) } else { (mv, ov) };
                 let (mut value, keep) = op.apply(lv, rv);
@@ -352,6 +351,14 @@ fn vector_vector(
                 any = true;
             }
             if !any {
+                continue;
+            }
+            if !index_output {
+                out.push(StepSeries {
+                    labels,
+                    values,
+                    drop_name: drop_name || ms.drop_name,
+                });
                 continue;
             }
             let key = (labels.clone(), drop_name || ms.drop_name);

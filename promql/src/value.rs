@@ -108,13 +108,7 @@ pub(crate) fn without_name(labels: &LabelSet) -> LabelSet {
     if labels.get(METRIC_NAME).is_none() {
         return labels.clone();
     }
-    LabelSet::from_labels(
-        labels
-            .iter()
-            .filter(|l| l.name != METRIC_NAME)
-            .map(Label::from)
-            .collect(),
-    )
+    labels.filtered(|l| l.name != METRIC_NAME)
 }
 
 /// `labels` with `name` set to `value` (removed when `value` is empty).
@@ -132,13 +126,7 @@ pub(crate) fn with_label(labels: &LabelSet, name: &str, value: &str) -> LabelSet
 
 /// Only the labels named in `names` (`keep = true`) or all but those.
 pub(crate) fn project(labels: &LabelSet, names: &[String], keep: bool) -> LabelSet {
-    LabelSet::from_labels(
-        labels
-            .iter()
-            .filter(|l| names.iter().any(|n| **n == *l.name) == keep)
-            .map(Label::from)
-            .collect(),
-    )
+    labels.filtered(|l| names.iter().any(|n| **n == *l.name) == keep)
 }
 
 /// A label set as Prometheus prints it in messages: `{a="1", b="2"}`.

@@ -83,6 +83,17 @@ impl LabelSet {
         LabelSet { packed: buf.into() }
     }
 
+    /// The labels `keep` accepts, packed straight from this set (already
+    /// sorted and valid, so no per-label copies): grouping and matching
+    /// build one of these per series.
+    pub fn filtered(&self, mut keep: impl FnMut(LabelRef<'_>) -> bool) -> LabelSet {
+        let kept: Vec<LabelRef<'_>> = self.iter().filter(|l| keep(*l)).collect();
+        if kept.len() == self.len() {
+            return self.clone();
+        }
+        Self::pack(kept.iter().map(|l| (l.name, l.value)), kept.len())
+    }
+
     /// Convenience for tests and literals: `LabelSet::from_pairs(&[("a","b")])`.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         Self::from_labels(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect())
