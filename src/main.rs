@@ -94,7 +94,11 @@ fn main() -> anyhow::Result<()> {
             .config
             .as_deref()
             .context("`vigil agent` needs --config FILE (scrape_configs and remote_write)")?;
-        return agent_cmd::run(path);
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data-agent"));
+        return agent_cmd::run(path, &data_dir);
     }
     let config = match &cli.config {
         Some(path) => config::ServerConfig::load(path)?,

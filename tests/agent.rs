@@ -12,11 +12,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Serves whatever `body` holds at the moment, as the text format.
+/// Serves whatever `body` holds at the moment, as the text format; `{n}`
+/// in it becomes the number of the request (1, 2, ...).
 fn serve_exposition(body: Arc<Mutex<String>>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
+        let mut served = 0u64;
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             let mut req = Vec::new();
@@ -27,7 +29,8 @@ fn serve_exposition(body: Arc<Mutex<String>>) -> u16 {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            let text = body.lock().unwrap().clone();
+            served += 1;
+            let text = body.lock().unwrap().replace("{n}", &served.to_string());
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
                 text.len()
@@ -126,6 +129,8 @@ remote_write:
         Command::new(env!("CARGO_BIN_EXE_vigil"))
             .args(["agent", "--config"])
             .arg(&cfg_path)
+            .arg("--data-dir")
+            .arg(dir.path().join("agent"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -211,4 +216,77 @@ fn agent_refuses_a_bad_config_with_a_clear_error() {
             ),
         "{err}"
     );
+}
+
+fn start_agent(cfg_path: &std::path::Path, data_dir: &std::path::Path) -> AgentProcess {
+    AgentProcess(
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["agent", "--config"])
+            .arg(cfg_path)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn agent"),
+    )
+}
+
+/// The server goes away for a while (and the agent restarts meanwhile):
+/// every scrape still arrives, in order, once it is back. The target
+/// counts its scrapes, so the stored counter must hold 1, 2, ..., N.
+#[test]
+fn a_server_outage_loses_no_sample() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut server = Vigil::start(&data, &[]);
+    let port = server.base.rsplit(':').next().unwrap_or("").to_string();
+    let body = Arc::new(Mutex::new(
+        "# TYPE demo_scrapes_total counter\ndemo_scrapes_total {n}\n".to_string(),
+    ));
+    let target_port = serve_exposition(Arc::clone(&body));
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\nremote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 100ms\n      max_backoff: 300ms\n",
+            server.base
+        ),
+    )
+    .expect("write config");
+    let agent_dir = dir.path().join("agent");
+    let mut agent = start_agent(&cfg_path, &agent_dir);
+    wait_for("the first scrapes", Duration::from_secs(20), || {
+        !query(&server, "demo_scrapes_total").is_empty()
+    });
+    // Outage: the server stops; the agent keeps scraping into its queue,
+    // and is itself restarted in the middle of it.
+    assert_eq!(server.terminate(), Some(0));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(agent.terminate(), Some(0));
+    let mut agent = start_agent(&cfg_path, &agent_dir);
+    std::thread::sleep(Duration::from_secs(3));
+    // Back on the same port and data.
+    let server = Vigil::start_on(&data, &port, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(agent.terminate(), Some(0));
+    let values = |v: &Vigil| -> Vec<f64> {
+        let (code, body) = get_json(&v.url(&format!(
+            "/api/v1/query?query={}",
+            common::enc("demo_scrapes_total[10m]")
+        )));
+        assert_eq!(code, 200, "{body}");
+        body["data"]["result"][0]["values"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p[1].as_str().and_then(|s| s.parse().ok()))
+            .collect()
+    };
+    let got = values(&server);
+    let n = got.len();
+    assert!(n >= 8, "only {n} scrapes stored");
+    let want: Vec<f64> = (1..=n).map(|i| i as f64).collect();
+    assert_eq!(got, want, "every scrape, in order, none lost");
 }

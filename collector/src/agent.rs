@@ -21,6 +21,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub enum AgentError {
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error("remote_write {url}: {source}")]
+    Ship {
+        url: String,
+        source: crate::ship::ShipError,
+    },
 }
 
 /// A target's health as Prometheus's targets API words it.
@@ -119,8 +124,10 @@ pub fn now_ms() -> i64 {
 
 impl Agent {
     /// Starts scraping every target of `cfg` and shipping to its
-    /// remote_write endpoints.
-    pub fn start(cfg: &AgentConfig) -> Result<Agent, AgentError> {
+    /// remote_write endpoints, each with a send queue under
+    /// `data_dir/queue/` (named by a hash of the URL, so reordering the
+    /// config keeps each backlog with its endpoint).
+    pub fn start(cfg: &AgentConfig, data_dir: &std::path::Path) -> Result<Agent, AgentError> {
         let external: Vec<(String, String)> = cfg
             .global
             .external_labels
@@ -129,7 +136,15 @@ impl Agent {
             .collect();
         let mut shippers = Vec::new();
         for rw in &cfg.remote_write {
-            shippers.push(Shipper::start(rw, external.clone())?);
+            let dir = data_dir
+                .join("queue")
+                .join(format!("{:016x}", fnv1a(&rw.url)));
+            let started =
+                Shipper::start(rw, external.clone(), &dir).map_err(|source| AgentError::Ship {
+                    url: rw.url.clone(),
+                    source,
+                })?;
+            shippers.push(started);
         }
         let sinks: Arc<Vec<Arc<Shipper>>> =
             Arc::new(shippers.iter().map(|(s, _)| Arc::clone(s)).collect());
@@ -231,34 +246,32 @@ impl Agent {
         self.shippers.iter().fold((0, 0), |(s, d), (sh, _)| {
             (
                 s + sh.counters.samples_sent.load(Ordering::Relaxed),
-                d + sh.counters.samples_dropped.load(Ordering::Relaxed),
+                d + sh.counters.samples_dropped.load(Ordering::Relaxed)
+                    + sh.counters.samples_dropped_backlog.load(Ordering::Relaxed),
             )
         })
     }
 
     /// Stops scraping (every target's series are marked stale), then gives
-    /// the senders up to `flush` to send what is queued.
+    /// the senders up to `flush` to send what is queued; what they cannot
+    /// send stays on disk for the next run.
     pub fn shutdown(self, flush: Duration) {
         self.stop.stop();
-        for (s, _) in &self.shippers {
-            s.stop_backpressure();
-        }
         for h in self.scrapers {
             let _ = h.join();
         }
-        let until = Instant::now() + flush;
         for (s, _) in &self.shippers {
-            while s.pending() > 0 && Instant::now() < until {
+            s.close();
+        }
+        let until = Instant::now() + flush;
+        for (s, h) in self.shippers {
+            while s.pending() > 0 && !h.is_finished() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let left = s.pending();
             if left > 0 {
-                tracing::warn!("stopping with {left} samples not sent");
-            }
-            s.close();
-        }
-        for (s, h) in self.shippers {
-            if s.pending() == 0 {
+                tracing::warn!("stopping with {left} samples not sent; they stay queued on disk");
+            } else {
                 let _ = h.join();
             }
         }
@@ -331,12 +344,7 @@ impl ScrapeLoop {
 /// Where in the interval a target's scrapes fall: a hash of the target, so
 /// that many targets spread out and one target keeps its slot.
 fn first_offset(key: &str, interval: Duration) -> Duration {
-    // FNV-1a: stable across runs, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = fnv1a(key);
     let interval_ns = interval.as_nanos().max(1) as u64;
     let now_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -344,4 +352,14 @@ fn first_offset(key: &str, interval: Duration) -> Duration {
     let slot = h % interval_ns;
     let into = now_ns % interval_ns;
     Duration::from_nanos((slot + interval_ns - into) % interval_ns)
+}
+
+/// FNV-1a: stable across runs and builds, unlike the std hasher.
+fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }

@@ -182,8 +182,13 @@ pub struct RemoteWriteConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
-    /// Samples held in memory before scrapes wait for the sender.
+    /// Accepted for prometheus.yml compatibility; the queue is on disk,
+    /// bounded by `max_backlog`.
     pub capacity: usize,
+    /// Most bytes of unsent batches kept on disk (Vigil's own field); past
+    /// it the oldest are dropped and counted.
+    #[serde(deserialize_with = "crate::units::de_bytes")]
+    pub max_backlog: u64,
     pub max_samples_per_send: usize,
     #[serde(deserialize_with = "crate::units::de_duration")]
     pub batch_send_deadline: Duration,
@@ -198,6 +203,7 @@ impl Default for QueueConfig {
         // Prometheus's defaults.
         QueueConfig {
             capacity: 10_000,
+            max_backlog: 1 << 30,
             max_samples_per_send: 2_000,
             batch_send_deadline: Duration::from_secs(5),
             min_backoff: Duration::from_millis(30),

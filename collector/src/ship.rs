@@ -1,18 +1,18 @@
-//! Shipping scraped series to a server by remote_write: a bounded queue
-//! the scrapes fill, and a sender thread that drains it in batches of
-//! `max_samples_per_send` (or whatever is there after
-//! `batch_send_deadline`), retrying 5xx, 429 and connection errors with
-//! exponential backoff and jitter, and dropping (and counting) batches a
-//! server refuses with another 4xx, as Prometheus does.
-//!
-//! The queue is in memory: an outage longer than the queue holds makes
-//! scrapes wait for room (backpressure) rather than lose samples.
+//! Shipping scraped series to a server by remote_write. Scrapes add their
+//! series to a batch; a batch of `max_samples_per_send` samples (or
+//! whatever has gathered after `batch_send_deadline`) is encoded once and
+//! appended to the endpoint's disk queue (`disk_queue.rs`), which a sender
+//! thread drains in order: 5xx, 429 and connection errors are retried with
+//! exponential backoff and jitter (the batch stays first in the queue, so a
+//! server outage only grows the backlog), other 4xx drop the batch and
+//! count it, as Prometheus does.
 
+use crate::disk_queue::{DiskQueue, QueueError};
 use crate::relabel::{relabel, RelabelRule};
 use crate::remote_write::{encode_body, WriteSeries};
 use crate::scrape_config::RemoteWriteConfig;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,54 +20,64 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub struct ShipCounters {
     pub samples_sent: AtomicU64,
+    /// Refused by the server (4xx other than 429).
     pub samples_dropped: AtomicU64,
+    /// Dropped because the backlog outgrew `max_backlog`.
+    pub samples_dropped_backlog: AtomicU64,
     pub samples_retried: AtomicU64,
     pub requests_failed: AtomicU64,
 }
 
 struct QueueState {
-    series: VecDeque<WriteSeries>,
-    samples: usize,
+    /// Series gathering into the next batch.
+    batch: Vec<WriteSeries>,
+    batch_samples: usize,
+    /// When the first series of the batch arrived.
+    batch_since: Option<Instant>,
+    disk: DiskQueue,
+    /// Samples in batches on disk not yet sent.
+    queued_samples: u64,
     closed: bool,
-    /// Pushes no longer wait for room (the agent is stopping).
-    unbounded: bool,
 }
 
 /// The queue between the scrapes and one remote_write endpoint.
 pub struct Shipper {
     state: Mutex<QueueState>,
-    /// Signalled when series arrive or the queue closes.
+    /// Signalled when a batch reaches the disk or the queue closes.
     filled: Condvar,
-    /// Signalled when the sender takes series out.
-    drained: Condvar,
-    capacity: usize,
+    max_samples: usize,
+    deadline: Duration,
     write_relabel: Vec<RelabelRule>,
     external_labels: Vec<(String, String)>,
     pub counters: ShipCounters,
-    /// The sender is between a take and a successful send.
-    busy: AtomicBool,
 }
 
 impl Shipper {
-    /// Starts the sender thread; it runs until [`Shipper::close`] and the
-    /// queue is empty.
+    /// Opens the endpoint's queue in `queue_dir` (resuming a backlog left
+    /// by an earlier run) and starts the sender thread; it runs until
+    /// [`Shipper::close`].
     pub fn start(
         cfg: &RemoteWriteConfig,
         external_labels: Vec<(String, String)>,
-    ) -> std::io::Result<(Arc<Shipper>, std::thread::JoinHandle<()>)> {
+        queue_dir: &Path,
+    ) -> Result<(Arc<Shipper>, std::thread::JoinHandle<()>), ShipError> {
+        let disk = DiskQueue::open(queue_dir, cfg.queue_config.max_backlog)?;
+        let queued = disk.backlog_bytes();
+        if queued > 0 {
+            tracing::info!(url = %cfg.url, bytes = queued, "resuming an unsent backlog");
+        }
         let shipper = Arc::new(Shipper {
             state: Mutex::new(QueueState {
-                series: VecDeque::new(),
-                samples: 0,
+                batch: Vec::new(),
+                batch_samples: 0,
+                batch_since: None,
+                disk,
+                queued_samples: 0,
                 closed: false,
-                unbounded: false,
             }),
             filled: Condvar::new(),
-            drained: Condvar::new(),
-            capacity: cfg
-                .queue_config
-                .capacity
-                .max(cfg.queue_config.max_samples_per_send),
+            max_samples: cfg.queue_config.max_samples_per_send,
+            deadline: cfg.queue_config.batch_send_deadline,
             write_relabel: cfg
                 .write_relabel_configs
                 .iter()
@@ -75,20 +85,20 @@ impl Shipper {
                 .collect(),
             external_labels,
             counters: ShipCounters::default(),
-            busy: AtomicBool::new(false),
         });
         let sender = Sender::new(cfg);
         let s = Arc::clone(&shipper);
         let handle = std::thread::Builder::new()
             .name("remote-write".into())
-            .spawn(move || sender.run(&s))?;
+            .spawn(move || sender.run(&s))
+            .map_err(ShipError::Thread)?;
         Ok((shipper, handle))
     }
 
-    /// Queues one scrape's series, waiting while the queue is full.
-    pub fn push(&self, batch: &[WriteSeries]) {
+    /// Adds one scrape's series to the queue.
+    pub fn push(&self, series: &[WriteSeries]) {
         let mut st = self.lock();
-        for s in batch {
+        for s in series {
             let mut s = s.clone();
             for (n, v) in &self.external_labels {
                 if s.labels.get(n).is_none() {
@@ -98,56 +108,103 @@ impl Shipper {
             if !relabel(&self.write_relabel, &mut s.labels) {
                 continue;
             }
-            while st.samples >= self.capacity && !st.closed && !st.unbounded {
-                st = self.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.batch_samples += s.samples.len();
+            st.batch.push(s);
+            if st.batch_since.is_none() {
+                st.batch_since = Some(Instant::now());
+                // The sender sleeps until a batch starts: now it has a
+                // deadline to keep.
+                self.filled.notify_all();
             }
-            st.samples += s.samples.len();
-            st.series.push_back(s);
+            if st.batch_samples >= self.max_samples {
+                self.flush_batch(&mut st);
+            }
         }
-        drop(st);
-        self.filled.notify_one();
     }
 
-    /// Pushes stop waiting for room, so stopping scrapes cannot hang on a
-    /// server that is down.
-    pub fn stop_backpressure(&self) {
-        self.lock().unbounded = true;
-        self.drained.notify_all();
-    }
-
-    /// No more pushes: the sender sends what is queued and stops.
-    pub fn close(&self) {
-        self.lock().closed = true;
+    /// Encodes the gathering batch onto the disk queue.
+    fn flush_batch(&self, st: &mut QueueState) {
+        if st.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut st.batch);
+        let samples = std::mem::take(&mut st.batch_samples) as u64;
+        st.batch_since = None;
+        let body = encode_body(&batch);
+        match st.disk.append(&body, samples) {
+            Ok(()) => st.queued_samples += samples,
+            Err(e) => {
+                // A full or failing disk: these samples cannot be kept.
+                self.counters
+                    .samples_dropped_backlog
+                    .fetch_add(samples, Ordering::Relaxed);
+                tracing::error!("cannot queue {samples} samples: {e}");
+            }
+        }
+        self.sync_backlog_drops(st);
         self.filled.notify_all();
-        self.drained.notify_all();
     }
 
-    /// Samples waiting to be sent, the one in flight included.
-    pub fn pending(&self) -> usize {
-        self.lock().samples + usize::from(self.busy.load(Ordering::Acquire))
+    fn sync_backlog_drops(&self, st: &mut QueueState) {
+        let dropped = std::mem::take(&mut st.disk.dropped_samples);
+        if dropped > 0 {
+            st.queued_samples = st.queued_samples.saturating_sub(dropped);
+            self.counters
+                .samples_dropped_backlog
+                .fetch_add(dropped, Ordering::Relaxed);
+            tracing::warn!("send backlog over max_backlog: dropped {dropped} oldest samples");
+        }
+    }
+
+    /// No more pushes: what is gathering goes to disk, and the sender stops
+    /// once it has nothing to send (or, if the server is away, at once:
+    /// the backlog stays on disk for the next run).
+    pub fn close(&self) {
+        let mut st = self.lock();
+        self.flush_batch(&mut st);
+        st.closed = true;
+        drop(st);
+        self.filled.notify_all();
+    }
+
+    /// Samples gathering or on disk, not yet sent.
+    pub fn pending(&self) -> u64 {
+        let st = self.lock();
+        st.batch_samples as u64 + st.queued_samples
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        // A panicking pusher cannot leave the queue half-written: every
-        // change is one push_back or drain.
+        // Every change under the lock is a push, a flush or a commit, each
+        // leaving the state whole, so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes up to `max` samples, waiting up to `deadline` for a full batch;
-    /// `None` when the queue is closed and empty.
-    fn take(&self, max: usize, deadline: Duration) -> Option<Vec<WriteSeries>> {
-        let until = Instant::now() + deadline;
+    fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The next batch to send, waiting for one; `None` once closed and
+    /// nothing is left.
+    fn next_batch(&self) -> Option<crate::disk_queue::Record> {
         let mut st = self.lock();
-        while st.samples < max && !st.closed {
-            let now = Instant::now();
-            if now >= until && st.samples > 0 {
-                break;
+        loop {
+            match st.disk.peek() {
+                Ok(Some(r)) => return Some(r),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!("cannot read the send queue: {e}");
+                }
             }
-            let wait = if st.samples == 0 {
-                // Nothing to send: no deadline to keep.
-                Duration::from_secs(3600)
-            } else {
-                until - now
+            if st.closed {
+                return None;
+            }
+            let wait = match st.batch_since {
+                Some(since) if since.elapsed() >= self.deadline => {
+                    self.flush_batch(&mut st);
+                    continue;
+                }
+                Some(since) => self.deadline - since.elapsed(),
+                None => Duration::from_secs(3600),
             };
             st = self
                 .filled
@@ -155,26 +212,24 @@ impl Shipper {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        if st.series.is_empty() {
-            return None;
-        }
-        let mut out = Vec::new();
-        let mut n = 0;
-        while let Some(s) = st.series.front() {
-            if n > 0 && n + s.samples.len() > max {
-                break;
-            }
-            n += s.samples.len();
-            if let Some(s) = st.series.pop_front() {
-                out.push(s);
-            }
-        }
-        st.samples -= n;
-        self.busy.store(true, Ordering::Release);
-        drop(st);
-        self.drained.notify_all();
-        Some(out)
     }
+
+    /// The batch up to `to` is sent (or refused): move past it.
+    fn commit(&self, to: crate::disk_queue::Position, samples: u64) {
+        let mut st = self.lock();
+        if let Err(e) = st.disk.commit(to) {
+            tracing::error!("cannot save the send queue's position: {e}");
+        }
+        st.queued_samples = st.queued_samples.saturating_sub(samples);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("cannot start the remote_write thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Posts batches to one endpoint.
@@ -183,8 +238,6 @@ struct Sender {
     url: String,
     headers: Vec<(String, String)>,
     authorization: Option<crate::fetch::Credentials>,
-    max_samples: usize,
-    deadline: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
 }
@@ -217,8 +270,6 @@ impl Sender {
                 None,
                 None,
             )),
-            max_samples: cfg.queue_config.max_samples_per_send,
-            deadline: cfg.queue_config.batch_send_deadline,
             min_backoff: cfg.queue_config.min_backoff,
             max_backoff: cfg.queue_config.max_backoff,
         }
@@ -226,22 +277,21 @@ impl Sender {
 
     fn run(&self, q: &Shipper) {
         let mut jitter = Jitter::new();
-        while let Some(batch) = q.take(self.max_samples, self.deadline) {
-            let samples: usize = batch.iter().map(|s| s.samples.len()).sum();
-            let body = encode_body(&batch);
+        while let Some(rec) = q.next_batch() {
+            let samples = rec.samples;
             let mut backoff = self.min_backoff;
             loop {
-                match self.attempt(&body) {
+                match self.attempt(&rec.body) {
                     Attempt::Sent => {
                         q.counters
                             .samples_sent
-                            .fetch_add(samples as u64, Ordering::Relaxed);
+                            .fetch_add(samples, Ordering::Relaxed);
                         break;
                     }
                     Attempt::Refused(e) => {
                         q.counters
                             .samples_dropped
-                            .fetch_add(samples as u64, Ordering::Relaxed);
+                            .fetch_add(samples, Ordering::Relaxed);
                         tracing::warn!(url = %self.url, samples, "remote_write refused a batch, dropping it: {e}");
                         break;
                     }
@@ -249,7 +299,12 @@ impl Sender {
                         q.counters.requests_failed.fetch_add(1, Ordering::Relaxed);
                         q.counters
                             .samples_retried
-                            .fetch_add(samples as u64, Ordering::Relaxed);
+                            .fetch_add(samples, Ordering::Relaxed);
+                        if q.is_closed() {
+                            // Stopping: the batch stays queued for the next run.
+                            tracing::warn!(url = %self.url, "stopping with an unsent backlog: {e}");
+                            return;
+                        }
                         let wait = retry_after.unwrap_or_else(|| jitter.around(backoff));
                         tracing::debug!(url = %self.url, ?wait, "remote_write failed, retrying: {e}");
                         std::thread::sleep(wait);
@@ -257,7 +312,7 @@ impl Sender {
                     }
                 }
             }
-            q.busy.store(false, Ordering::Release);
+            q.commit(rec.next, samples);
         }
     }
 

@@ -23,7 +23,11 @@ pub struct Vigil {
 impl Vigil {
     /// Starts `vigil` (all-in-one) on a free port and waits for `/-/ready`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Vigil {
-        let port = free_port();
+        Vigil::start_on(data_dir, &free_port().to_string(), extra)
+    }
+
+    /// Starts `vigil` on a given port (to come back where a client expects it).
+    pub fn start_on(data_dir: &Path, port: &str, extra: &[&str]) -> Vigil {
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("--listen-addr")
             .arg(format!("127.0.0.1:{port}"))
