@@ -11,6 +11,7 @@ step() { printf '\n== %s\n' "$*"; }
 need_pkgs=()
 [ -x /usr/bin/prometheus ] || need_pkgs+=(prometheus)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+[ -x /usr/bin/victoria-metrics ] || need_pkgs+=(victoria-metrics)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

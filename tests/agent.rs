@@ -218,6 +218,22 @@ fn agent_refuses_a_bad_config_with_a_clear_error() {
     );
 }
 
+/// The values of the first series of a range-vector instant query.
+fn range_values(base: &str, selector: &str) -> Vec<f64> {
+    let (code, j) = get_json(&format!(
+        "{base}/api/v1/query?query={}",
+        common::enc(selector)
+    ));
+    assert_eq!(code, 200, "{j}");
+    j["data"]["result"][0]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p[1].as_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
 fn start_agent(cfg_path: &std::path::Path, data_dir: &std::path::Path) -> AgentProcess {
     AgentProcess(
         Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -270,23 +286,121 @@ fn a_server_outage_loses_no_sample() {
     let server = Vigil::start_on(&data, &port, &[]);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(agent.terminate(), Some(0));
-    let values = |v: &Vigil| -> Vec<f64> {
-        let (code, body) = get_json(&v.url(&format!(
-            "/api/v1/query?query={}",
-            common::enc("demo_scrapes_total[10m]")
-        )));
-        assert_eq!(code, 200, "{body}");
-        body["data"]["result"][0]["values"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|p| p[1].as_str().and_then(|s| s.parse().ok()))
-            .collect()
-    };
-    let got = values(&server);
+    let got = range_values(&server.base, "demo_scrapes_total[10m]");
     let n = got.len();
     assert!(n >= 8, "only {n} scrapes stored");
     let want: Vec<f64> = (1..=n).map(|i| i as f64).collect();
     assert_eq!(got, want, "every scrape, in order, none lost");
+}
+
+/// The agent ships to the real receivers users have: Prometheus's
+/// remote-write receiver and VictoriaMetrics. Both must store every scrape.
+#[test]
+fn agent_ships_to_prometheus_and_victoria_metrics() {
+    let (Some(prom_bin), Some(vm_bin)) = (
+        common::peer_binary("prometheus"),
+        common::peer_binary("victoria-metrics"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prom_port = free_port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "global:\n  scrape_interval: 1h\n",
+    )
+    .expect("write prometheus.yml");
+    let _prom = common::Prometheus {
+        child: Command::new(prom_bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+        base: format!("http://127.0.0.1:{prom_port}"),
+    };
+    let vm_port = free_port();
+    let _vm = common::Prometheus {
+        child: Command::new(vm_bin)
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("vm").display()
+            ))
+            .arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start victoria-metrics"),
+        base: format!("http://127.0.0.1:{vm_port}"),
+    };
+    for base in [&_prom.base, &_vm.base] {
+        let ready = format!("{base}/-/ready");
+        let health = format!("{base}/health");
+        wait_for(&format!("{base} ready"), Duration::from_secs(60), || {
+            matches!(common::try_get(&ready), Ok((200, _)))
+                || matches!(common::try_get(&health), Ok((200, _)))
+        });
+    }
+    let body = Arc::new(Mutex::new(
+        "# TYPE demo_scrapes_total counter\ndemo_scrapes_total{kind=\"e2e\"} {n}\n".to_string(),
+    ));
+    let target_port = serve_exposition(Arc::clone(&body));
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\nremote_write:\n  - url: http://127.0.0.1:{prom_port}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n  - url: http://127.0.0.1:{vm_port}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
+        ),
+    )
+    .expect("write config");
+    let mut agent = start_agent(&cfg_path, &dir.path().join("agent"));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(agent.terminate(), Some(0));
+
+    let prom_values = || {
+        range_values(
+            &format!("http://127.0.0.1:{prom_port}"),
+            "demo_scrapes_total{job=\"demo\",kind=\"e2e\"}[10m]",
+        )
+    };
+    let vm_values = || -> Vec<f64> {
+        let url = format!(
+            "http://127.0.0.1:{vm_port}/api/v1/export?match[]={}",
+            common::enc("demo_scrapes_total{job=\"demo\"}")
+        );
+        let (_, text) = common::get(&url);
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let j: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            for v in j["values"].as_array().cloned().unwrap_or_default() {
+                // VictoriaMetrics keeps staleness markers as NaN (null here).
+                if let Some(x) = v.as_f64().filter(|x| !x.is_nan()) {
+                    out.push(x);
+                }
+            }
+        }
+        out
+    };
+    let mut prom = Vec::new();
+    let mut vm = Vec::new();
+    wait_for(
+        "both receivers to hold the scrapes",
+        Duration::from_secs(30),
+        || {
+            prom = prom_values();
+            vm = vm_values();
+            prom.len() >= 3 && vm == prom
+        },
+    );
+    let want: Vec<f64> = (1..=prom.len()).map(|i| i as f64).collect();
+    assert_eq!(prom, want, "Prometheus holds every scrape");
 }
