@@ -12,6 +12,7 @@ need_pkgs=()
 [ -x /usr/bin/prometheus ] || need_pkgs+=(prometheus)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 [ -x /usr/bin/victoria-metrics ] || need_pkgs+=(victoria-metrics)
+[ -x /usr/bin/prometheus-node-exporter ] || need_pkgs+=(prometheus-node-exporter)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -8,7 +8,7 @@ mod common;
 use common::{free_port, get_json, Vigil};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,23 +39,6 @@ fn serve_exposition(body: Arc<Mutex<String>>) -> u16 {
         }
     });
     port
-}
-
-struct AgentProcess(Child);
-
-impl AgentProcess {
-    fn terminate(&mut self) -> Option<i32> {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.0.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The instant query's result as (labels without __name__ → value) pairs.
@@ -125,17 +108,7 @@ remote_write:
     );
     let cfg_path = dir.path().join("agent.yaml");
     std::fs::write(&cfg_path, config).expect("write config");
-    let mut agent = AgentProcess(
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["agent", "--config"])
-            .arg(&cfg_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("agent"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn agent"),
-    );
+    let mut agent = common::start_agent(&cfg_path, &dir.path().join("agent"));
 
     wait_for("up for all three jobs", Duration::from_secs(30), || {
         query(&server, "up").len() == 3
@@ -234,20 +207,6 @@ fn range_values(base: &str, selector: &str) -> Vec<f64> {
         .collect()
 }
 
-fn start_agent(cfg_path: &std::path::Path, data_dir: &std::path::Path) -> AgentProcess {
-    AgentProcess(
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["agent", "--config"])
-            .arg(cfg_path)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn agent"),
-    )
-}
-
 /// The server goes away for a while (and the agent restarts meanwhile):
 /// every scrape still arrives, in order, once it is back. The target
 /// counts its scrapes, so the stored counter must hold 1, 2, ..., N.
@@ -271,7 +230,7 @@ fn a_server_outage_loses_no_sample() {
     )
     .expect("write config");
     let agent_dir = dir.path().join("agent");
-    let mut agent = start_agent(&cfg_path, &agent_dir);
+    let mut agent = common::start_agent(&cfg_path, &agent_dir);
     wait_for("the first scrapes", Duration::from_secs(20), || {
         !query(&server, "demo_scrapes_total").is_empty()
     });
@@ -280,7 +239,7 @@ fn a_server_outage_loses_no_sample() {
     assert_eq!(server.terminate(), Some(0));
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(agent.terminate(), Some(0));
-    let mut agent = start_agent(&cfg_path, &agent_dir);
+    let mut agent = common::start_agent(&cfg_path, &agent_dir);
     std::thread::sleep(Duration::from_secs(3));
     // Back on the same port and data.
     let server = Vigil::start_on(&data, &port, &[]);
@@ -362,7 +321,7 @@ fn agent_ships_to_prometheus_and_victoria_metrics() {
         ),
     )
     .expect("write config");
-    let mut agent = start_agent(&cfg_path, &dir.path().join("agent"));
+    let mut agent = common::start_agent(&cfg_path, &dir.path().join("agent"));
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(agent.terminate(), Some(0));
 

@@ -4,11 +4,12 @@
 //! the targets page. Stopping writes staleness markers for every target
 //! and sends what is queued.
 
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetched, Fetcher};
 use crate::labels::Labels;
+use crate::node::HostPaths;
 use crate::remote_write::WriteSeries;
 use crate::scrape::{Body, ScrapeSettings, TargetScrapes};
-use crate::scrape_config::AgentConfig;
+use crate::scrape_config::{AgentConfig, ScrapeConfig};
 use crate::ship::Shipper;
 use crate::target::{populate, static_groups, Outcome, Target};
 use std::collections::BTreeMap;
@@ -152,10 +153,27 @@ impl Agent {
         let status: StatusMap = Arc::default();
         let mut scrapers = Vec::new();
         let mut dropped = Vec::new();
-        for sc in &cfg.scrape_configs {
+        let mut jobs: Vec<(ScrapeConfig, Arc<Source>)> = cfg
+            .scrape_configs
+            .iter()
+            .map(|sc| (sc.clone(), Arc::new(Source::Http(Fetcher::new(sc)))))
+            .collect();
+        if let Some(node) = &cfg.node {
+            let mut sc = node.scrape_config();
+            // Validated when the config was read; this fills the defaults.
+            sc.scrape_interval.get_or_insert(cfg.global.scrape_interval);
+            let interval = sc.scrape_interval.unwrap_or(cfg.global.scrape_interval);
+            sc.scrape_timeout.get_or_insert(
+                cfg.global
+                    .scrape_timeout
+                    .unwrap_or(Duration::from_secs(10))
+                    .min(interval),
+            );
+            jobs.push((sc, Arc::new(Source::Node(node.host_paths()))));
+        }
+        for (sc, source) in &jobs {
             let rules = sc.relabel_rules();
             let settings = ScrapeSettings::from_config(sc);
-            let fetcher = Arc::new(Fetcher::new(sc));
             for group in static_groups(sc) {
                 for outcome in populate(sc, &rules, &group) {
                     let target = match outcome {
@@ -204,7 +222,7 @@ impl Agent {
                     );
                     let loop_ = ScrapeLoop {
                         scrapes: TargetScrapes::new(target, settings.clone()),
-                        fetcher: Arc::clone(&fetcher),
+                        source: Arc::clone(source),
                         sinks: Arc::clone(&sinks),
                         stop: Arc::clone(&stop),
                         status: Arc::clone(&status),
@@ -278,10 +296,29 @@ impl Agent {
     }
 }
 
+/// Where a job's bodies come from.
+enum Source {
+    Http(Fetcher),
+    /// The built-in node collectors, read in-process.
+    Node(HostPaths),
+}
+
+impl Source {
+    fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, String> {
+        match self {
+            Source::Http(f) => f.fetch(url, timeout),
+            Source::Node(paths) => Ok(Fetched {
+                body: crate::node::gather(paths).into_bytes(),
+                content_type: Some("text/plain; version=0.0.4".into()),
+            }),
+        }
+    }
+}
+
 /// One target's thread.
 struct ScrapeLoop {
     scrapes: TargetScrapes,
-    fetcher: Arc<Fetcher>,
+    source: Arc<Source>,
     sinks: Arc<Vec<Arc<Shipper>>>,
     stop: Arc<StopSignal>,
     status: StatusMap,
@@ -297,7 +334,7 @@ impl ScrapeLoop {
         while !self.stop.wait_until(next) {
             let start_ms = now_ms();
             let began = Instant::now();
-            let fetched = self.fetcher.fetch(&target.url, target.timeout);
+            let fetched = self.source.fetch(&target.url, target.timeout);
             let duration = began.elapsed();
             out.clear();
             let body = fetched.as_ref().map(|f| Body {

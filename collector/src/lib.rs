@@ -10,6 +10,7 @@ pub mod exposition;
 pub mod fetch;
 pub mod labels;
 mod md5;
+pub mod node;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;

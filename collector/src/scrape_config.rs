@@ -71,6 +71,75 @@ pub struct AgentConfig {
     pub global: GlobalConfig,
     pub scrape_configs: Vec<ScrapeConfig>,
     pub remote_write: Vec<RemoteWriteConfig>,
+    /// The built-in node metrics (node_exporter's); off unless present.
+    pub node: Option<NodeConfig>,
+}
+
+/// The built-in node collectors, scraped as one more job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub job_name: String,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_interval: Option<Duration>,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_timeout: Option<Duration>,
+    /// The host's /proc, /sys and / as mounted in the agent's container.
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+    /// The `instance` label; the host's name when unset.
+    pub instance: Option<String>,
+    /// Extra labels on every node series.
+    pub labels: BTreeMap<String, String>,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            job_name: "node".into(),
+            scrape_interval: None,
+            scrape_timeout: None,
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+            instance: None,
+            labels: BTreeMap::new(),
+            metric_relabel_configs: Vec::new(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The node job as a scrape config (validated with the others), its
+    /// one target named by `instance`.
+    pub fn scrape_config(&self) -> ScrapeConfig {
+        let instance = self
+            .instance
+            .clone()
+            .or_else(crate::node::hostname)
+            .unwrap_or_else(|| "localhost".into());
+        ScrapeConfig {
+            job_name: self.job_name.clone(),
+            scrape_interval: self.scrape_interval,
+            scrape_timeout: self.scrape_timeout,
+            static_configs: vec![StaticConfig {
+                targets: vec![instance],
+                labels: self.labels.clone(),
+            }],
+            metric_relabel_configs: self.metric_relabel_configs.clone(),
+            ..ScrapeConfig::default()
+        }
+    }
+
+    pub fn host_paths(&self) -> crate::node::HostPaths {
+        crate::node::HostPaths {
+            procfs: self.procfs.clone(),
+            sysfs: self.sysfs.clone(),
+            rootfs: self.rootfs.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +335,13 @@ impl AgentConfig {
             sc.validate(g)?;
             if !seen.insert(sc.job_name.clone()) {
                 return Err(ConfigError::DuplicateJob(sc.job_name.clone()));
+            }
+        }
+        if let Some(node) = &self.node {
+            let mut sc = node.scrape_config();
+            sc.validate(g)?;
+            if seen.contains(&sc.job_name) {
+                return Err(ConfigError::DuplicateJob(sc.job_name));
             }
         }
         for (index, rw) in self.remote_write.iter().enumerate() {

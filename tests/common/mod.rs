@@ -273,3 +273,37 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// A running `vigil agent`; killed when dropped.
+pub struct Agent(pub Child);
+
+impl Agent {
+    /// SIGTERM and wait for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.0.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `vigil agent --config CFG --data-dir DIR`.
+pub fn start_agent(cfg: &Path, data_dir: &Path) -> Agent {
+    Agent(
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["agent", "--config"])
+            .arg(cfg)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn agent"),
+    )
+}
