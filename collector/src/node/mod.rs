@@ -9,6 +9,8 @@
 //! `node_scrape_collector_success`, as node_exporter does; it never fails
 //! the whole scrape.
 
+mod diskstats;
+mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
@@ -116,6 +118,8 @@ type Collect = fn(&HostPaths, &mut Exposition) -> Result<(), String>;
 /// Every built-in collector, by node_exporter's collector name.
 const COLLECTORS: &[(&str, Collect)] = &[
     ("cpu", stat::collect_cpu),
+    ("diskstats", diskstats::collect),
+    ("filesystem", filesystem::collect),
     ("loadavg", loadavg::collect),
     ("meminfo", meminfo::collect),
     ("netclass", netdev::collect_netclass),
@@ -180,6 +184,18 @@ mod tests {
             std::fs::write(path, text).unwrap();
         };
         w("proc/loadavg", "0.40 0.66 0.59 1/86 27406\n");
+        w(
+            "proc/diskstats",
+            "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n 254       0 vda 177728 12674 23031418 297251 47256 35688 13979792 57449 0 48316 359765 26998 32 14242536 4516 7198 548\n 254       1 vda1 1 1 1 1 1 1 1 1 0 1 1\n",
+        );
+        w(
+            "run/udev/data/b254:0",
+            "E:ID_MODEL=QEMU_DISK\nE:ID_SERIAL_SHORT=abc\n",
+        );
+        w(
+            "proc/1/mounts",
+            "proc /proc proc rw,relatime 0 0\n/dev/vda / ext4 rw,relatime 0 0\n/dev/vda / ext4 rw,relatime 0 0\ntmpfs /gone tmpfs ro 0 0\n",
+        );
         w(
             "proc/meminfo",
             "MemTotal:       24683568 kB\nActive(anon):       1512 kB\nHugePages_Total:       0\nHugepagesize:       2048 kB\n",
@@ -251,9 +267,27 @@ mod tests {
             "node_network_up{device=lo} 0",
             "node_network_mtu_bytes{device=eth0} 1400",
             "node_scrape_collector_success{collector=cpu} 1",
+            "node_disk_reads_completed_total{device=vda} 177728",
+            "node_disk_read_bytes_total{device=vda} 11792086016",
+            "node_disk_read_time_seconds_total{device=vda} 297.25",
+            "node_disk_flush_requests_total{device=vda} 7198",
+            "node_disk_info{device=vda,major=254,minor=0,model=QEMU_DISK,path=,revision=,serial=abc,wwn=} 1",
+            "node_filesystem_readonly{device=/dev/vda,fstype=ext4,mountpoint=/} 0",
+            "node_filesystem_device_error{device=tmpfs,fstype=tmpfs,mountpoint=/gone} 1",
+            "node_filesystem_readonly{device=tmpfs,fstype=tmpfs,mountpoint=/gone} 1",
         ] {
-            assert!(got.iter().any(|g| g == want), "{want} not in {got:#?}");
+            assert!(got.iter().any(|g| g.starts_with(want)), "{want} not in {got:#?}");
         }
+        assert!(!got
+            .iter()
+            .any(|g| g.contains("device=vda1") || g.contains("device=loop0")));
+        assert_eq!(
+            got.iter()
+                .filter(|g| g.starts_with("node_filesystem_size_bytes"))
+                .count(),
+            1,
+            "the root file system once; /gone cannot be measured"
+        );
         // Loopback has no netdev statistics, as node_exporter reports it.
         assert!(!got
             .iter()
