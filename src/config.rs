@@ -17,6 +17,26 @@ pub struct ServerConfig {
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
     pub query: QueryConfig,
+    pub local_agent: LocalAgentConfig,
+}
+
+/// All-in-one only: the built-in agent that collects this host's node
+/// metrics and Vigil's own /metrics into the local store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalAgentConfig {
+    pub enabled: bool,
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub scrape_interval: Duration,
+}
+
+impl Default for LocalAgentConfig {
+    fn default() -> Self {
+        LocalAgentConfig {
+            enabled: true,
+            scrape_interval: Duration::from_secs(15),
+        }
+    }
 }
 
 /// PromQL evaluation limits, as Prometheus's `--query.*` flags.

@@ -10,6 +10,7 @@ mod assets;
 mod build_info;
 mod config;
 mod ingest;
+mod local_agent;
 mod metric_metadata;
 mod query_cli;
 mod selector;
@@ -45,6 +46,11 @@ struct Cli {
     /// Log filter, e.g. info, debug, vigil=debug,tsdb=trace
     #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
     log_level: String,
+
+    /// All-in-one: do not run the built-in agent that collects this host's
+    /// node metrics and Vigil's own /metrics
+    #[arg(long, global = true)]
+    no_local_agent: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -108,7 +114,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Server) => "0.0.0.0:9090",
         _ => "127.0.0.1:9090",
     };
+    let local_agent = (cli.command.is_none() && !cli.no_local_agent && config.local_agent.enabled)
+        .then_some(config.local_agent.scrape_interval);
     let settings = server::ServerSettings {
+        local_agent,
         listen_addr: cli
             .listen_addr
             .clone()

@@ -93,6 +93,9 @@ pub struct ServerSettings {
     pub listen_addr: String,
     pub data_dir: PathBuf,
     pub config: ServerConfig,
+    /// Run the built-in agent for this host at this scrape interval
+    /// (all-in-one).
+    pub local_agent: Option<std::time::Duration>,
 }
 
 pub fn router(state: AppState, max_body: usize) -> Router {
@@ -235,7 +238,25 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         metric_metadata.clone(),
         cfg.storage.maintenance_interval,
     );
+    let agent = match settings.local_agent {
+        Some(interval) => {
+            let dir = settings.data_dir.join("local-agent");
+            match tokio::task::block_in_place(|| crate::local_agent::start(local, interval, &dir)) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!("the local agent did not start: {e:#}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let served = server.await.context("server task failed")?;
+    if let Some(a) = agent {
+        // The server is gone: what the agent cannot send now stays in its
+        // queue for the next start.
+        tokio::task::block_in_place(|| a.shutdown(std::time::Duration::from_millis(200)));
+    }
     if let Some(f) = fsync {
         f.abort();
     }

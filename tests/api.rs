@@ -431,7 +431,9 @@ fn help_documents_every_flag() {
         "--data-dir",
         "--config",
         "--log-level",
+        "--no-local-agent",
         "server",
+        "agent",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

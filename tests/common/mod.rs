@@ -28,12 +28,24 @@ impl Vigil {
 
     /// Starts `vigil` on a given port (to come back where a client expects it).
     pub fn start_on(data_dir: &Path, port: &str, extra: &[&str]) -> Vigil {
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        // Tests control what is stored: the built-in agent stays off
+        // unless a test asks for it (`--local-agent` in `extra`).
+        let with_agent = extra.contains(&"--local-agent");
+        let extra: Vec<&str> = extra
+            .iter()
+            .copied()
+            .filter(|a| *a != "--local-agent")
+            .collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        if !with_agent {
+            cmd.arg("--no-local-agent");
+        }
+        let child = cmd
             .arg("--listen-addr")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .args(&extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
