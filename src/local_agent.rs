@@ -21,7 +21,8 @@ pub fn start(listen: SocketAddr, interval: Duration, data_dir: &Path) -> anyhow:
         "global:\n  scrape_interval: {interval}\n\
          node:\n  job_name: node\n\
          scrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: ['{addr}']\n\
-         remote_write:\n  - url: http://{addr}/api/v1/write\n"
+         remote_write:\n  - url: http://{addr}/api/v1/write\n\
+         vigil_server:\n  url: http://{addr}\n  report_interval: {interval}\n"
     );
     let cfg = AgentConfig::parse(&yaml).context("the local agent's config")?;
     let agent = Agent::start(&cfg, data_dir).context("cannot start the local agent")?;

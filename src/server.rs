@@ -37,6 +37,8 @@ pub struct AppState {
     pub write_slots: Arc<tokio::sync::Semaphore>,
     /// Settings as `/api/v1/status/flags` shows them (Prometheus flag names).
     pub flags: Arc<Vec<(String, String)>>,
+    /// What agents last reported about their targets.
+    pub targets: Arc<crate::api::targets::TargetsRegistry>,
     /// Metric metadata reported by remote_write senders.
     pub metric_metadata: Arc<MetadataStore>,
 }
@@ -132,6 +134,14 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/api/v1/metadata", get(prom_status::metadata))
         .route(
+            "/api/v1/targets",
+            get(crate::api::targets::targets).post(crate::api::targets::targets),
+        )
+        .route(
+            "/api/vigil/agent/targets",
+            post(crate::api::targets::report),
+        )
+        .route(
             "/api/v1/query_exemplars",
             get(prom_status::query_exemplars).post(prom_status::query_exemplars),
         )
@@ -196,6 +206,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         )),
         write_slots: Arc::new(tokio::sync::Semaphore::new(write_concurrency())),
         flags: Arc::new(flags(&settings)),
+        targets: Arc::default(),
         metric_metadata: metric_metadata.clone(),
     };
     let app = router(state, cfg.limits.max_request_body_bytes);

@@ -103,6 +103,10 @@ remote_write:
   - url: {base}/api/v1/write
     queue_config:
       batch_send_deadline: 200ms
+vigil_server:
+  url: {base}
+  agent_name: e2e-agent
+  report_interval: 1s
 "#,
         base = server.base
     );
@@ -157,8 +161,35 @@ remote_write:
             .is_some_and(|(_, v)| v == "12")
     });
 
+    // The agent reports its targets; the dead one says why it is down.
+    wait_for(
+        "the down target in /api/v1/targets",
+        Duration::from_secs(15),
+        || {
+            let (_, body) = get_json(&server.url("/api/v1/targets?scrapePool=down"));
+            body["data"]["activeTargets"]
+                .as_array()
+                .is_some_and(|t| t.len() == 1 && t[0]["health"] == "down")
+        },
+    );
+    let (_, body) = get_json(&server.url("/api/v1/targets?scrapePool=down"));
+    let down = &body["data"]["activeTargets"][0];
+    assert!(
+        down["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("onnection")),
+        "{down}"
+    );
+    assert_eq!(down["labels"]["instance"], format!("127.0.0.1:{dead_port}"));
+
     // Stopping the agent marks everything it wrote stale.
     assert_eq!(agent.terminate(), Some(0));
+    let (_, body) = get_json(&server.url("/api/v1/targets"));
+    assert_eq!(
+        body["data"]["activeTargets"],
+        serde_json::json!([]),
+        "a stopped agent's targets are gone"
+    );
     wait_for(
         "series to go stale on stop",
         Duration::from_secs(15),

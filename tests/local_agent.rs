@@ -33,4 +33,51 @@ fn all_in_one_collects_its_host_and_itself() {
     assert_eq!(count(&v, "node_load1{job=\"node\"}"), 1);
     assert!(count(&v, "node_cpu_seconds_total{job=\"node\",mode=\"idle\"}") >= 1);
     assert!(count(&v, "vigil_head_series{job=\"vigil\"}") == 1);
+
+    // The agent reports its targets: /api/v1/targets as Prometheus shows it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let targets = loop {
+        let (code, body) = get_json(&v.url("/api/v1/targets?state=active"));
+        assert_eq!(code, 200, "{body}");
+        let t = body["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if t.len() == 2 && t.iter().all(|x| x["health"] == "up") {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "targets never reported up: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let vigil = targets
+        .iter()
+        .find(|t| t["scrapePool"] == "vigil")
+        .expect("the vigil target");
+    assert_eq!(vigil["labels"]["job"], "vigil");
+    assert_eq!(vigil["scrapeUrl"], format!("{}/metrics", v.base));
+    assert_eq!(vigil["scrapeInterval"], "1s");
+    assert_eq!(vigil["lastError"], "");
+    assert!(vigil["discoveredLabels"]["__address__"].is_string());
+    assert!(vigil["lastScrape"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("20")));
+    assert!(vigil["lastScrapeDuration"]
+        .as_f64()
+        .is_some_and(|d| d > 0.0));
+    let (code, body) = get_json(&v.url("/api/v1/targets?state=dropped"));
+    assert_eq!(code, 200);
+    assert!(body["data"]["activeTargets"].is_null());
+    assert_eq!(body["data"]["droppedTargets"], serde_json::json!([]));
+    let (code, body) = get_json(&v.url("/api/v1/targets?state=bogus"));
+    assert_eq!((code, body["errorType"].as_str()), (400, Some("bad_data")));
+    let (code, body) = common::post(
+        &v.url("/api/vigil/agent/targets"),
+        "application/json",
+        b"{\"agent\": 3}",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("invalid targets report"), "{body}");
 }

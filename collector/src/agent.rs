@@ -112,6 +112,7 @@ type StatusMap = Arc<Mutex<BTreeMap<(String, String), TargetStatus>>>;
 pub struct Agent {
     stop: Arc<StopSignal>,
     scrapers: Vec<JoinHandle<()>>,
+    reporter: Option<JoinHandle<()>>,
     shippers: Vec<(Arc<Shipper>, JoinHandle<()>)>,
     status: StatusMap,
     dropped: Vec<DroppedTarget>,
@@ -236,9 +237,19 @@ impl Agent {
                 }
             }
         }
+        let reporter = match &cfg.vigil_server {
+            Some(v) => Some(start_reporter(
+                v,
+                Arc::clone(&stop),
+                Arc::clone(&status),
+                dropped.clone(),
+            )?),
+            None => None,
+        };
         Ok(Agent {
             stop,
             scrapers,
+            reporter,
             shippers,
             status,
             dropped,
@@ -278,6 +289,9 @@ impl Agent {
         for h in self.scrapers {
             let _ = h.join();
         }
+        if let Some(r) = self.reporter {
+            let _ = r.join();
+        }
         for (s, _) in &self.shippers {
             s.close();
         }
@@ -294,6 +308,55 @@ impl Agent {
             }
         }
     }
+}
+
+/// Reports the targets to the Vigil server every interval, and an empty
+/// report when the agent stops (its targets are gone).
+fn start_reporter(
+    cfg: &crate::scrape_config::VigilServerConfig,
+    stop: Arc<StopSignal>,
+    status: StatusMap,
+    dropped: Vec<DroppedTarget>,
+) -> std::io::Result<JoinHandle<()>> {
+    let name = cfg
+        .agent_name
+        .clone()
+        .or_else(crate::node::hostname)
+        .unwrap_or_else(|| "agent".into());
+    let url = cfg.url.clone();
+    let interval = cfg.report_interval;
+    let http = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    // Three missed reports and the server forgets this agent.
+    let ttl = interval.as_secs_f64() * 3.0;
+    std::thread::Builder::new()
+        .name("report-targets".into())
+        .spawn(move || {
+            let mut next = Instant::now();
+            loop {
+                let stopped = stop.wait_until(next);
+                let active: Vec<TargetStatus> = if stopped {
+                    Vec::new()
+                } else {
+                    status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .values()
+                        .cloned()
+                        .collect()
+                };
+                let dropped: &[DroppedTarget] = if stopped { &[] } else { &dropped };
+                let report = crate::report::TargetsReport::new(&name, ttl, &active, dropped);
+                if let Err(e) = report.send(&http, &url) {
+                    tracing::debug!("{e}");
+                }
+                if stopped {
+                    return;
+                }
+                next += interval;
+            }
+        })
 }
 
 /// Where a job's bodies come from.

@@ -13,6 +13,7 @@ mod md5;
 pub mod node;
 pub mod relabel;
 pub mod remote_write;
+pub mod report;
 pub mod scrape;
 pub mod scrape_config;
 pub mod ship;

@@ -60,6 +60,8 @@ pub enum ConfigError {
     RemoteWrite { index: usize, message: String },
     #[error("global: {0}")]
     Global(String),
+    #[error("vigil_server: {0}")]
+    VigilServer(String),
 }
 
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,6 +75,30 @@ pub struct AgentConfig {
     pub remote_write: Vec<RemoteWriteConfig>,
     /// The built-in node metrics (node_exporter's); off unless present.
     pub node: Option<NodeConfig>,
+    /// The Vigil server that shows this agent's targets (`/api/v1/targets`).
+    pub vigil_server: Option<VigilServerConfig>,
+}
+
+/// Where an agent reports its targets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VigilServerConfig {
+    /// The server's base URL, e.g. `http://vigil:9090`.
+    pub url: String,
+    /// Names this agent's report; the host's name when unset.
+    pub agent_name: Option<String>,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub report_interval: Duration,
+}
+
+impl Default for VigilServerConfig {
+    fn default() -> Self {
+        VigilServerConfig {
+            url: String::new(),
+            agent_name: None,
+            report_interval: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The built-in node collectors, scraped as one more job.
@@ -346,6 +372,19 @@ impl AgentConfig {
         }
         for (index, rw) in self.remote_write.iter().enumerate() {
             rw.validate(index)?;
+        }
+        if let Some(v) = &self.vigil_server {
+            if !(v.url.starts_with("http://") || v.url.starts_with("https://")) {
+                return Err(ConfigError::VigilServer(format!(
+                    "url {:?} must start with http:// or https://",
+                    v.url
+                )));
+            }
+            if v.report_interval.is_zero() {
+                return Err(ConfigError::VigilServer(
+                    "report_interval must be greater than 0".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -8,4 +8,5 @@ pub mod prom_status;
 pub mod query;
 pub mod query_json;
 pub mod status;
+pub mod targets;
 pub mod write;

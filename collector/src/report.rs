@@ -1,0 +1,100 @@
+//! Agents tell the server what they scrape: every `report_interval` (and
+//! once, empty, when stopping) the agent POSTs its targets' health to the
+//! server's `/api/vigil/agent/targets`, which merges every agent's report
+//! into Prometheus's `/api/v1/targets`.
+
+use crate::agent::{DroppedTarget, TargetStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The report's wire format (JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsReport {
+    /// Which agent (by default its host's name); a newer report from the
+    /// same agent replaces the older.
+    pub agent: String,
+    /// Seconds until the server may forget this report.
+    pub ttl_seconds: f64,
+    pub active: Vec<ActiveTarget>,
+    pub dropped: Vec<DroppedEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveTarget {
+    pub job: String,
+    pub scrape_url: String,
+    pub labels: BTreeMap<String, String>,
+    pub discovered_labels: BTreeMap<String, String>,
+    /// `up`, `down` or `unknown`.
+    pub health: String,
+    pub last_error: String,
+    /// Unix milliseconds of the last scrape's start; 0 before the first.
+    pub last_scrape_ms: i64,
+    pub last_scrape_duration_seconds: f64,
+    /// As Prometheus prints durations (`15s`).
+    pub scrape_interval: String,
+    pub scrape_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DroppedEntry {
+    pub job: String,
+    pub discovered_labels: BTreeMap<String, String>,
+}
+
+fn map(l: &crate::labels::Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+impl TargetsReport {
+    pub fn new(
+        agent: &str,
+        ttl_seconds: f64,
+        active: &[TargetStatus],
+        dropped: &[DroppedTarget],
+    ) -> Self {
+        TargetsReport {
+            agent: agent.to_string(),
+            ttl_seconds,
+            active: active
+                .iter()
+                .map(|t| ActiveTarget {
+                    job: t.job.clone(),
+                    scrape_url: t.scrape_url.clone(),
+                    labels: map(&t.labels),
+                    discovered_labels: map(&t.discovered),
+                    health: t.health.as_str().to_string(),
+                    last_error: t.last_error.clone(),
+                    last_scrape_ms: t.last_scrape_ms,
+                    last_scrape_duration_seconds: t.last_duration.as_secs_f64(),
+                    scrape_interval: crate::units::format_duration(t.interval),
+                    scrape_timeout: crate::units::format_duration(t.timeout),
+                })
+                .collect(),
+            dropped: dropped
+                .iter()
+                .map(|d| DroppedEntry {
+                    job: d.job.clone(),
+                    discovered_labels: map(&d.discovered),
+                })
+                .collect(),
+        }
+    }
+
+    /// POSTs the report to `server` (a Vigil base URL).
+    pub fn send(&self, agent: &ureq::Agent, server: &str) -> Result<(), String> {
+        let body = serde_json::to_vec(self).map_err(|e| e.to_string())?;
+        let url = format!("{}/api/vigil/agent/targets", server.trim_end_matches('/'));
+        agent
+            .post(&url)
+            .set("Content-Type", "application/json")
+            .send_bytes(&body)
+            .map(|_| ())
+            .map_err(|e| format!("reporting targets to {url}: {e}"))
+    }
+}
