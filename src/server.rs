@@ -210,9 +210,20 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         metric_metadata: metric_metadata.clone(),
     };
     let app = router(state, cfg.limits.max_request_body_bytes);
+    // SIGINT/SIGTERM is caught from the start (even during WAL replay);
+    // the server stops serving only when told, after the local agent has
+    // sent its last samples through it.
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = signal_tx.send(());
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
             .await
     });
     println!(
@@ -262,12 +273,25 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let served = server.await.context("server task failed")?;
-    if let Some(a) = agent {
-        // The server is gone: what the agent cannot send now stays in its
-        // queue for the next start.
-        tokio::task::block_in_place(|| a.shutdown(std::time::Duration::from_millis(200)));
-    }
+    let mut server = server;
+    // A server that fails on its own ends the run without a signal.
+    let failed_early = tokio::select! {
+        _ = signal_rx => None,
+        r = &mut server => Some(r),
+    };
+    let served = match failed_early {
+        Some(r) => r.context("server task failed")?,
+        None => {
+            if let Some(a) = agent {
+                // While the server still serves, so the agent's staleness
+                // markers land; what it cannot send in time stays queued
+                // for the next start.
+                tokio::task::block_in_place(|| a.shutdown(std::time::Duration::from_secs(5)));
+            }
+            let _ = stop_tx.send(());
+            server.await.context("server task failed")?
+        }
+    };
     if let Some(f) = fsync {
         f.abort();
     }

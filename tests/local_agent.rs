@@ -80,4 +80,16 @@ fn all_in_one_collects_its_host_and_itself() {
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("invalid targets report"), "{body}");
+
+    // On SIGTERM the agent stops first, while the server still takes its
+    // staleness markers: after a restart nothing it wrote looks live.
+    let mut v = v;
+    assert_eq!(v.terminate(), Some(0));
+    drop(v);
+    let v = Vigil::start(&dir.path().join("data"), &[]);
+    assert_eq!(count(&v, "up"), 0, "up is stale after the stop");
+    assert!(
+        count(&v, "count_over_time(up[5m])") >= 2,
+        "but it was stored"
+    );
 }
