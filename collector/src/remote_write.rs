@@ -3,6 +3,7 @@
 //! code generator), snappy block-compressed as the protocol requires.
 
 use crate::labels::Labels;
+use std::sync::Arc;
 
 /// One sample as the wire carries it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -14,7 +15,9 @@ pub struct WireSample {
 /// A series and its samples, in time order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteSeries {
-    pub labels: Labels,
+    /// Shared with the scrape's series cache: sending a sample copies no
+    /// label.
+    pub labels: Arc<Labels>,
     pub samples: Vec<WireSample>,
 }
 
@@ -102,7 +105,7 @@ mod tests {
     #[test]
     fn known_bytes() {
         let s = WriteSeries {
-            labels: Labels::from_pairs([("__name__", "up")]),
+            labels: Arc::new(Labels::from_pairs([("__name__", "up")])),
             samples: vec![WireSample {
                 timestamp_ms: 1,
                 value: 1.0,

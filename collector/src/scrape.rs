@@ -12,7 +12,8 @@ use crate::relabel::{relabel, RelabelRule};
 use crate::remote_write::{WireSample, WriteSeries};
 use crate::scrape_config::ScrapeConfig;
 use crate::target::Target;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The NaN bit pattern Prometheus writes to mark a series stale.
@@ -101,7 +102,7 @@ pub struct ScrapeReport {
 /// A series as the cache remembers it from earlier scrapes.
 struct CacheEntry {
     /// `None`: metric relabeling drops it.
-    labels: Option<Labels>,
+    labels: Option<Arc<Labels>>,
     /// The last scrape that saw it, for eviction.
     last_seen: u64,
 }
@@ -110,15 +111,24 @@ struct CacheEntry {
 /// cache entry (a flapping series is not relabeled again).
 const CACHE_KEEP_SCRAPES: u64 = 10;
 
+/// Series written by one scrape, keyed by their cached label set's address:
+/// the cache hands out one `Arc` per series, so the address is its
+/// identity, and hashing it is far cheaper than hashing the labels.
+type Written = HashMap<usize, Arc<Labels>, ahash::RandomState>;
+
+fn identity(l: &Arc<Labels>) -> usize {
+    Arc::as_ptr(l) as usize
+}
+
 /// The state one target keeps from scrape to scrape.
 pub struct TargetScrapes {
     target: Target,
     settings: ScrapeSettings,
     /// Keyed by the line's series text (`name{labels}` as written).
-    cache: HashMap<String, CacheEntry>,
+    cache: HashMap<String, CacheEntry, ahash::RandomState>,
     /// Series the last successful scrape wrote without an explicit
     /// timestamp: the candidates for staleness markers.
-    previous: HashSet<Labels>,
+    previous: Written,
     scrapes: u64,
 }
 
@@ -127,8 +137,8 @@ impl TargetScrapes {
         TargetScrapes {
             target,
             settings,
-            cache: HashMap::new(),
-            previous: HashSet::new(),
+            cache: HashMap::default(),
+            previous: Written::default(),
             scrapes: 0,
         }
     }
@@ -149,7 +159,7 @@ impl TargetScrapes {
     ) -> ScrapeReport {
         self.scrapes += 1;
         let first = out.len();
-        let mut current = HashSet::new();
+        let mut current = Written::default();
         let mut counts = Counts::default();
         let result = match body {
             Ok(body) => self.append_samples(&body, start_ms, out, &mut current, &mut counts),
@@ -161,8 +171,10 @@ impl TargetScrapes {
             out.truncate(first);
             current.clear();
         }
-        for gone in self.previous.difference(&current) {
-            out.push(one_sample(gone.clone(), start_ms, STALE_NAN));
+        for (id, gone) in &self.previous {
+            if !current.contains_key(id) {
+                out.push(one_sample(Arc::clone(gone), start_ms, STALE_NAN));
+            }
         }
         self.previous = current;
         let scrapes = self.scrapes;
@@ -183,7 +195,7 @@ impl TargetScrapes {
     /// Staleness markers for everything the target wrote, for when it goes
     /// away (removed from discovery, or the agent stops).
     pub fn stop(&mut self, now_ms: i64, out: &mut Vec<WriteSeries>) {
-        for gone in self.previous.drain() {
+        for (_, gone) in self.previous.drain() {
             out.push(one_sample(gone, now_ms, STALE_NAN));
         }
         for name in REPORT_NAMES {
@@ -196,7 +208,7 @@ impl TargetScrapes {
         body: &Body<'_>,
         start_ms: i64,
         out: &mut Vec<WriteSeries>,
-        current: &mut HashSet<Labels>,
+        current: &mut Written,
         counts: &mut Counts,
     ) -> Result<(), ScrapeError> {
         let format = Format::from_content_type(body.content_type);
@@ -212,7 +224,7 @@ impl TargetScrapes {
                         .map(|(n, v)| (n.as_ref(), v.as_ref()))
                         .chain(std::iter::once(("__name__", s.name.as_ref()))),
                 );
-                let labels = self.sample_labels(&scraped);
+                let labels = self.sample_labels(&scraped).map(Arc::new);
                 if labels.is_some() {
                     counts.added += 1;
                 }
@@ -242,11 +254,15 @@ impl TargetScrapes {
             };
             // A series twice in one scrape: the first sample counts, as
             // Prometheus keeps the first and reports a duplicate.
-            if timestamp.is_none() && !current.insert(labels.clone()) {
+            if timestamp.is_none()
+                && current
+                    .insert(identity(labels), Arc::clone(labels))
+                    .is_some()
+            {
                 continue;
             }
             out.push(one_sample(
-                labels.clone(),
+                Arc::clone(labels),
                 timestamp.unwrap_or(start_ms),
                 s.value,
             ));
@@ -289,11 +305,11 @@ impl TargetScrapes {
         Some(lb)
     }
 
-    fn report_labels(&self, name: &str) -> Labels {
+    fn report_labels(&self, name: &str) -> Arc<Labels> {
         // Public labels never include `__name__`, so nothing conflicts.
         let mut l = Labels::from_pairs(self.target.public_labels());
         l.set("__name__", name);
-        l
+        Arc::new(l)
     }
 
     fn append_report(&self, r: &ScrapeReport, out: &mut Vec<WriteSeries>) {
@@ -326,7 +342,7 @@ struct Counts {
     added: u64,
 }
 
-fn one_sample(labels: Labels, timestamp_ms: i64, value: f64) -> WriteSeries {
+fn one_sample(labels: Arc<Labels>, timestamp_ms: i64, value: f64) -> WriteSeries {
     WriteSeries {
         labels,
         samples: vec![WireSample {

@@ -98,15 +98,19 @@ impl Shipper {
     /// Adds one scrape's series to the queue.
     pub fn push(&self, series: &[WriteSeries]) {
         let mut st = self.lock();
+        let rewrite = !self.external_labels.is_empty() || !self.write_relabel.is_empty();
         for s in series {
             let mut s = s.clone();
-            for (n, v) in &self.external_labels {
-                if s.labels.get(n).is_none() {
-                    s.labels.set(n.as_str(), v.as_str());
+            if rewrite {
+                let labels = Arc::make_mut(&mut s.labels);
+                for (n, v) in &self.external_labels {
+                    if labels.get(n).is_none() {
+                        labels.set(n.as_str(), v.as_str());
+                    }
                 }
-            }
-            if !relabel(&self.write_relabel, &mut s.labels) {
-                continue;
+                if !relabel(&self.write_relabel, labels) {
+                    continue;
+                }
             }
             st.batch_samples += s.samples.len();
             st.batch.push(s);

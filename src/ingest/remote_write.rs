@@ -238,9 +238,9 @@ pub fn encode(series: &[SeriesSamples], out: &mut Vec<u8>) {
     let wire: Vec<WriteSeries> = series
         .iter()
         .map(|s| WriteSeries {
-            labels: collector::labels::Labels::from_pairs(
+            labels: std::sync::Arc::new(collector::labels::Labels::from_pairs(
                 s.labels.iter().map(|l| (l.name, l.value)),
-            ),
+            )),
             samples: s
                 .samples
                 .iter()
