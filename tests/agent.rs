@@ -394,3 +394,64 @@ fn agent_ships_to_prometheus_and_victoria_metrics() {
     let want: Vec<f64> = (1..=prom.len()).map(|i| i as f64).collect();
     assert_eq!(prom, want, "Prometheus holds every scrape");
 }
+
+/// Targets from file_sd_configs come and go with the file: a new target is
+/// scraped within seconds, a removed one is marked stale and leaves the
+/// targets list.
+#[test]
+fn file_sd_targets_follow_their_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Vigil::start(&dir.path().join("data"), &[]);
+    let body = Arc::new(Mutex::new("fsd_metric 7\n".to_string()));
+    let target_port = serve_exposition(Arc::clone(&body));
+    let sd_dir = dir.path().join("sd");
+    std::fs::create_dir_all(&sd_dir).expect("sd dir");
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fsd\n    file_sd_configs:\n      - files: ['{}/*.json']\n        refresh_interval: 1m\nremote_write:\n  - url: {base}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\nvigil_server:\n  url: {base}\n  report_interval: 1s\n",
+            sd_dir.display(),
+            base = server.base
+        ),
+    )
+    .expect("write config");
+    let _agent = common::start_agent(&cfg_path, &dir.path().join("agent"));
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(
+        sd_dir.join("targets.json"),
+        format!(r#"[{{"targets": ["127.0.0.1:{target_port}"], "labels": {{"team": "a"}}}}]"#),
+    )
+    .expect("write sd file");
+    wait_for(
+        "the file_sd target's samples",
+        Duration::from_secs(20),
+        || query(&server, "fsd_metric{team=\"a\",job=\"fsd\"}").len() == 1,
+    );
+    let (_, t) = get_json(&server.url("/api/v1/targets"));
+    let active = t["data"]["activeTargets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(active.len(), 1, "{t}");
+    assert!(active[0]["discoveredLabels"]["__meta_filepath"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("targets.json")));
+    // The file empties: the target stops and its series go stale.
+    std::fs::write(sd_dir.join("targets.json"), "[]").expect("empty sd file");
+    wait_for(
+        "the removed target to go stale",
+        Duration::from_secs(20),
+        || query(&server, "fsd_metric").is_empty(),
+    );
+    wait_for(
+        "the removed target to leave /api/v1/targets",
+        Duration::from_secs(10),
+        || {
+            let (_, t) = get_json(&server.url("/api/v1/targets"));
+            t["data"]["activeTargets"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        },
+    );
+}

@@ -12,7 +12,7 @@ use crate::scrape::{Body, ScrapeSettings, TargetScrapes};
 use crate::scrape_config::{AgentConfig, ScrapeConfig};
 use crate::ship::Shipper;
 use crate::target::{populate, static_groups, Outcome, Target};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -108,6 +108,157 @@ impl StopSignal {
 }
 
 type StatusMap = Arc<Mutex<BTreeMap<(String, String), TargetStatus>>>;
+/// Per job, the targets relabeling dropped or found invalid.
+type DroppedMap = Arc<Mutex<BTreeMap<String, Vec<DroppedTarget>>>>;
+
+fn dropped_list(d: &DroppedMap) -> Vec<DroppedTarget> {
+    d.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+/// One job's scrape loops, kept in step with its discovered targets.
+struct JobRunner {
+    sc: ScrapeConfig,
+    rules: Vec<crate::relabel::RelabelRule>,
+    settings: ScrapeSettings,
+    source: Arc<Source>,
+    sinks: Arc<Vec<Arc<Shipper>>>,
+    status: StatusMap,
+    dropped: DroppedMap,
+    /// By target key: the loop's own stop signal and thread.
+    loops: HashMap<String, (Arc<StopSignal>, JoinHandle<()>)>,
+}
+
+impl JobRunner {
+    /// Makes the running loops match `extra` plus the static targets:
+    /// new targets start, vanished ones stop (writing staleness markers).
+    fn apply(&mut self, extra: &[crate::target::TargetGroup]) -> std::io::Result<()> {
+        let mut groups = static_groups(&self.sc);
+        groups.extend_from_slice(extra);
+        let job = self.sc.job_name.clone();
+        let mut wanted: Vec<Target> = Vec::new();
+        let mut dropped = Vec::new();
+        for group in &groups {
+            for outcome in populate(&self.sc, &self.rules, group) {
+                match outcome {
+                    Outcome::Scrape(t) => {
+                        if !wanted.iter().any(|w| w.key() == t.key()) {
+                            wanted.push(t);
+                        }
+                    }
+                    Outcome::Dropped { discovered } => dropped.push(DroppedTarget {
+                        job: job.clone(),
+                        discovered,
+                        error: None,
+                    }),
+                    Outcome::Invalid { discovered, error } => {
+                        tracing::warn!(%job, "invalid target {discovered}: {error}");
+                        dropped.push(DroppedTarget {
+                            job: job.clone(),
+                            discovered,
+                            error: Some(error.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        self.dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.clone(), dropped);
+        let keys: Vec<String> = wanted.iter().map(Target::key).collect();
+        let gone: Vec<String> = self
+            .loops
+            .keys()
+            .filter(|k| !keys.contains(k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some((stop, handle)) = self.loops.remove(&k) {
+                stop.stop();
+                let _ = handle.join();
+            }
+            self.status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(job.clone(), k));
+        }
+        for target in wanted {
+            let key = target.key();
+            if self.loops.contains_key(&key) {
+                continue;
+            }
+            let status_key = (job.clone(), key.clone());
+            self.status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    status_key.clone(),
+                    TargetStatus {
+                        job: job.clone(),
+                        scrape_url: target.url.clone(),
+                        labels: Labels::from_pairs(target.public_labels()),
+                        discovered: target.discovered.clone(),
+                        health: Health::Unknown,
+                        last_error: String::new(),
+                        last_scrape_ms: 0,
+                        last_duration: Duration::ZERO,
+                        interval: target.interval,
+                        timeout: target.timeout,
+                    },
+                );
+            let stop = Arc::new(StopSignal::default());
+            let loop_ = ScrapeLoop {
+                scrapes: TargetScrapes::new(target, self.settings.clone()),
+                source: Arc::clone(&self.source),
+                sinks: Arc::clone(&self.sinks),
+                stop: Arc::clone(&stop),
+                status: Arc::clone(&self.status),
+                key: status_key,
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("scrape-{job}"))
+                .spawn(move || loop_.run())?;
+            self.loops.insert(key, (stop, handle));
+        }
+        Ok(())
+    }
+
+    /// Until the agent stops: re-read file_sd files (changed files every
+    /// few seconds, all of them every refresh_interval) and apply them.
+    fn run(mut self, mut file_sd: crate::file_sd::FileSd, stop: &StopSignal) {
+        let cfgs = self.sc.file_sd_configs.clone();
+        let refresh = cfgs
+            .iter()
+            .map(|c| c.refresh_interval)
+            .min()
+            .unwrap_or(Duration::from_secs(3600));
+        let poll = refresh.min(Duration::from_secs(5));
+        let mut next_full = Instant::now() + refresh;
+        while !cfgs.is_empty() && !stop.wait_until(Instant::now() + poll) {
+            let full = Instant::now() >= next_full;
+            if full {
+                next_full = Instant::now() + refresh;
+            }
+            if file_sd.refresh(&cfgs, full) {
+                if let Err(e) = self.apply(&file_sd.groups()) {
+                    tracing::error!(job = %self.sc.job_name, "cannot start a scrape loop: {e}");
+                }
+            }
+        }
+        stop.wait_until(Instant::now() + Duration::from_secs(365 * 86_400));
+        for (_, (s, _)) in self.loops.iter() {
+            s.stop();
+        }
+        for (_, (_, h)) in self.loops.drain() {
+            let _ = h.join();
+        }
+    }
+}
 
 pub struct Agent {
     stop: Arc<StopSignal>,
@@ -115,7 +266,7 @@ pub struct Agent {
     reporter: Option<JoinHandle<()>>,
     shippers: Vec<(Arc<Shipper>, JoinHandle<()>)>,
     status: StatusMap,
-    dropped: Vec<DroppedTarget>,
+    dropped: DroppedMap,
 }
 
 pub fn now_ms() -> i64 {
@@ -153,7 +304,6 @@ impl Agent {
         let stop = Arc::new(StopSignal::default());
         let status: StatusMap = Arc::default();
         let mut scrapers = Vec::new();
-        let mut dropped = Vec::new();
         let mut jobs: Vec<(ScrapeConfig, Arc<Source>)> = cfg
             .scrape_configs
             .iter()
@@ -172,77 +322,36 @@ impl Agent {
             );
             jobs.push((sc, Arc::new(Source::Node(node.host_paths()))));
         }
-        for (sc, source) in &jobs {
-            let rules = sc.relabel_rules();
-            let settings = ScrapeSettings::from_config(sc);
-            for group in static_groups(sc) {
-                for outcome in populate(sc, &rules, &group) {
-                    let target = match outcome {
-                        Outcome::Scrape(t) => t,
-                        Outcome::Dropped { discovered } => {
-                            dropped.push(DroppedTarget {
-                                job: sc.job_name.clone(),
-                                discovered,
-                                error: None,
-                            });
-                            continue;
-                        }
-                        Outcome::Invalid { discovered, error } => {
-                            tracing::warn!(job = %sc.job_name, "invalid target {discovered}: {error}");
-                            dropped.push(DroppedTarget {
-                                job: sc.job_name.clone(),
-                                discovered,
-                                error: Some(error.to_string()),
-                            });
-                            continue;
-                        }
-                    };
-                    let key = (sc.job_name.clone(), target.key());
-                    if status
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains_key(&key)
-                    {
-                        // The same target twice in a job is scraped once.
-                        continue;
-                    }
-                    status.lock().unwrap_or_else(|e| e.into_inner()).insert(
-                        key.clone(),
-                        TargetStatus {
-                            job: sc.job_name.clone(),
-                            scrape_url: target.url.clone(),
-                            labels: Labels::from_pairs(target.public_labels()),
-                            discovered: target.discovered.clone(),
-                            health: Health::Unknown,
-                            last_error: String::new(),
-                            last_scrape_ms: 0,
-                            last_duration: Duration::ZERO,
-                            interval: target.interval,
-                            timeout: target.timeout,
-                        },
-                    );
-                    let loop_ = ScrapeLoop {
-                        scrapes: TargetScrapes::new(target, settings.clone()),
-                        source: Arc::clone(source),
-                        sinks: Arc::clone(&sinks),
-                        stop: Arc::clone(&stop),
-                        status: Arc::clone(&status),
-                        key,
-                    };
-                    scrapers.push(
-                        std::thread::Builder::new()
-                            .name(format!("scrape-{}", sc.job_name))
-                            .spawn(move || loop_.run())?,
-                    );
-                }
-            }
+        let dropped: DroppedMap = Arc::default();
+        for (sc, source) in jobs {
+            let mut runner = JobRunner {
+                rules: sc.relabel_rules(),
+                settings: ScrapeSettings::from_config(&sc),
+                sc,
+                source,
+                sinks: Arc::clone(&sinks),
+                status: Arc::clone(&status),
+                dropped: Arc::clone(&dropped),
+                loops: HashMap::new(),
+            };
+            // Static targets start now, so they are scraped (and listed)
+            // from the first moment; file_sd refreshes in the job's thread.
+            let mut file_sd = crate::file_sd::FileSd::default();
+            file_sd.refresh(&runner.sc.file_sd_configs, true);
+            runner.apply(&file_sd.groups())?;
+            let stop = Arc::clone(&stop);
+            scrapers.push(
+                std::thread::Builder::new()
+                    .name(format!("job-{}", runner.sc.job_name))
+                    .spawn(move || runner.run(file_sd, &stop))?,
+            );
         }
         let reporter = match &cfg.vigil_server {
             Some(v) => Some(start_reporter(
                 v,
                 Arc::clone(&stop),
                 Arc::clone(&status),
-                dropped.clone(),
+                Arc::clone(&dropped),
             )?),
             None => None,
         };
@@ -266,8 +375,8 @@ impl Agent {
             .collect()
     }
 
-    pub fn dropped_targets(&self) -> &[DroppedTarget] {
-        &self.dropped
+    pub fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        dropped_list(&self.dropped)
     }
 
     /// Samples sent and dropped by every sender so far.
@@ -316,7 +425,7 @@ fn start_reporter(
     cfg: &crate::scrape_config::VigilServerConfig,
     stop: Arc<StopSignal>,
     status: StatusMap,
-    dropped: Vec<DroppedTarget>,
+    dropped: DroppedMap,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = cfg
         .agent_name
@@ -346,8 +455,12 @@ fn start_reporter(
                         .cloned()
                         .collect()
                 };
-                let dropped: &[DroppedTarget] = if stopped { &[] } else { &dropped };
-                let report = crate::report::TargetsReport::new(&name, ttl, &active, dropped);
+                let dropped = if stopped {
+                    Vec::new()
+                } else {
+                    dropped_list(&dropped)
+                };
+                let report = crate::report::TargetsReport::new(&name, ttl, &active, &dropped);
                 if let Err(e) = report.send(&http, &url) {
                     tracing::debug!("{e}");
                 }

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod disk_queue;
 pub mod exposition;
 pub mod fetch;
+pub mod file_sd;
 pub mod labels;
 mod md5;
 pub mod node;

@@ -37,7 +37,7 @@ pub enum ConfigError {
     #[error("metrics_path {path:?} for scrape config with job name {job:?} must start with /")]
     MetricsPath { job: String, path: String },
     #[error("scrape config with job name {job:?}: {message}")]
-    Auth { job: String, message: String },
+    Job { job: String, message: String },
     #[error("scrape config with job name {job:?}: relabel_configs[{index}]: {source}")]
     Relabel {
         job: String,
@@ -220,6 +220,7 @@ pub struct ScrapeConfig {
     pub bearer_token_file: Option<PathBuf>,
     pub tls_config: Option<TlsConfig>,
     pub static_configs: Vec<StaticConfig>,
+    pub file_sd_configs: Vec<crate::file_sd::FileSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
@@ -430,12 +431,12 @@ impl ScrapeConfig {
             self.authorization.as_ref(),
             self.bearer_token.is_some() || self.bearer_token_file.is_some(),
         )
-        .map_err(|message| ConfigError::Auth {
+        .map_err(|message| ConfigError::Job {
             job: job.clone(),
             message,
         })?;
         if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
-            return Err(ConfigError::Auth {
+            return Err(ConfigError::Job {
                 job,
                 message: "at most one of bearer_token & bearer_token_file must be configured"
                     .into(),
@@ -454,6 +455,16 @@ impl ScrapeConfig {
                 index,
                 source,
             })?;
+        }
+        for (index, f) in self.file_sd_configs.iter().enumerate() {
+            if f.files.is_empty() || f.refresh_interval.is_zero() {
+                return Err(ConfigError::Job {
+                    job,
+                    message: format!(
+                        "file_sd_configs[{index}]: needs files and a refresh_interval above 0"
+                    ),
+                });
+            }
         }
         for (index, sc) in self.static_configs.iter().enumerate() {
             let bad = |message: String| ConfigError::StaticConfig {
