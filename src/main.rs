@@ -104,7 +104,10 @@ fn main() -> anyhow::Result<()> {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("data-agent"));
-        return agent_cmd::run(path, &data_dir);
+        // The agent's own /metrics and probes; node_exporter's port is taken
+        // on most nodes, so a port of its own.
+        let listen = cli.listen_addr.as_deref().unwrap_or("0.0.0.0:9091");
+        return agent_cmd::run(path, &data_dir, listen);
     }
     let config = match &cli.config {
         Some(path) => config::ServerConfig::load(path)?,

@@ -182,6 +182,21 @@ vigil_server:
     );
     assert_eq!(down["labels"]["instance"], format!("127.0.0.1:{dead_port}"));
 
+    // The agent's own metrics and probes.
+    assert_eq!(common::get(&format!("{}/-/ready", agent.base)).0, 200);
+    let (code, own) = common::get(&format!("{}/metrics", agent.base));
+    assert_eq!(code, 200);
+    let sent = own
+        .lines()
+        .find(|l| l.starts_with("prometheus_remote_storage_samples_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(sent.is_some_and(|n| n > 0.0), "{own}");
+    assert!(
+        own.contains("vigil_agent_targets{health=\"down\"} 1"),
+        "{own}"
+    );
+
     // Stopping the agent marks everything it wrote stale.
     assert_eq!(agent.terminate(), Some(0));
     let (_, body) = get_json(&server.url("/api/v1/targets"));

@@ -390,6 +390,51 @@ impl Agent {
         })
     }
 
+    /// The agent's own metrics in the text format: what each remote_write
+    /// sender did (Prometheus's `prometheus_remote_storage_*` names) and
+    /// its targets' health.
+    pub fn self_metrics(&self) -> String {
+        use crate::node::{Exposition, Kind};
+        let mut out = Exposition::default();
+        type Counter = fn(&crate::ship::ShipCounters) -> &std::sync::atomic::AtomicU64;
+        let counters: [(&str, &str, Counter); 4] = [
+            ("prometheus_remote_storage_samples_total", "Total number of samples sent to remote storage.", |c| &c.samples_sent),
+            ("prometheus_remote_storage_samples_failed_total", "Total number of samples which failed on send to remote storage, non-recoverable errors.", |c| &c.samples_dropped),
+            ("prometheus_remote_storage_samples_retried_total", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", |c| &c.samples_retried),
+            ("vigil_agent_samples_dropped_backlog_total", "Samples dropped because the send backlog outgrew max_backlog.", |c| &c.samples_dropped_backlog),
+        ];
+        for (name, help, counter) in counters {
+            out.family(name, help, Kind::Counter);
+            for (s, _) in &self.shippers {
+                let v = counter(&s.counters).load(Ordering::Relaxed) as f64;
+                out.sample(name, &[("url", &s.url)], v);
+            }
+        }
+        out.family(
+            "vigil_agent_pending_samples",
+            "Samples queued (in memory or on disk) and not yet sent.",
+            Kind::Gauge,
+        );
+        for (s, _) in &self.shippers {
+            out.sample(
+                "vigil_agent_pending_samples",
+                &[("url", &s.url)],
+                s.pending() as f64,
+            );
+        }
+        out.family(
+            "vigil_agent_targets",
+            "Active scrape targets by health.",
+            Kind::Gauge,
+        );
+        let targets = self.targets();
+        for h in [Health::Up, Health::Down, Health::Unknown] {
+            let n = targets.iter().filter(|t| t.health == h).count();
+            out.sample("vigil_agent_targets", &[("health", h.as_str())], n as f64);
+        }
+        out.into_string()
+    }
+
     /// Stops scraping (every target's series are marked stale), then gives
     /// the senders up to `flush` to send what is queued; what they cannot
     /// send stays on disk for the next run.

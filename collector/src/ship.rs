@@ -50,6 +50,8 @@ pub struct Shipper {
     write_relabel: Vec<RelabelRule>,
     external_labels: Vec<(String, String)>,
     pub counters: ShipCounters,
+    /// The endpoint, for the agent's own metrics.
+    pub url: String,
 }
 
 impl Shipper {
@@ -85,6 +87,7 @@ impl Shipper {
                 .collect(),
             external_labels,
             counters: ShipCounters::default(),
+            url: cfg.url.clone(),
         });
         let sender = Sender::new(cfg);
         let s = Arc::clone(&shipper);

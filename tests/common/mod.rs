@@ -287,35 +287,45 @@ impl Drop for Prometheus {
 }
 
 /// A running `vigil agent`; killed when dropped.
-pub struct Agent(pub Child);
+pub struct Agent {
+    pub child: Child,
+    /// Its own HTTP endpoint (`/metrics`, `/-/ready`).
+    pub base: String,
+}
 
 impl Agent {
     /// SIGTERM and wait for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let pid = self.0.id().to_string();
+        let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.0.wait().ok().and_then(|s| s.code())
+        self.child.wait().ok().and_then(|s| s.code())
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-/// Starts `vigil agent --config CFG --data-dir DIR`.
+/// Starts `vigil agent --config CFG --data-dir DIR`, its own /metrics on a
+/// free loopback port.
 pub fn start_agent(cfg: &Path, data_dir: &Path) -> Agent {
-    Agent(
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["agent", "--config"])
-            .arg(cfg)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn agent"),
-    )
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["agent", "--config"])
+        .arg(cfg)
+        .arg("--listen-addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn agent");
+    Agent {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
 }
