@@ -26,6 +26,12 @@ if ! python3 -c "import pyarrow" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check pyarrow
 fi
 
+# kubernetes-validate checks deploy/'s manifests against a current schema.
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  step "installing kubernetes-validate"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+fi
+
 step "rust toolchain: wasm32 target, rustfmt, clippy"
 rustup target add wasm32-unknown-unknown >/dev/null
 rustup component add rustfmt clippy >/dev/null
