@@ -443,12 +443,20 @@ fn file_sd_targets_follow_their_file() {
         Duration::from_secs(20),
         || query(&server, "fsd_metric{team=\"a\",job=\"fsd\"}").len() == 1,
     );
-    let (_, t) = get_json(&server.url("/api/v1/targets"));
-    let active = t["data"]["activeTargets"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(active.len(), 1, "{t}");
+    // Reports go out every second: wait for the one that lists it.
+    let mut active = Vec::new();
+    wait_for(
+        "the file_sd target in /api/v1/targets",
+        Duration::from_secs(10),
+        || {
+            let (_, t) = get_json(&server.url("/api/v1/targets"));
+            active = t["data"]["activeTargets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            active.len() == 1
+        },
+    );
     assert!(active[0]["discoveredLabels"]["__meta_filepath"]
         .as_str()
         .is_some_and(|p| p.ends_with("targets.json")));
