@@ -140,15 +140,14 @@ impl JobRunner {
         let mut groups = static_groups(&self.sc);
         groups.extend_from_slice(extra);
         let job = self.sc.job_name.clone();
-        let mut wanted: Vec<Target> = Vec::new();
+        // By key, built once per target: discovery can list thousands.
+        let mut wanted: HashMap<String, Target> = HashMap::new();
         let mut dropped = Vec::new();
         for group in &groups {
             for outcome in populate(&self.sc, &self.rules, group) {
                 match outcome {
                     Outcome::Scrape(t) => {
-                        if !wanted.iter().any(|w| w.key() == t.key()) {
-                            wanted.push(t);
-                        }
+                        wanted.entry(t.key()).or_insert(t);
                     }
                     Outcome::Dropped { discovered } => dropped.push(DroppedTarget {
                         job: job.clone(),
@@ -170,11 +169,10 @@ impl JobRunner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(job.clone(), dropped);
-        let keys: Vec<String> = wanted.iter().map(Target::key).collect();
         let gone: Vec<String> = self
             .loops
             .keys()
-            .filter(|k| !keys.contains(k))
+            .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect();
         for k in gone {
@@ -187,8 +185,7 @@ impl JobRunner {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&(job.clone(), k));
         }
-        for target in wanted {
-            let key = target.key();
+        for (key, target) in wanted {
             if self.loops.contains_key(&key) {
                 continue;
             }
@@ -309,18 +306,8 @@ impl Agent {
             .iter()
             .map(|sc| (sc.clone(), Arc::new(Source::Http(Fetcher::new(sc)))))
             .collect();
-        if let Some(node) = &cfg.node {
-            let mut sc = node.scrape_config();
-            // Validated when the config was read; this fills the defaults.
-            sc.scrape_interval.get_or_insert(cfg.global.scrape_interval);
-            let interval = sc.scrape_interval.unwrap_or(cfg.global.scrape_interval);
-            sc.scrape_timeout.get_or_insert(
-                cfg.global
-                    .scrape_timeout
-                    .unwrap_or(Duration::from_secs(10))
-                    .min(interval),
-            );
-            jobs.push((sc, Arc::new(Source::Node(node.host_paths()))));
+        if let (Some(node), Some(sc)) = (&cfg.node, &cfg.node_job) {
+            jobs.push((sc.clone(), Arc::new(Source::Node(node.host_paths()))));
         }
         let dropped: DroppedMap = Arc::default();
         for (sc, source) in jobs {

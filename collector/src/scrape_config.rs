@@ -77,6 +77,9 @@ pub struct AgentConfig {
     pub node: Option<NodeConfig>,
     /// The Vigil server that shows this agent's targets (`/api/v1/targets`).
     pub vigil_server: Option<VigilServerConfig>,
+    /// `node` as a scrape job, validated with its defaults filled in.
+    #[serde(skip)]
+    pub node_job: Option<ScrapeConfig>,
 }
 
 /// Where an agent reports its targets.
@@ -370,6 +373,7 @@ impl AgentConfig {
             if seen.contains(&sc.job_name) {
                 return Err(ConfigError::DuplicateJob(sc.job_name));
             }
+            self.node_job = Some(sc);
         }
         for (index, rw) in self.remote_write.iter().enumerate() {
             rw.validate(index)?;
