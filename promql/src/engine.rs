@@ -567,16 +567,26 @@ fn finish_instant(val: Val, t: i64, _lookback: i64) -> Result<QueryValue> {
         Val::Str(s) => QueryValue::String { t, v: s },
         Val::Vector(vs) => {
             let mut out = Vec::with_capacity(vs.len());
-            let mut seen = std::collections::HashSet::new();
+            // Series whose name was dropped: they must not collide.
+            let mut renamed = Vec::new();
             for s in vs {
                 let Some(v) = s.values.first().copied().flatten() else {
                     continue;
                 };
-                let labels = final_labels(&s.labels, s.drop_name);
-                if s.drop_name && !seen.insert(labels.clone()) {
-                    return Err(QueryError::exec(DUPLICATE_LABELSET));
+                if s.drop_name {
+                    renamed.push(out.len());
                 }
+                let labels = final_labels(&s.labels, s.drop_name);
                 out.push(InstantSample { labels, t, v });
+            }
+            if !renamed.is_empty() {
+                let mut seen = crate::label_map::label_map::<&LabelSet, ()>();
+                seen.reserve(renamed.len());
+                for i in renamed {
+                    if seen.insert(&out[i].labels, ()).is_some() {
+                        return Err(QueryError::exec(DUPLICATE_LABELSET));
+                    }
+                }
             }
             QueryValue::Vector(out)
         }

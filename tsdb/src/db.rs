@@ -605,6 +605,50 @@ mod tests {
     }
 
     #[test]
+    fn repeated_selectors_see_series_added_and_removed_between_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let range = TimeRange::new(0, 10_000_000);
+        let m = [
+            Matcher::equal("__name__", "up"),
+            Matcher::new(MatchOp::RegexMatch, "job", "a|c").unwrap(),
+        ];
+        db.append(
+            &[
+                write("up", "c", &[(1000, 1.0)]),
+                write("up", "b", &[(1000, 1.0)]),
+            ],
+            AppendMode::Backfill,
+            0,
+        )
+        .unwrap();
+        let names = |db: &Db| -> Vec<String> {
+            all_samples(db, &m, range)
+                .into_iter()
+                .map(|(l, _)| l)
+                .collect()
+        };
+        assert_eq!(names(&db), [r#"up{job="c"}"#]);
+        // The same selector again, and one with the same matchers reordered.
+        assert_eq!(names(&db), [r#"up{job="c"}"#]);
+        let reordered = [m[1].clone(), m[0].clone()];
+        assert_eq!(db.select(&reordered, range).unwrap().len(), 1);
+        // A new matching series shows at once, in label order.
+        db.append(&[write("up", "a", &[(2000, 1.0)])], AppendMode::Backfill, 0)
+            .unwrap();
+        assert_eq!(names(&db), [r#"up{job="a"}"#, r#"up{job="c"}"#]);
+        // Samples appended to a known series need no new lookup to be seen.
+        db.append(&[write("up", "a", &[(3000, 2.0)])], AppendMode::Backfill, 0)
+            .unwrap();
+        let a = &all_samples(&db, &m, range)[0].1;
+        assert_eq!(a.len(), 2);
+        // Series the head drops (cut into a block, then empty) are gone
+        // from the head's answer; the block answers for them instead.
+        db.flush_head().unwrap();
+        assert_eq!(names(&db).len(), 2);
+    }
+
+    #[test]
     fn block_samples_are_decoded_on_read_cached_and_damage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), DbOptions::default()).unwrap();

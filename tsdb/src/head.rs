@@ -9,6 +9,7 @@ use crate::labels::{
     is_valid_label_name, is_valid_metric_name, Interner, LabelSet, LabelsRef, METRIC_NAME,
 };
 use crate::limits::Limits;
+use crate::match_cache::{self, MatchCache, Matched};
 use crate::matcher::Matcher;
 use crate::postings::MemPostings;
 use crate::querier::{Series, SeriesPart, TimeRange};
@@ -266,7 +267,7 @@ impl SeriesData {
     }
 }
 
-struct MemSeries {
+pub(crate) struct MemSeries {
     r: SeriesRef,
     labels: LabelSet,
     data: Mutex<SeriesData>,
@@ -292,6 +293,8 @@ struct Index {
     series: HashMap<SeriesRef, Arc<MemSeries>>,
     postings: MemPostings,
     next_ref: u64,
+    /// Bumped whenever a series is added or removed; see `match_cache`.
+    generation: u64,
 }
 
 impl Index {
@@ -324,6 +327,7 @@ impl Index {
         self.by_hash.insert(hash, s.clone());
         self.series.insert(r, s.clone());
         self.next_ref = self.next_ref.max(r.0 + 1);
+        self.generation += 1;
         s
     }
 
@@ -331,6 +335,7 @@ impl Index {
         if let Some(s) = self.series.remove(&r) {
             self.by_hash.remove(s.labels.stable_hash(), |x| x.r == r);
             self.postings.remove(r, &s.labels);
+            self.generation += 1;
         }
     }
 }
@@ -373,6 +378,7 @@ pub struct Head {
     pub counters: HeadCounters,
     interner: Arc<Interner>,
     chunk_files: Option<ChunkFiles>,
+    match_cache: MatchCache,
 }
 
 /// The leading samples of a series' open chunk that a cut takes, named by
@@ -588,6 +594,7 @@ impl Head {
                 counters: HeadCounters::default(),
                 interner,
                 chunk_files,
+                match_cache: MatchCache::default(),
             },
             report,
         ))
@@ -1175,8 +1182,15 @@ impl Head {
     }
 
     /// Matching series refs and their handles, sorted by labels.
-    fn matching(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+    /// Series matching `matchers`, sorted by labels (as Prometheus's head
+    /// index sorts postings); remembered until the series set changes.
+    fn matching(&self, matchers: &[Matcher]) -> Matched {
+        let key = match_cache::key(matchers);
         let index = self.read_index();
+        let generation = index.generation;
+        if let Some(hit) = self.match_cache.get(&key, generation) {
+            return hit;
+        }
         let refs = index.postings.select(matchers);
         let mut out: Vec<Arc<MemSeries>> = refs
             .iter()
@@ -1184,12 +1198,14 @@ impl Head {
             .collect();
         drop(index);
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let out: Matched = out.into();
+        self.match_cache.put(key, generation, out.clone());
         out
     }
 
     pub fn select(&self, matchers: &[Matcher], range: TimeRange) -> Vec<Series> {
         self.matching(matchers)
-            .into_iter()
+            .iter()
             .filter_map(|s| {
                 let d = lock(&s.data);
                 d.has_sample_in(range).then(|| d.snapshot(&s.labels, range))
@@ -1265,7 +1281,7 @@ impl Head {
             all = index.series.values().cloned().collect::<Vec<_>>();
             all
         } else {
-            self.matching(matchers)
+            self.matching(matchers).to_vec()
         };
         candidates
             .into_iter()

@@ -19,6 +19,7 @@ pub mod error;
 pub mod head;
 pub mod labels;
 pub mod limits;
+mod match_cache;
 pub mod matcher;
 pub mod memo;
 pub mod postings;

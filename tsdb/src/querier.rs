@@ -181,7 +181,12 @@ fn part_last(p: &SeriesPart, range: TimeRange) -> Result<Option<Sample>, TsdbErr
         SeriesPart::Block { block, id } => {
             let samples = block.series_samples(*id)?;
             let s = samples.as_slice();
-            let hi = s.partition_point(|x| x.t <= range.end);
+            // An instant query at or after the block's end (the usual
+            // case) needs the last sample: one read instead of a search.
+            let hi = match s.last() {
+                Some(l) if l.t <= range.end => s.len(),
+                _ => s.partition_point(|x| x.t <= range.end),
+            };
             Ok(hi
                 .checked_sub(1)
                 .map(|i| s[i])
