@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{free_port, get_json, Vigil};
+use common::{free_port, get_json, wait_for, Vigil};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Serves whatever `body` holds at the moment, as the text format; `{n}`
 /// in it becomes the number of the request (1, 2, ...).
@@ -57,14 +57,6 @@ fn query(v: &Vigil, q: &str) -> Vec<(serde_json::Value, String)> {
             )
         })
         .collect()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -296,6 +288,108 @@ fn a_server_outage_loses_no_sample() {
     assert!(n >= 8, "only {n} scrapes stored");
     let want: Vec<f64> = (1..=n).map(|i| i as f64).collect();
     assert_eq!(got, want, "every scrape, in order, none lost");
+}
+
+/// The sum of a metric's samples in the agent's own /metrics.
+fn agent_metric(agent: &common::Agent, name: &str) -> f64 {
+    let (code, text) = common::get(&format!("{}/metrics", agent.base));
+    assert_eq!(code, 200, "agent /metrics: {text}");
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Under load (10 000 series a second from four targets, four send
+/// shards), the server stops for a while and comes back: every series
+/// still holds every scrape from the first, in order, and the backlog
+/// drains.
+#[test]
+fn an_outage_under_load_loses_no_sample() {
+    const TARGETS: usize = 4;
+    const SERIES: usize = 2500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut server = Vigil::start(&data, &[]);
+    let port = server.base.rsplit(':').next().unwrap_or("").to_string();
+    let mut targets = Vec::new();
+    for t in 0..TARGETS {
+        let mut text = String::from("# TYPE load_series counter\n");
+        for i in 0..SERIES {
+            text.push_str(&format!(
+                "load_series{{series=\"{i}\",shard_test=\"{t}\"}} {{n}}\n"
+            ));
+        }
+        let port = serve_exposition(Arc::new(Mutex::new(text)));
+        targets.push(format!("'127.0.0.1:{port}'"));
+    }
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: load\n    static_configs:\n      - targets: [{}]\nremote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      max_shards: 4\n      max_samples_per_send: 2000\n      batch_send_deadline: 100ms\n      max_backoff: 500ms\n",
+            targets.join(", "),
+            server.base
+        ),
+    )
+    .expect("write config");
+    let mut agent = common::start_agent(&cfg_path, &dir.path().join("agent"));
+    let all = (TARGETS * SERIES).to_string();
+    wait_for("every series", Duration::from_secs(30), || {
+        query(&server, "count(load_series)")
+            .first()
+            .is_some_and(|(_, v)| *v == all)
+    });
+    assert_eq!(
+        agent_metric(&agent, "prometheus_remote_storage_shards"),
+        4.0
+    );
+    assert_eq!(server.terminate(), Some(0));
+    std::thread::sleep(Duration::from_secs(8));
+    let backlog = agent_metric(&agent, "vigil_agent_pending_samples");
+    assert!(
+        backlog >= (5 * TARGETS * SERIES) as f64,
+        "only {backlog} samples queued after 8 s of outage"
+    );
+    assert!(agent_metric(&agent, "prometheus_remote_storage_samples_retried_total") > 0.0);
+    let server = Vigil::start_on(&data, &port, &[]);
+    wait_for("the backlog to drain", Duration::from_secs(60), || {
+        agent_metric(&agent, "vigil_agent_pending_samples") < (2 * TARGETS * SERIES) as f64
+    });
+    assert_eq!(
+        agent_metric(&agent, "prometheus_remote_storage_samples_failed_total"),
+        0.0
+    );
+    assert_eq!(
+        agent_metric(&agent, "vigil_agent_samples_dropped_backlog_total"),
+        0.0
+    );
+    assert_eq!(agent.terminate(), Some(0));
+    assert_eq!(
+        query(&server, "count(count_over_time(load_series[10m]))"),
+        vec![(serde_json::json!({}), all.clone())]
+    );
+    // Every series holds 1, 2, ..., N: as many samples as its last value,
+    // starting at the first scrape.
+    let gaps = query(
+        &server,
+        "count_over_time(load_series[10m]) != max_over_time(load_series[10m])",
+    );
+    assert!(
+        gaps.is_empty(),
+        "series with lost samples: {:?}",
+        &gaps[..gaps.len().min(5)]
+    );
+    let late = query(&server, "min_over_time(load_series[10m]) != 1");
+    assert!(
+        late.is_empty(),
+        "series missing their first scrapes: {:?}",
+        &late[..late.len().min(5)]
+    );
+    let scrapes = query(&server, "min(count_over_time(load_series[10m]))");
+    let n: f64 = scrapes[0].1.parse().unwrap_or(0.0);
+    // The first scrapes, eight seconds of outage, and the drain after.
+    assert!(n >= 8.0, "only {n} scrapes per series stored");
 }
 
 /// The agent ships to the real receivers users have: Prometheus's

@@ -261,7 +261,7 @@ pub struct Agent {
     stop: Arc<StopSignal>,
     scrapers: Vec<JoinHandle<()>>,
     reporter: Option<JoinHandle<()>>,
-    shippers: Vec<(Arc<Shipper>, JoinHandle<()>)>,
+    shippers: Vec<(Arc<Shipper>, Vec<JoinHandle<()>>)>,
     status: StatusMap,
     dropped: DroppedMap,
 }
@@ -304,7 +304,12 @@ impl Agent {
         let mut jobs: Vec<(ScrapeConfig, Arc<Source>)> = cfg
             .scrape_configs
             .iter()
-            .map(|sc| (sc.clone(), Arc::new(Source::Http(Fetcher::new(sc)))))
+            .map(|sc| {
+                (
+                    sc.clone(),
+                    Arc::new(Source::Http(Box::new(Fetcher::new(sc)))),
+                )
+            })
             .collect();
         if let (Some(node), Some(sc)) = (&cfg.node, &cfg.node_job) {
             jobs.push((sc.clone(), Arc::new(Source::Node(node.host_paths()))));
@@ -398,6 +403,18 @@ impl Agent {
             }
         }
         out.family(
+            "prometheus_remote_storage_shards",
+            "The number of shards used for parallel sending to the remote storage.",
+            Kind::Gauge,
+        );
+        for (s, _) in &self.shippers {
+            out.sample(
+                "prometheus_remote_storage_shards",
+                &[("url", &s.url)],
+                s.shards() as f64,
+            );
+        }
+        out.family(
             "vigil_agent_pending_samples",
             "Samples queued (in memory or on disk) and not yet sent.",
             Kind::Gauge,
@@ -437,15 +454,20 @@ impl Agent {
             s.close();
         }
         let until = Instant::now() + flush;
-        for (s, h) in self.shippers {
-            while s.pending() > 0 && !h.is_finished() && Instant::now() < until {
+        for (s, senders) in self.shippers {
+            while s.pending() > 0
+                && !senders.iter().all(JoinHandle::is_finished)
+                && Instant::now() < until
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let left = s.pending();
             if left > 0 {
                 tracing::warn!("stopping with {left} samples not sent; they stay queued on disk");
             } else {
-                let _ = h.join();
+                for h in senders {
+                    let _ = h.join();
+                }
             }
         }
     }
@@ -506,7 +528,7 @@ fn start_reporter(
 
 /// Where a job's bodies come from.
 enum Source {
-    Http(Fetcher),
+    Http(Box<Fetcher>),
     /// The built-in node collectors, read in-process.
     Node(HostPaths),
 }
@@ -601,10 +623,7 @@ fn first_offset(key: &str, interval: Duration) -> Duration {
 
 /// FNV-1a: stable across runs and builds, unlike the std hasher.
 fn fnv1a(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    let mut h = crate::labels::Fnv1a::new();
+    h.write(text.as_bytes());
+    h.finish()
 }

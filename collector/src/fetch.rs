@@ -1,13 +1,16 @@
 //! The HTTP side of a scrape: one GET with Prometheus's headers,
 //! authentication from the job's config (files re-read on every request,
 //! so rotated tokens are picked up), the scrape timeout and the body size
-//! limit. Errors read like Prometheus's `lastError`.
+//! limit, TLS from the job's `tls_config` (`tls.rs`). Errors read like
+//! Prometheus's `lastError`.
 
 use crate::exposition::ACCEPT_HEADER;
-use crate::scrape_config::{Authorization, BasicAuth, ScrapeConfig};
+use crate::scrape_config::{Authorization, BasicAuth, ScrapeConfig, TlsConfig};
+use crate::tls::{TlsError, TlsFiles};
 use base64::Engine as _;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How every request of one job authenticates.
@@ -105,9 +108,30 @@ impl Credentials {
 
 /// One job's HTTP client: connections are kept alive between scrapes.
 pub struct Fetcher {
-    agent: ureq::Agent,
+    client: Mutex<Client>,
+    tls: Option<TlsConfig>,
     credentials: Credentials,
     body_size_limit: u64,
+}
+
+/// The HTTP client as last built, or why it could not be: a certificate
+/// file that is missing now may be mounted later, and one that changes is
+/// a rotation to pick up, so a TLS job's client is rebuilt when its files
+/// change.
+struct Client {
+    agent: Result<ureq::Agent, String>,
+    files: TlsFiles,
+}
+
+/// An HTTP client with the agent's headers and `tls` (when given).
+pub fn http_agent(tls: Option<&TlsConfig>) -> Result<ureq::Agent, TlsError> {
+    let mut b = ureq::AgentBuilder::new()
+        .user_agent(concat!("Vigil-agent/", env!("CARGO_PKG_VERSION")))
+        .redirects(10);
+    if let Some(t) = tls {
+        b = b.tls_config(crate::tls::client_config(t)?);
+    }
+    Ok(b.build())
 }
 
 /// A successful fetch.
@@ -118,11 +142,14 @@ pub struct Fetched {
 
 impl Fetcher {
     pub fn new(cfg: &ScrapeConfig) -> Self {
+        let tls = cfg.tls_config.clone();
+        let client = Client {
+            agent: http_agent(tls.as_ref()).map_err(|e| e.to_string()),
+            files: tls.as_ref().map(TlsFiles::of).unwrap_or_default(),
+        };
         Fetcher {
-            agent: ureq::AgentBuilder::new()
-                .user_agent(concat!("Vigil-agent/", env!("CARGO_PKG_VERSION")))
-                .redirects(10)
-                .build(),
+            client: Mutex::new(client),
+            tls,
             credentials: Credentials::from_config(
                 cfg.basic_auth.as_ref(),
                 cfg.authorization.as_ref(),
@@ -133,10 +160,23 @@ impl Fetcher {
         }
     }
 
+    /// The client to use now, rebuilt first if its TLS files changed.
+    fn agent(&self) -> Result<ureq::Agent, String> {
+        let mut c = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tls) = &self.tls {
+            if c.agent.is_err() || c.files.changed() {
+                let files = TlsFiles::of(tls);
+                c.agent = http_agent(Some(tls)).map_err(|e| e.to_string());
+                c.files = files;
+            }
+        }
+        c.agent.clone()
+    }
+
     /// GETs `url` within `timeout`.
     pub fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, String> {
         let mut req = self
-            .agent
+            .agent()?
             .get(url)
             .timeout(timeout)
             .set("Accept", ACCEPT_HEADER)

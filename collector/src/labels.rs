@@ -62,6 +62,20 @@ impl Labels {
         self.0.len()
     }
 
+    /// A hash that stays the same across runs and builds (the std hasher
+    /// is seeded per process), for placing a series in a send shard whose
+    /// backlog outlives the process.
+    pub fn stable_hash(&self) -> u64 {
+        let mut h = Fnv1a::new();
+        for (n, v) in &self.0 {
+            h.write(n.as_bytes());
+            h.write(&[0xff]);
+            h.write(v.as_bytes());
+            h.write(&[0xff]);
+        }
+        h.finish()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -94,6 +108,26 @@ pub fn is_valid_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// FNV-1a, 64 bits: small, and fixed by definition rather than by seed.
+pub(crate) struct Fnv1a(u64);
+
+impl Fnv1a {
+    pub(crate) fn new() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 #[cfg(test)]

@@ -19,4 +19,5 @@ pub mod scrape;
 pub mod scrape_config;
 pub mod ship;
 pub mod target;
+pub mod tls;
 pub mod units;

@@ -255,11 +255,20 @@ pub struct Authorization {
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
+    /// PEM, inline; or `ca_file`.
+    pub ca: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// The client certificate (chain), PEM inline; or `cert_file`.
+    pub cert: Option<String>,
     pub cert_file: Option<PathBuf>,
+    /// The client key, PEM inline; or `key_file`.
+    pub key: Option<String>,
     pub key_file: Option<PathBuf>,
     pub server_name: Option<String>,
     pub insecure_skip_verify: bool,
+    /// `TLS12` or `TLS13`.
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
 }
 
 /// One `remote_write` entry: where the agent ships what it scrapes.
@@ -272,12 +281,13 @@ pub struct RemoteWriteConfig {
     pub headers: BTreeMap<String, String>,
     pub basic_auth: Option<BasicAuth>,
     pub authorization: Option<Authorization>,
+    pub tls_config: Option<TlsConfig>,
     pub write_relabel_configs: Vec<RelabelConfig>,
     pub queue_config: QueueConfig,
 }
 
 /// How a remote_write sender batches and retries (Prometheus's
-/// `queue_config` names; one shard, as an agent on one node needs).
+/// `queue_config` names).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
@@ -288,6 +298,11 @@ pub struct QueueConfig {
     /// it the oldest are dropped and counted.
     #[serde(deserialize_with = "crate::units::de_bytes")]
     pub max_backlog: u64,
+    /// Shards sending in parallel (a fixed count here, not Prometheus's
+    /// upper bound for resharding; at most `ship::MAX_SHARDS`).
+    pub max_shards: usize,
+    /// Accepted for prometheus.yml compatibility.
+    pub min_shards: usize,
     pub max_samples_per_send: usize,
     #[serde(deserialize_with = "crate::units::de_duration")]
     pub batch_send_deadline: Duration,
@@ -303,6 +318,11 @@ impl Default for QueueConfig {
         QueueConfig {
             capacity: 10_000,
             max_backlog: 1 << 30,
+            // Prometheus starts at one shard and grows to 50 under load; an
+            // agent ships one node's samples, for which 4 keep up after an
+            // outage without holding 50 connections per endpoint.
+            max_shards: 4,
+            min_shards: 1,
             max_samples_per_send: 2_000,
             batch_send_deadline: Duration::from_secs(5),
             min_backoff: Duration::from_millis(30),
@@ -446,6 +466,12 @@ impl ScrapeConfig {
                     .into(),
             });
         }
+        if let Some(t) = &self.tls_config {
+            crate::tls::validate(t).map_err(|e| ConfigError::Job {
+                job: job.clone(),
+                message: format!("tls_config: {e}"),
+            })?;
+        }
         for (index, r) in self.relabel_configs.iter().enumerate() {
             RelabelRule::new(r).map_err(|source| ConfigError::Relabel {
                 job: job.clone(),
@@ -564,6 +590,9 @@ impl RemoteWriteConfig {
             )));
         }
         validate_auth(self.basic_auth.as_ref(), self.authorization.as_ref(), false).map_err(bad)?;
+        if let Some(t) = &self.tls_config {
+            crate::tls::validate(t).map_err(|e| bad(format!("tls_config: {e}")))?;
+        }
         for (i, r) in self.write_relabel_configs.iter().enumerate() {
             RelabelRule::new(r).map_err(|e| bad(format!("write_relabel_configs[{i}]: {e}")))?;
         }
@@ -572,6 +601,9 @@ impl RemoteWriteConfig {
             return Err(bad(
                 "queue_config capacity and max_samples_per_send must be greater than 0".into(),
             ));
+        }
+        if q.max_shards == 0 {
+            return Err(bad("queue_config max_shards must be greater than 0".into()));
         }
         Ok(())
     }

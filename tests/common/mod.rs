@@ -329,3 +329,15 @@ pub fn start_agent(cfg: &Path, data_dir: &Path) -> Agent {
         base: format!("http://127.0.0.1:{port}"),
     }
 }
+
+/// Polls `ok` every 200 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
