@@ -99,12 +99,34 @@ fn instant_and_range_queries_answer_in_prometheus_shapes() {
     let j: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(j["data"]["result"][0]["value"], json!([t, "2"]));
 
-    // Annotations ride along as Prometheus sends them.
+    // Annotations ride along as Prometheus 3 sends them, ending with the
+    // position of what they are about.
     let (code, j) = instant(&v, "quantile(2, http_requests_total)", t);
     assert_eq!(code, 200, "{j}");
     assert_eq!(
         j["warnings"],
-        json!(["PromQL warning: quantile value should be between 0 and 1, got 2"])
+        json!(["PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)"])
+    );
+    let gauge: String = (0..8)
+        .map(|i| {
+            format!(
+                "queue_depth{{job=\"api\"}} {} {}\n",
+                i % 3,
+                end - i * 15_000
+            )
+        })
+        .collect();
+    let (code, msg) = post(
+        &v.url("/api/v1/import/prometheus"),
+        "text/plain",
+        gauge.as_bytes(),
+    );
+    assert_eq!(code, 204, "{msg}");
+    let (code, j) = instant(&v, "sum(\n  rate(queue_depth[2m]))", t);
+    assert_eq!(code, 200, "{j}");
+    assert_eq!(
+        j["infos"],
+        json!(["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"queue_depth\" (2:8)"])
     );
 
     // RFC 3339 times and a duration step.

@@ -1,7 +1,7 @@
 //! Aggregation operators (`sum`, `topk`, `quantile`, ...) with `by` and
 //! `without`, evaluated step by step over each group.
 
-use crate::engine::{Ev, Result};
+use crate::engine::{Arg, Ev, Result};
 use crate::error::QueryError;
 use crate::label_map::{label_map, LabelMap};
 use crate::value::{format_value, project, with_label, StepSeries, Val};
@@ -194,7 +194,7 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
     match op.as_str() {
         "topk" | "bottomk" | "limitk" | "limit_ratio" => {
             let k = param_scalar.unwrap_or_default();
-            select_series(n, input, &group_of, groups.len(), &op, &k)
+            select_series(ev, input, &group_of, groups.len(), &op, &k)
         }
         "count_values" => {
             let label = param_string.unwrap_or_default();
@@ -271,7 +271,7 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
                         "stddev" => variance(&buf).sqrt(),
                         "quantile" => {
                             let q = param_scalar.as_ref().map_or(f64::NAN, |p| p[step]);
-                            ev.sh.check_quantile(q);
+                            ev.sh.check_quantile(q, Arg(0));
                             quantile(q, &mut buf)
                         }
                         other => {
@@ -367,13 +367,14 @@ fn ratio_position(labels: &LabelSet) -> f64 {
 // Steps index several parallel arrays at once.
 #[allow(clippy::needless_range_loop)]
 fn select_series(
-    n: usize,
+    ev: &Ev,
     mut input: Vec<StepSeries>,
     group_of: &[usize],
     groups: usize,
     op: &str,
     k: &[f64],
 ) -> Result<Val> {
+    let n = ev.n;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
     for (i, &g) in group_of.iter().enumerate() {
         members[g].push(i);
@@ -383,13 +384,23 @@ fn select_series(
     let mut order: Vec<usize> = Vec::new();
     let mut present: Vec<usize> = Vec::new();
     for step in 0..n {
-        let kv = k.get(step).copied().unwrap_or(f64::NAN);
+        let mut kv = k.get(step).copied().unwrap_or(f64::NAN);
         if op == "limit_ratio" {
-            if kv.is_nan() || !(-1.0..=1.0).contains(&kv) {
-                return Err(QueryError::exec(format!(
-                    "invalid ratio for limit_ratio: {}",
-                    format_value(kv)
-                )));
+            if kv.is_nan() {
+                return Err(QueryError::exec("Ratio value NaN is NaN"));
+            }
+            // Out of range: capped, with Prometheus 3's warning.
+            if !(-1.0..=1.0).contains(&kv) {
+                let capped = kv.clamp(-1.0, 1.0);
+                ev.sh.warn_at(
+                    Arg(0),
+                    format_args!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        format_value(kv),
+                        format_value(capped)
+                    ),
+                );
+                kv = capped;
             }
         } else if kv.is_nan() {
             return Err(QueryError::exec(format!("parameter value is NaN for {op}")));

@@ -4,12 +4,13 @@
 use crate::error::QueryError;
 use crate::label_map::{label_map, LabelMap};
 use crate::parallel::{par_map, Budget};
+use crate::positions::{NodeId, Positions};
 use crate::selector::selector_matchers;
 use crate::value::{
     without_name, InstantSample, Matrix, MatrixSeries, QueryValue, RangeSeries, StepSeries, Val,
 };
 use crate::{aggregate, binary, functions};
-use promql_parser::parser::{self, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{self, AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,7 +73,20 @@ pub(crate) struct Shared<'a> {
     pub query_start: i64,
     pub query_end: i64,
     pub query_step: i64,
+    /// The query's text and tree, to place annotations (`positions.rs`);
+    /// placed on the first annotation only.
+    source: Option<&'a str>,
+    root: &'a Expr,
+    positions: std::cell::OnceCell<Option<Positions>>,
+    /// The calls and aggregations being evaluated, innermost last.
+    evaluating: RefCell<Vec<NodeId>>,
 }
+
+/// The argument of the call or aggregation being evaluated that an
+/// annotation is about (an aggregation's: 0 the parameter, 1 the
+/// expression).
+#[derive(Clone, Copy)]
+pub(crate) struct Arg(pub usize);
 
 /// Evaluates nodes over one grid of steps: `start + i * step`, `i < n`.
 pub(crate) struct Ev<'a> {
@@ -119,7 +133,7 @@ impl Engine {
         t: i64,
     ) -> Result<(QueryValue, QueryStats)> {
         let expr = parse(query)?;
-        self.instant_expr(q, &expr, t)
+        self.instant_in(q, Some(query), &expr, t)
     }
 
     pub fn instant_expr(
@@ -128,7 +142,17 @@ impl Engine {
         expr: &Expr,
         t: i64,
     ) -> Result<(QueryValue, QueryStats)> {
-        let sh = self.shared(q, t, t, 0);
+        self.instant_in(q, None, expr, t)
+    }
+
+    fn instant_in(
+        &self,
+        q: &dyn Querier,
+        source: Option<&str>,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<(QueryValue, QueryStats)> {
+        let sh = self.shared(q, source, expr, t, t, 0);
         let ev = Ev {
             sh: &sh,
             start: t,
@@ -150,12 +174,24 @@ impl Engine {
         step: i64,
     ) -> Result<(QueryValue, QueryStats)> {
         let expr = parse(query)?;
-        self.range_expr(q, &expr, start, end, step)
+        self.range_in(q, Some(query), &expr, start, end, step)
     }
 
     pub fn range_expr(
         &self,
         q: &dyn Querier,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<(QueryValue, QueryStats)> {
+        self.range_in(q, None, expr, start, end, step)
+    }
+
+    fn range_in(
+        &self,
+        q: &dyn Querier,
+        source: Option<&str>,
         expr: &Expr,
         start: i64,
         end: i64,
@@ -186,15 +222,17 @@ impl Engine {
             )))
             }
         }
-        let sh = self.shared(q, start, end, step);
+        let sh = self.shared(q, source, expr, start, end, step);
         let ev = Ev {
             sh: &sh,
             start,
             step,
             n: points as usize,
         };
-        if is_sort(expr) {
-            sh.warn(
+        if let Some(sort) = find_sort(expr) {
+            sh.warn_about(
+                NodeId::call(sort),
+                None,
                 "sort is ineffective for range queries since results are always ordered by labels",
             );
         }
@@ -203,8 +241,20 @@ impl Engine {
         Ok((out, sh.stats()))
     }
 
-    fn shared<'a>(&'a self, q: &'a dyn Querier, start: i64, end: i64, step: i64) -> Shared<'a> {
+    fn shared<'a>(
+        &'a self,
+        q: &'a dyn Querier,
+        source: Option<&'a str>,
+        root: &'a Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Shared<'a> {
         Shared {
+            source,
+            root,
+            positions: std::cell::OnceCell::new(),
+            evaluating: RefCell::default(),
             q,
             opts: &self.opts,
             loaded: AtomicU64::new(0),
@@ -218,16 +268,22 @@ impl Engine {
     }
 }
 
-/// Does the expression sort anywhere? (Ordering means nothing in a matrix.)
-fn is_sort(e: &Expr) -> bool {
+/// The first sort call in the expression, if it sorts anywhere (ordering
+/// means nothing in a matrix).
+fn find_sort(e: &Expr) -> Option<&Call> {
     match e {
-        Expr::Paren(p) => is_sort(&p.expr),
-        Expr::Unary(u) => is_sort(&u.expr),
-        Expr::Binary(b) => is_sort(&b.lhs) || is_sort(&b.rhs),
-        Expr::Aggregate(a) => is_sort(&a.expr) || a.param.as_deref().is_some_and(is_sort),
-        Expr::Subquery(s) => is_sort(&s.expr),
-        Expr::Call(c) => c.func.name.starts_with("sort") || c.args.args.iter().any(|a| is_sort(a)),
-        _ => false,
+        Expr::Paren(p) => find_sort(&p.expr),
+        Expr::Unary(u) => find_sort(&u.expr),
+        Expr::Binary(b) => find_sort(&b.lhs).or_else(|| find_sort(&b.rhs)),
+        Expr::Aggregate(a) => a
+            .param
+            .as_deref()
+            .and_then(find_sort)
+            .or_else(|| find_sort(&a.expr)),
+        Expr::Subquery(s) => find_sort(&s.expr),
+        Expr::Call(c) if c.func.name.starts_with("sort") => Some(c),
+        Expr::Call(c) => c.args.args.iter().find_map(|a| find_sort(a)),
+        _ => None,
     }
 }
 
@@ -249,25 +305,68 @@ impl Shared<'_> {
         }
     }
 
-    pub fn warn(&self, msg: impl std::fmt::Display) {
-        self.warnings
-            .borrow_mut()
-            .insert(format!("PromQL warning: {msg}"));
+    /// A warning about `at` in the call or aggregation being evaluated,
+    /// ending with its position as Prometheus writes it.
+    pub fn warn_at(&self, at: Arg, msg: impl std::fmt::Display) {
+        let text = format!("PromQL warning: {msg}{}", self.position_suffix(at));
+        self.warnings.borrow_mut().insert(text);
     }
 
-    pub fn info(&self, msg: impl std::fmt::Display) {
-        self.infos
+    /// An info about `at`, as [`Shared::warn_at`].
+    pub fn info_at(&self, at: Arg, msg: impl std::fmt::Display) {
+        let text = format!("PromQL info: {msg}{}", self.position_suffix(at));
+        self.infos.borrow_mut().insert(text);
+    }
+
+    fn warn_about(&self, node: NodeId, arg: Option<usize>, msg: &str) {
+        let suffix = self.suffix_for(node, arg);
+        self.warnings
             .borrow_mut()
-            .insert(format!("PromQL info: {msg}"));
+            .insert(format!("PromQL warning: {msg}{suffix}"));
+    }
+
+    fn position_suffix(&self, at: Arg) -> String {
+        let Some(&node) = self.evaluating.borrow().last() else {
+            return String::new();
+        };
+        self.suffix_for(node, Some(at.0))
+    }
+
+    /// ` (line:col)` of the node, or nothing where it cannot be placed.
+    fn suffix_for(&self, node: NodeId, arg: Option<usize>) -> String {
+        let Some(source) = self.source else {
+            return String::new();
+        };
+        let placed = self
+            .positions
+            .get_or_init(|| Positions::of(source, self.root))
+            .as_ref()
+            .and_then(|p| p.of_node(node, arg));
+        match placed {
+            Some(pos) => format!(" ({})", crate::positions::line_col(source, pos)),
+            None => String::new(),
+        }
+    }
+
+    /// Runs `f` as the evaluation of call or aggregation `node`, so the
+    /// annotations it makes are placed there.
+    pub fn evaluating<T>(&self, node: NodeId, f: impl FnOnce() -> T) -> T {
+        self.evaluating.borrow_mut().push(node);
+        let out = f();
+        self.evaluating.borrow_mut().pop();
+        out
     }
 
     /// Warns once per out-of-range φ of a quantile.
-    pub fn check_quantile(&self, q: f64) {
+    pub fn check_quantile(&self, q: f64, at: Arg) {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            self.warn(format_args!(
-                "quantile value should be between 0 and 1, got {}",
-                crate::value::format_value(q)
-            ));
+            self.warn_at(
+                at,
+                format_args!(
+                    "quantile value should be between 0 and 1, got {}",
+                    crate::value::format_value(q)
+                ),
+            );
         }
     }
 
@@ -357,8 +456,12 @@ impl<'a> Ev<'a> {
             }
             Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq)?)),
             Expr::Binary(b) => binary::eval(self, b),
-            Expr::Aggregate(a) => aggregate::eval(self, a),
-            Expr::Call(c) => functions::eval(self, c),
+            Expr::Aggregate(a) => self
+                .sh
+                .evaluating(NodeId::aggregate(a), || aggregate::eval(self, a)),
+            Expr::Call(c) => self
+                .sh
+                .evaluating(NodeId::call(c), || functions::eval(self, c)),
             Expr::Extension(_) => Err(QueryError::bad("unsupported expression")),
         }
     }

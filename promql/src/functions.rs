@@ -324,7 +324,11 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
         "histogram_quantile" => {
             let q = scalar_arg(ev, arg(0)?, name)?;
             let v = vector_arg(ev, arg(1)?, name)?;
-            histogram::quantile(ev, &q, v).map(Val::Vector)
+            let at = histogram::ArgsAt {
+                quantile: 0,
+                buckets: 1,
+            };
+            histogram::quantile(ev, &q, v, at).map(Val::Vector)
         }
         "histogram_quantiles" => {
             // One histogram_quantile per φ, each result labelled with φ.
@@ -342,13 +346,17 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
                 )));
             }
             let mut out = Vec::new();
-            for e in args.iter().skip(2) {
+            for (i, e) in args.iter().enumerate().skip(2) {
                 let q = scalar_arg(ev, e, name)?;
+                let at = histogram::ArgsAt {
+                    quantile: i,
+                    buckets: 0,
+                };
                 // φ is a number, constant over the steps in practice; the
                 // label carries its first step's value.
                 let phi = q.first().copied().unwrap_or(f64::NAN);
                 let text = quantile_label(phi);
-                for mut s in histogram::quantile(ev, &q, v.clone())? {
+                for mut s in histogram::quantile(ev, &q, v.clone(), at)? {
                     s.labels = with_label(&s.labels, &label, &text);
                     out.push(s);
                 }
@@ -359,7 +367,7 @@ pub(crate) fn eval(ev: &Ev, c: &Call) -> Result<Val> {
             let lo = scalar_arg(ev, arg(0)?, name)?;
             let hi = scalar_arg(ev, arg(1)?, name)?;
             let v = vector_arg(ev, arg(2)?, name)?;
-            histogram::fraction(ev, &lo, &hi, v).map(Val::Vector)
+            histogram::fraction(ev, &lo, &hi, v, 2).map(Val::Vector)
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => {

@@ -1,7 +1,7 @@
 //! Classic (bucket-series) histograms: `histogram_quantile` and
 //! `histogram_fraction` over series carrying an `le` label.
 
-use crate::engine::{Ev, Result};
+use crate::engine::{Arg, Ev, Result};
 use crate::label_map::{label_map, LabelMap};
 use crate::value::{project, StepSeries};
 use tsdb::LabelSet;
@@ -173,6 +173,7 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
 fn per_group(
     ev: &Ev,
     v: Vec<StepSeries>,
+    buckets_arg: usize,
     f: impl Fn(usize, Vec<Bucket>) -> (f64, bool),
 ) -> Result<Vec<StepSeries>> {
     let mut groups: Vec<(LabelSet, Vec<(f64, StepSeries)>)> = Vec::new();
@@ -180,7 +181,7 @@ fn per_group(
     for s in v {
         let le = s.labels.get(BUCKET_LABEL);
         let Some(le) = le.and_then(parse_bound) else {
-            ev.sh.warn(format_args!(
+            ev.sh.warn_at(Arg(buckets_arg), format_args!(
                 "bucket label {BUCKET_LABEL:?} is missing or has a malformed value of {:?} for metric name {:?}",
                 le.unwrap_or(""),
                 s.labels.metric_name().unwrap_or("")
@@ -207,7 +208,7 @@ fn per_group(
                 }
                 let (v, fixed) = f(step, buckets);
                 if fixed {
-                    ev.sh.info(format_args!(
+                    ev.sh.info_at(Arg(buckets_arg), format_args!(
                         "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
                         key.metric_name().unwrap_or("")
                     ));
@@ -232,11 +233,26 @@ fn parse_bound(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok()
 }
 
-pub(crate) fn quantile(ev: &Ev, q: &[f64], v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+/// The call's arguments an annotation about a classic histogram function
+/// points at.
+#[derive(Clone, Copy)]
+pub(crate) struct ArgsAt {
+    /// φ (for histogram_quantile).
+    pub quantile: usize,
+    /// The bucket series.
+    pub buckets: usize,
+}
+
+pub(crate) fn quantile(
+    ev: &Ev,
+    q: &[f64],
+    v: Vec<StepSeries>,
+    at: ArgsAt,
+) -> Result<Vec<StepSeries>> {
     for &x in q {
-        ev.sh.check_quantile(x);
+        ev.sh.check_quantile(x, Arg(at.quantile));
     }
-    per_group(ev, v, |step, b| bucket_quantile(q[step], b))
+    per_group(ev, v, at.buckets, |step, b| bucket_quantile(q[step], b))
 }
 
 pub(crate) fn fraction(
@@ -244,8 +260,9 @@ pub(crate) fn fraction(
     lo: &[f64],
     hi: &[f64],
     v: Vec<StepSeries>,
+    buckets_arg: usize,
 ) -> Result<Vec<StepSeries>> {
-    per_group(ev, v, |step, b| {
+    per_group(ev, v, buckets_arg, |step, b| {
         (bucket_fraction(lo[step], hi[step], b), false)
     })
 }

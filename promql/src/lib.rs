@@ -19,6 +19,7 @@ mod label_hash;
 mod label_map;
 mod parallel;
 mod parse_cache;
+mod positions;
 mod range_functions;
 pub mod selector;
 pub mod syntax_error;

@@ -3,7 +3,7 @@
 //! step's left-open window `(end - range, end]`.
 
 use crate::aggregate::{kahan_inc, mean, quantile};
-use crate::engine::{Ev, Result};
+use crate::engine::{Arg, Ev, Result};
 use crate::error::QueryError;
 use crate::functions::{absent_labels, scalar_arg};
 use crate::parallel::par_map;
@@ -122,7 +122,7 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
     let step_times: Vec<i64> = ev.times().collect();
     if name == "quantile_over_time" {
         for &q in &params[0] {
-            ev.sh.check_quantile(q);
+            ev.sh.check_quantile(q, Arg(0));
         }
     }
     let n = ev.n;
@@ -171,8 +171,13 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
         // Straight over a selector: each series is computed as it is read.
         Expr::MatrixSelector(ms) => {
             let range_ms = ms.range.as_millis() as i64;
-            ev.map_matrix_selector(&ms.vs, range_ms, |s, ends| per_series(&s, ends, range_ms))?
-                .0
+            let out = ev
+                .map_matrix_selector(&ms.vs, range_ms, |s, ends| per_series(&s, ends, range_ms))?
+                .0;
+            if counter {
+                note_possible_non_counters(ev, &out);
+            }
+            out
         }
         other => {
             let m = matrix_arg(ev, other, name)?;
@@ -187,6 +192,27 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
     Ok(Val::Vector(
         out.into_iter().filter(|s| !s.is_empty()).collect(),
     ))
+}
+
+/// Prometheus 3's info for rate or increase straight over a selector whose
+/// series' names do not look like counters' (and which gave a value).
+fn note_possible_non_counters(ev: &Ev, out: &[StepSeries]) {
+    for s in out.iter().filter(|s| !s.is_empty()) {
+        let Some(name) = s.labels.metric_name() else {
+            continue;
+        };
+        if !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+        {
+            ev.sh.info_at(
+                Arg(0),
+                format_args!(
+                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+                ),
+            );
+        }
+    }
 }
 
 /// The window `(end - range, end]` of `samples` for each of `ends`, found

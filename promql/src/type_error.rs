@@ -165,24 +165,88 @@ fn signature(name: &str) -> Option<Signature> {
     }
 }
 
-/// The first type or argument error in `query`, as Prometheus reports it.
-pub(crate) fn locate(query: &str) -> Option<TypeError> {
-    let toks = tokenize(query).ok()?;
+/// The tree of a whole query and the first error Prometheus's grammar
+/// actions report while building it; `None` if tokens are left over.
+fn tree(toks: &[Tok<'_>]) -> Option<(Node, Option<TypeError>)> {
     let mut b = Builder {
-        toks: &toks,
+        toks,
         i: 0,
         grammar_error: None,
     };
     let root = b.expr(0)?;
-    if b.i != toks.len() {
-        return None;
-    }
-    if let Some(e) = b.grammar_error {
+    (b.i == toks.len()).then_some((root, b.grammar_error))
+}
+
+/// The first type or argument error in `query`, as Prometheus reports it.
+pub(crate) fn locate(query: &str) -> Option<TypeError> {
+    let toks = tokenize(query).ok()?;
+    let (root, grammar_error) = tree(&toks)?;
+    if let Some(e) = grammar_error {
         return Some(e);
     }
     let mut errors = Vec::new();
     check(&root, &mut errors);
     errors.into_iter().next()
+}
+
+/// Where a function call or aggregation starts, and where each of its
+/// arguments does (an aggregation's: its parameter, if any, then its
+/// expression), as byte offsets.
+pub(crate) struct CallSite {
+    pub name: String,
+    pub pos: usize,
+    pub args: Vec<Option<usize>>,
+}
+
+/// Every call and aggregation of `query`, in source order (a parent before
+/// its arguments); `None` if the query does not build.
+pub(crate) fn call_sites(query: &str) -> Option<Vec<CallSite>> {
+    let toks = tokenize(query).ok()?;
+    let (root, _) = tree(&toks)?;
+    let mut out = Vec::new();
+    collect_sites(&root, &mut out);
+    Some(out)
+}
+
+fn collect_sites(n: &Node, out: &mut Vec<CallSite>) {
+    match n {
+        Node::Num(_) | Node::Str(_) | Node::Selector(_) => {}
+        Node::Paren(_, x) | Node::Unary(_, x) | Node::Matrix(x) | Node::Subquery(x) => {
+            collect_sites(x, out)
+        }
+        Node::Call { pos, name, args } => {
+            out.push(CallSite {
+                name: name.clone(),
+                pos: *pos,
+                args: args.iter().map(|a| Some(a.pos())).collect(),
+            });
+            for a in args {
+                collect_sites(a, out);
+            }
+        }
+        Node::Agg {
+            pos,
+            op,
+            param,
+            expr,
+        } => {
+            out.push(CallSite {
+                name: op.clone(),
+                pos: *pos,
+                args: vec![
+                    param.as_ref().map(|p| p.pos()),
+                    expr.as_ref().map(|e| e.pos()),
+                ],
+            });
+            for x in [param, expr].into_iter().flatten() {
+                collect_sites(x, out);
+            }
+        }
+        Node::Binary { lhs, rhs, .. } => {
+            collect_sites(lhs, out);
+            collect_sites(rhs, out);
+        }
+    }
 }
 
 fn error(pos: usize, message: String) -> TypeError {

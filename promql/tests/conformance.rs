@@ -182,21 +182,6 @@ struct AnnotationExpectation {
     regex: Option<regex::Regex>,
 }
 
-/// Drops the ` (line:col)` position Prometheus appends to annotations.
-fn without_position(s: &str) -> &str {
-    match s.rfind(" (") {
-        Some(i)
-            if s.ends_with(')')
-                && s[i + 2..s.len() - 1]
-                    .split(':')
-                    .all(|p| p.parse::<u32>().is_ok()) =>
-        {
-            &s[..i]
-        }
-        _ => s,
-    }
-}
-
 fn parse_annotation(e: &str) -> Option<AnnotationExpectation> {
     let (head, rest) = e.split_once(' ').unwrap_or((e, ""));
     let (info, present) = match head {
@@ -207,13 +192,11 @@ fn parse_annotation(e: &str) -> Option<AnnotationExpectation> {
         _ => return None,
     };
     let rest = rest.trim();
-    let msg = rest
-        .strip_prefix("msg:")
-        .map(|m| without_position(m.trim()).to_string());
-    let regex = rest.strip_prefix("regex:").and_then(|r| {
-        let r = r.trim().trim_end_matches(r" \([0-9]+:[0-9]+\)");
-        regex::Regex::new(r).ok()
-    });
+    // Messages are compared whole, the position Prometheus appends included.
+    let msg = rest.strip_prefix("msg:").map(|m| m.trim().to_string());
+    let regex = rest
+        .strip_prefix("regex:")
+        .and_then(|r| regex::Regex::new(r.trim()).ok());
     Some(AnnotationExpectation {
         info,
         present,
