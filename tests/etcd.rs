@@ -230,9 +230,14 @@ vigil_server:
             .is_some_and(|r| r.len() == 2)
     });
     for job in ["etcd", "etcd-by-name"] {
+        // Reports go out every second, apart from the samples.
+        wait_for(&format!("{job} to be up"), Duration::from_secs(20), || {
+            targets(&server, job)
+                .first()
+                .is_some_and(|t| t["health"] == "up")
+        });
         let t = targets(&server, job);
         assert_eq!(t.len(), 1, "{job}: {t:?}");
-        assert_eq!(t[0]["health"], "up", "{job}: {}", t[0]);
         assert_eq!(
             t[0]["scrapeUrl"],
             format!("https://127.0.0.1:{client_port}/metrics")
