@@ -108,9 +108,30 @@ fn manifests_render_and_validate() {
         .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "vigil-agent")
         .expect("agent ConfigMap");
     let agent_yaml = agent_cm["data"]["agent.yaml"].as_str().expect("agent.yaml");
-    let cfg = collector::scrape_config::AgentConfig::parse(agent_yaml)
-        .unwrap_or_else(|e| panic!("the DaemonSet's agent.yaml: {e}"));
-    assert!(cfg.node.is_some() && !cfg.remote_write.is_empty());
+    // Every $(VAR) it uses is one the DaemonSet's container sets.
+    let ds = objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .expect("agent DaemonSet");
+    let env: Vec<String> = ds["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["name"].as_str().map(str::to_string))
+        .collect();
+    let cfg = collector::scrape_config::AgentConfig::parse_with_env(agent_yaml, |name| {
+        env.iter()
+            .any(|e| e == name)
+            .then(|| format!("value-of-{name}"))
+    })
+    .unwrap_or_else(|e| panic!("the DaemonSet's agent.yaml: {e}"));
+    assert!(cfg.node.is_some() && cfg.containers.is_some() && !cfg.remote_write.is_empty());
+    let jobs: Vec<&str> = cfg
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    assert_eq!(jobs, ["kubelet-resource", "kubelet-cadvisor"]);
 
     let rendered = tempfile::NamedTempFile::new().expect("temp file");
     let text: Vec<String> = objects

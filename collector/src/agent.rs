@@ -314,6 +314,10 @@ impl Agent {
         if let (Some(node), Some(sc)) = (&cfg.node, &cfg.node_job) {
             jobs.push((sc.clone(), Arc::new(Source::Node(node.host_paths()))));
         }
+        if let (Some(c), Some(sc)) = (&cfg.containers, &cfg.containers_job) {
+            let source = Source::Containers(Box::new(crate::containers::Containers::new(c)));
+            jobs.push((sc.clone(), Arc::new(source)));
+        }
         let dropped: DroppedMap = Arc::default();
         for (sc, source) in jobs {
             let mut runner = JobRunner {
@@ -531,6 +535,8 @@ enum Source {
     Http(Box<Fetcher>),
     /// The built-in node collectors, read in-process.
     Node(HostPaths),
+    /// The built-in pod and container collector.
+    Containers(Box<crate::containers::Containers>),
 }
 
 impl Source {
@@ -539,6 +545,10 @@ impl Source {
             Source::Http(f) => f.fetch(url, timeout),
             Source::Node(paths) => Ok(Fetched {
                 body: crate::node::gather(paths).into_bytes(),
+                content_type: Some("text/plain; version=0.0.4".into()),
+            }),
+            Source::Containers(c) => Ok(Fetched {
+                body: c.gather(timeout)?.into_bytes(),
                 content_type: Some("text/plain; version=0.0.4".into()),
             }),
         }

@@ -37,7 +37,7 @@ pub enum Secret {
 }
 
 impl Secret {
-    fn read(&self) -> Result<String, String> {
+    pub(crate) fn read(&self) -> Result<String, String> {
         match self {
             Secret::Inline(s) => Ok(s.clone()),
             Secret::File(p) => std::fs::read_to_string(p)

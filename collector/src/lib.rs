@@ -5,6 +5,7 @@
 //! gathers leaves through a sender.
 
 pub mod agent;
+pub mod containers;
 pub mod disk_queue;
 pub mod exposition;
 pub mod fetch;

@@ -62,9 +62,52 @@ pub enum ConfigError {
     Global(String),
     #[error("vigil_server: {0}")]
     VigilServer(String),
+    #[error("containers: {0}")]
+    Containers(String),
+    #[error("environment variable {0} is not set (used as $({0}))")]
+    Env(String),
 }
 
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Replaces `$(NAME)` by the variable's value, as Kubernetes expands a
+/// container's args, so one ConfigMap serves every node of a DaemonSet
+/// (`$(NODE_NAME)`, `$(NODE_IP)` from the downward API). This syntax, not
+/// `${NAME}`, because relabeling's `${1}` must stay as written.
+fn expand_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(lit) = after.strip_prefix("$(") {
+            out.push_str("$(");
+            rest = lit;
+            continue;
+        }
+        let name = after.strip_prefix('(').and_then(|a| {
+            let end = a.find(')')?;
+            let name = &a[..end];
+            let valid = name.bytes().enumerate().all(|(k, b)| {
+                b == b'_' || b.is_ascii_alphabetic() || (k > 0 && b.is_ascii_digit())
+            });
+            (valid && !name.is_empty()).then_some(name)
+        });
+        match name {
+            Some(name) => {
+                let value = env(name).ok_or_else(|| ConfigError::Env(name.to_string()))?;
+                out.push_str(&value);
+                rest = &after[name.len() + 2..];
+            }
+            None => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
 
 /// The whole agent configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -75,11 +118,16 @@ pub struct AgentConfig {
     pub remote_write: Vec<RemoteWriteConfig>,
     /// The built-in node metrics (node_exporter's); off unless present.
     pub node: Option<NodeConfig>,
+    /// Built-in pod and container metrics (cAdvisor's); off unless present.
+    pub containers: Option<ContainersConfig>,
     /// The Vigil server that shows this agent's targets (`/api/v1/targets`).
     pub vigil_server: Option<VigilServerConfig>,
     /// `node` as a scrape job, validated with its defaults filled in.
     #[serde(skip)]
     pub node_job: Option<ScrapeConfig>,
+    /// `containers` as a scrape job, likewise.
+    #[serde(skip)]
+    pub containers_job: Option<ScrapeConfig>,
 }
 
 /// Where an agent reports its targets.
@@ -140,26 +188,135 @@ impl Default for NodeConfig {
     }
 }
 
+/// A built-in collector as a scrape job (validated with the others), its
+/// one target named by `instance` (the host's name when unset).
+fn builtin_job(
+    job_name: &str,
+    scrape_interval: Option<Duration>,
+    scrape_timeout: Option<Duration>,
+    instance: &Option<String>,
+    labels: &BTreeMap<String, String>,
+    metric_relabel_configs: &[RelabelConfig],
+) -> ScrapeConfig {
+    let instance = instance
+        .clone()
+        .or_else(crate::node::hostname)
+        .unwrap_or_else(|| "localhost".into());
+    ScrapeConfig {
+        job_name: job_name.to_string(),
+        scrape_interval,
+        scrape_timeout,
+        static_configs: vec![StaticConfig {
+            targets: vec![instance],
+            labels: labels.clone(),
+        }],
+        metric_relabel_configs: metric_relabel_configs.to_vec(),
+        ..ScrapeConfig::default()
+    }
+}
+
+/// The built-in pod and container collector (cAdvisor's metrics), scraped
+/// as one more job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainersConfig {
+    pub job_name: String,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_interval: Option<Duration>,
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub scrape_timeout: Option<Duration>,
+    /// The node's cgroup filesystem, /proc and /sys as mounted in the
+    /// agent's container.
+    pub cgroupfs: PathBuf,
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub instance: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    /// Where the names of pods and containers come from.
+    pub pods: PodsConfig,
+}
+
+impl Default for ContainersConfig {
+    fn default() -> Self {
+        ContainersConfig {
+            job_name: "cadvisor".into(),
+            scrape_interval: None,
+            scrape_timeout: None,
+            cgroupfs: "/sys/fs/cgroup".into(),
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            instance: None,
+            labels: BTreeMap::new(),
+            metric_relabel_configs: Vec::new(),
+            pods: PodsConfig::default(),
+        }
+    }
+}
+
+/// The pod list: the kubelet's `/pods` over HTTPS with the service
+/// account's token, or a file holding a `PodList`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodsConfig {
+    pub url: Option<String>,
+    pub file: Option<PathBuf>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub tls_config: Option<TlsConfig>,
+}
+
+impl ContainersConfig {
+    pub fn scrape_config(&self) -> ScrapeConfig {
+        builtin_job(
+            &self.job_name,
+            self.scrape_interval,
+            self.scrape_timeout,
+            &self.instance,
+            &self.labels,
+            &self.metric_relabel_configs,
+        )
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| ConfigError::Containers(m);
+        let p = &self.pods;
+        match (&p.url, &p.file) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "pods: at most one of url and file must be configured".into()
+                ))
+            }
+            (None, None) => {
+                return Err(bad(
+                    "pods: url (the kubelet's /pods) or file must be configured".into(),
+                ))
+            }
+            (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                return Err(bad(format!(
+                    "pods: url {u:?} must start with http:// or https://"
+                )))
+            }
+            _ => {}
+        }
+        if let Some(t) = &p.tls_config {
+            crate::tls::validate(t).map_err(|e| bad(format!("pods: tls_config: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
 impl NodeConfig {
     /// The node job as a scrape config (validated with the others), its
     /// one target named by `instance`.
     pub fn scrape_config(&self) -> ScrapeConfig {
-        let instance = self
-            .instance
-            .clone()
-            .or_else(crate::node::hostname)
-            .unwrap_or_else(|| "localhost".into());
-        ScrapeConfig {
-            job_name: self.job_name.clone(),
-            scrape_interval: self.scrape_interval,
-            scrape_timeout: self.scrape_timeout,
-            static_configs: vec![StaticConfig {
-                targets: vec![instance],
-                labels: self.labels.clone(),
-            }],
-            metric_relabel_configs: self.metric_relabel_configs.clone(),
-            ..ScrapeConfig::default()
-        }
+        builtin_job(
+            &self.job_name,
+            self.scrape_interval,
+            self.scrape_timeout,
+            &self.instance,
+            &self.labels,
+            &self.metric_relabel_configs,
+        )
     }
 
     pub fn host_paths(&self) -> crate::node::HostPaths {
@@ -347,11 +504,22 @@ impl AgentConfig {
     }
 
     /// Parses and validates, filling in defaults as Prometheus does.
+    /// Reads agent.yaml; `$(NAME)` anywhere in it is replaced by the
+    /// environment variable NAME first (`$$(` for a literal `$(`).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, |name| std::env::var(name).ok())
+    }
+
+    /// [`AgentConfig::parse`] with the environment given.
+    pub fn parse_with_env(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = expand_env(text, env)?;
         let mut cfg: AgentConfig = if text.trim().is_empty() {
             AgentConfig::default()
         } else {
-            serde_yaml::from_str(text)?
+            serde_yaml::from_str(&text)?
         };
         cfg.validate()?;
         Ok(cfg)
@@ -393,7 +561,17 @@ impl AgentConfig {
             if seen.contains(&sc.job_name) {
                 return Err(ConfigError::DuplicateJob(sc.job_name));
             }
+            seen.insert(sc.job_name.clone());
             self.node_job = Some(sc);
+        }
+        if let Some(c) = &self.containers {
+            c.validate()?;
+            let mut sc = c.scrape_config();
+            sc.validate(g)?;
+            if seen.contains(&sc.job_name) {
+                return Err(ConfigError::DuplicateJob(sc.job_name));
+            }
+            self.containers_job = Some(sc);
         }
         for (index, rw) in self.remote_write.iter().enumerate() {
             rw.validate(index)?;
@@ -616,6 +794,47 @@ impl RemoteWriteConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_variables_expand_and_relabel_references_stay() {
+        let env = |n: &str| (n == "NODE_IP").then(|| "10.0.0.7".to_string());
+        let text = "scrape_configs:\n  - job_name: kubelet\n    static_configs:\n      - targets: ['$(NODE_IP):10250']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: '(.*):.*'\n        replacement: '${1}:$1 $$(NODE_IP)'\n        target_label: host\n";
+        let c = AgentConfig::parse_with_env(text, env).unwrap();
+        let sc = &c.scrape_configs[0];
+        assert_eq!(sc.static_configs[0].targets, ["10.0.0.7:10250"]);
+        assert_eq!(
+            sc.relabel_configs[0].replacement.as_deref(),
+            Some("${1}:$1 $(NODE_IP)")
+        );
+        let e = AgentConfig::parse_with_env(
+            "global:\n  external_labels: {node: '$(NODE_NAME)'}\n",
+            env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable NODE_NAME is not set (used as $(NODE_NAME))"
+        );
+    }
+
+    #[test]
+    fn containers_need_one_pod_list_source() {
+        let e = err("containers: {}\n");
+        assert!(
+            e.contains("containers: pods: url (the kubelet's /pods) or file must be configured"),
+            "{e}"
+        );
+        let e = err("containers:\n  pods: {url: 'https://k:10250/pods', file: /p.json}\n");
+        assert!(e.contains("at most one of url and file"), "{e}");
+        let e = err("containers:\n  pods: {url: 'k:10250/pods'}\n");
+        assert!(e.contains("must start with http"), "{e}");
+        let e = err("containers:\n  pods: {url: 'https://k/pods', tls_config: {cert_file: /c}}\n");
+        assert!(e.contains("pods: tls_config: exactly one of key"), "{e}");
+        let e = err("node: {}\ncontainers:\n  job_name: node\n  pods: {file: /p.json}\n");
+        assert!(e.contains("node"), "{e}");
+        let c = AgentConfig::parse("containers:\n  pods: {file: /p.json}\n").unwrap();
+        assert_eq!(c.containers_job.unwrap().job_name, "cadvisor");
+    }
 
     fn err(text: &str) -> String {
         AgentConfig::parse(text).unwrap_err().to_string()

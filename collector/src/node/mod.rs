@@ -169,7 +169,7 @@ fn read(path: &Path) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::exposition::{Entry, Format, Parser};
 
