@@ -5,6 +5,7 @@
 //! and sends what is queued.
 
 use crate::fetch::{Fetched, Fetcher};
+use crate::kubernetes_sd::KubernetesSd;
 use crate::labels::Labels;
 use crate::node::HostPaths;
 use crate::remote_write::WriteSeries;
@@ -226,27 +227,55 @@ impl JobRunner {
     }
 
     /// Until the agent stops: re-read file_sd files (changed files every
-    /// few seconds, all of them every refresh_interval) and apply them.
+    /// few seconds, all of them every refresh_interval), take what the
+    /// Kubernetes watches found, and apply both.
     fn run(mut self, mut file_sd: crate::file_sd::FileSd, stop: &StopSignal) {
         let cfgs = self.sc.file_sd_configs.clone();
+        let mut kubernetes: Vec<KubernetesSd> = Vec::new();
+        for k in &self.sc.kubernetes_sd_configs {
+            match KubernetesSd::start(&self.sc.job_name, k) {
+                Ok(sd) => kubernetes.push(sd),
+                Err(e) => {
+                    tracing::error!(job = %self.sc.job_name, "cannot start kubernetes_sd: {e}")
+                }
+            }
+        }
         let refresh = cfgs
             .iter()
             .map(|c| c.refresh_interval)
             .min()
             .unwrap_or(Duration::from_secs(3600));
-        let poll = refresh.min(Duration::from_secs(5));
+        // Watches report changes as they happen; a second is soon enough.
+        let poll = if kubernetes.is_empty() {
+            refresh.min(Duration::from_secs(5))
+        } else {
+            Duration::from_secs(1)
+        };
         let mut next_full = Instant::now() + refresh;
-        while !cfgs.is_empty() && !stop.wait_until(Instant::now() + poll) {
+        let discovering = !cfgs.is_empty() || !kubernetes.is_empty();
+        let mut k8s_groups: Vec<Vec<crate::target::TargetGroup>> =
+            vec![Vec::new(); kubernetes.len()];
+        while discovering && !stop.wait_until(Instant::now() + poll) {
             let full = Instant::now() >= next_full;
             if full {
                 next_full = Instant::now() + refresh;
             }
-            if file_sd.refresh(&cfgs, full) {
-                if let Err(e) = self.apply(&file_sd.groups()) {
+            let mut changed = !cfgs.is_empty() && file_sd.refresh(&cfgs, full);
+            for (sd, groups) in kubernetes.iter_mut().zip(k8s_groups.iter_mut()) {
+                if let Some(g) = sd.changed_groups() {
+                    *groups = g;
+                    changed = true;
+                }
+            }
+            if changed {
+                let mut all = file_sd.groups();
+                all.extend(k8s_groups.iter().flatten().cloned());
+                if let Err(e) = self.apply(&all) {
                     tracing::error!(job = %self.sc.job_name, "cannot start a scrape loop: {e}");
                 }
             }
         }
+        drop(kubernetes);
         stop.wait_until(Instant::now() + Duration::from_secs(365 * 86_400));
         for (_, (s, _)) in self.loops.iter() {
             s.stop();

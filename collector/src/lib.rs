@@ -10,6 +10,7 @@ pub mod disk_queue;
 pub mod exposition;
 pub mod fetch;
 pub mod file_sd;
+pub mod kubernetes_sd;
 pub mod labels;
 mod md5;
 pub mod node;

@@ -381,6 +381,7 @@ pub struct ScrapeConfig {
     pub tls_config: Option<TlsConfig>,
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<crate::file_sd::FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<crate::kubernetes_sd::KubernetesSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
@@ -648,6 +649,12 @@ impl ScrapeConfig {
             crate::tls::validate(t).map_err(|e| ConfigError::Job {
                 job: job.clone(),
                 message: format!("tls_config: {e}"),
+            })?;
+        }
+        for (i, k) in self.kubernetes_sd_configs.iter().enumerate() {
+            k.validate().map_err(|e| ConfigError::Job {
+                job: job.clone(),
+                message: format!("kubernetes_sd_configs[{i}]: {e}"),
             })?;
         }
         for (index, r) in self.relabel_configs.iter().enumerate() {

@@ -312,6 +312,11 @@ impl Drop for Agent {
 /// Starts `vigil agent --config CFG --data-dir DIR`, its own /metrics on a
 /// free loopback port.
 pub fn start_agent(cfg: &Path, data_dir: &Path) -> Agent {
+    start_agent_with_env(cfg, data_dir, &[])
+}
+
+/// [`start_agent`] with extra environment variables (`NODE_NAME`, ...).
+pub fn start_agent_with_env(cfg: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Agent {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["agent", "--config"])
@@ -320,6 +325,7 @@ pub fn start_agent(cfg: &Path, data_dir: &Path) -> Agent {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(data_dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -1,0 +1,445 @@
+//! `kubernetes_sd_configs`: targets from the Kubernetes API, as Prometheus
+//! discovers them (roles `node`, `pod`, `service`, with the standard
+//! `__meta_kubernetes_*` labels), through the kube crate: a watch per
+//! role and namespace that lists, then follows changes, and on any error
+//! reconnects with backoff and lists again (kube-runtime's watcher), so a
+//! restarted API server or an expired resource version is a resync, not a
+//! gap. While the API is away the last known targets stay.
+//!
+//! Vigil's difference from Prometheus: an agent runs on every node, so by
+//! default (`own_node: true`) the `node` and `pod` roles only see this
+//! agent's node (from `$NODE_NAME`, else the host's name), filtered by the
+//! API server. `own_node: false` sees the whole cluster.
+//!
+//! The watches run on a small runtime on their own thread; the job's
+//! runner takes the current groups when they change.
+
+pub mod meta;
+pub mod node;
+pub mod pod;
+pub mod service;
+
+use crate::target::TargetGroup;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource};
+use rustls::pki_types::pem::PemObject as _;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Node,
+    Pod,
+    Service,
+    Endpoints,
+    EndpointSlice,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Node => "node",
+            Role::Pod => "pod",
+            Role::Service => "service",
+            Role::Endpoints => "endpoints",
+            Role::EndpointSlice => "endpointslice",
+        }
+    }
+}
+
+/// Which namespaces to watch; all when empty.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamespaceDiscovery {
+    pub own_namespace: bool,
+    pub names: Vec<String>,
+}
+
+/// A label or field selector for one role, as the API takes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    pub role: Role,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSdConfig {
+    pub role: Option<Role>,
+    /// The API server; in-cluster (or `kubeconfig_file`) when unset.
+    pub api_server: Option<String>,
+    pub kubeconfig_file: Option<PathBuf>,
+    pub namespaces: NamespaceDiscovery,
+    pub selectors: Vec<Selector>,
+    /// For `api_server`: a bearer token file and the CA to trust.
+    pub bearer_token_file: Option<PathBuf>,
+    pub tls_config: Option<crate::scrape_config::TlsConfig>,
+    /// Vigil's: only this agent's node, for the roles where that means
+    /// something (node, pod).
+    pub own_node: bool,
+}
+
+impl Default for KubernetesSdConfig {
+    fn default() -> Self {
+        KubernetesSdConfig {
+            role: None,
+            api_server: None,
+            kubeconfig_file: None,
+            namespaces: NamespaceDiscovery::default(),
+            selectors: Vec::new(),
+            bearer_token_file: None,
+            tls_config: None,
+            own_node: true,
+        }
+    }
+}
+
+impl KubernetesSdConfig {
+    /// What Prometheus refuses, and what this agent does not do yet.
+    pub fn validate(&self) -> Result<(), String> {
+        let role = self
+            .role
+            .ok_or("role missing (one of: node, pod, service)")?;
+        if matches!(role, Role::Endpoints | Role::EndpointSlice) {
+            return Err(format!(
+                "role {} is not supported yet (node, pod and service are)",
+                role.as_str()
+            ));
+        }
+        if self.api_server.is_some() && self.kubeconfig_file.is_some() {
+            return Err("cannot use 'kubeconfig_file' and 'api_server' simultaneously".into());
+        }
+        if let Some(url) = &self.api_server {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "api_server {url:?} must start with http:// or https://"
+                ));
+            }
+        }
+        for s in &self.selectors {
+            if s.role != role {
+                return Err(format!(
+                    "{} role supports only {} selectors",
+                    role.as_str(),
+                    role.as_str()
+                ));
+            }
+        }
+        if let Some(t) = &self.tls_config {
+            crate::tls::validate(t).map_err(|e| format!("tls_config: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The groups one discovery knows, per watch, and a generation that moves
+/// whenever any of them changes.
+#[derive(Default)]
+struct Shared {
+    generation: AtomicU64,
+    watches: Mutex<Vec<BTreeMap<String, TargetGroup>>>,
+}
+
+impl Shared {
+    fn update(&self, watch: usize, f: impl FnOnce(&mut BTreeMap<String, TargetGroup>)) {
+        let mut w = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() <= watch {
+            w.resize_with(watch + 1, BTreeMap::new);
+        }
+        f(&mut w[watch]);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// One running `kubernetes_sd_configs` entry.
+pub struct KubernetesSd {
+    shared: Arc<Shared>,
+    seen: u64,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl KubernetesSd {
+    /// Starts watching for `job`. Failing to reach the API is not an
+    /// error here: the watches keep retrying and the job has no targets
+    /// from this discovery until they succeed.
+    pub fn start(job: &str, cfg: &KubernetesSdConfig) -> std::io::Result<KubernetesSd> {
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (s, c, j) = (Arc::clone(&shared), cfg.clone(), job.to_string());
+        let thread = std::thread::Builder::new()
+            .name(format!("k8s-sd-{job}"))
+            .spawn(move || run(&j, &c, s, rx))?;
+        Ok(KubernetesSd {
+            shared,
+            seen: 0,
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The current groups if they changed since the last call.
+    pub fn changed_groups(&mut self) -> Option<Vec<TargetGroup>> {
+        let g = self.shared.generation.load(Ordering::Acquire);
+        if g == self.seen {
+            return None;
+        }
+        self.seen = g;
+        Some(self.groups())
+    }
+
+    pub fn groups(&self) -> Vec<TargetGroup> {
+        let w = self
+            .shared
+            .watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        w.iter().flat_map(|m| m.values().cloned()).collect()
+    }
+}
+
+impl Drop for KubernetesSd {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// This agent's node: `$NODE_NAME` (the DaemonSet sets it), else the
+/// host's name.
+fn own_node_name() -> Option<String> {
+    std::env::var("NODE_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(crate::node::hostname)
+}
+
+fn run(
+    job: &str,
+    cfg: &KubernetesSdConfig,
+    shared: Arc<Shared>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(%job, "kubernetes_sd: cannot start its runtime: {e}");
+            return;
+        }
+    };
+    rt.block_on(async {
+        tokio::select! {
+            _ = stop => {}
+            _ = discover(job, cfg, shared) => {}
+        }
+    });
+}
+
+async fn client(cfg: &KubernetesSdConfig) -> Result<Client, String> {
+    let config = if let Some(url) = &cfg.api_server {
+        let uri = url
+            .parse()
+            .map_err(|e| format!("api_server {url:?}: {e}"))?;
+        let mut c = kube::Config::new(uri);
+        if let Some(t) = &cfg.tls_config {
+            c.accept_invalid_certs = t.insecure_skip_verify;
+            if let Some(ca) = &t.ca_file {
+                let pem =
+                    std::fs::read(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+                let ders = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+                    .map(|c| c.map(|c| c.to_vec()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+                c.root_cert = Some(ders);
+            }
+        }
+        if let Some(f) = &cfg.bearer_token_file {
+            c.auth_info.token_file = Some(f.display().to_string());
+        }
+        c
+    } else if let Some(path) = &cfg.kubeconfig_file {
+        let kc = kube::config::Kubeconfig::read_from(path)
+            .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+    } else {
+        kube::Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?
+    };
+    Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))
+}
+
+/// Every watch of one discovery, until the runtime is stopped.
+async fn discover(job: &str, cfg: &KubernetesSdConfig, shared: Arc<Shared>) {
+    let client = loop {
+        match client(cfg).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(%job, "kubernetes_sd: {e}; retrying in 10 s");
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            }
+        }
+    };
+    let Some(role) = cfg.role else { return };
+    let mut wc = watcher::Config::default();
+    for s in &cfg.selectors {
+        if let Some(l) = &s.label {
+            wc = wc.labels(l);
+        }
+        if let Some(f) = &s.field {
+            wc = wc.fields(f);
+        }
+    }
+    let node_name = if cfg.own_node && matches!(role, Role::Node | Role::Pod) {
+        own_node_name()
+    } else {
+        None
+    };
+    if let Some(n) = &node_name {
+        let field = match role {
+            Role::Node => format!("metadata.name={n}"),
+            _ => format!("spec.nodeName={n}"),
+        };
+        let joined = match &wc.field_selector {
+            Some(f) => format!("{f},{field}"),
+            None => field,
+        };
+        wc = wc.fields(&joined);
+    }
+    let mut namespaces = cfg.namespaces.names.clone();
+    if cfg.namespaces.own_namespace {
+        match std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace") {
+            Ok(ns) => namespaces.push(ns.trim().to_string()),
+            Err(e) => tracing::warn!(%job, "kubernetes_sd: own_namespace: {e}"),
+        }
+    }
+    let mut watches = Vec::new();
+    match role {
+        Role::Node => {
+            let api: Api<Node> = Api::all(client.clone());
+            watches.push(
+                watch(
+                    (job, "node"),
+                    api,
+                    wc.clone(),
+                    Arc::clone(&shared),
+                    0,
+                    node::group,
+                )
+                .boxed_local(),
+            );
+        }
+        Role::Pod | Role::Service => {
+            let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+                vec![None]
+            } else {
+                namespaces.iter().cloned().map(Some).collect()
+            };
+            for (i, ns) in scopes.into_iter().enumerate() {
+                let s = Arc::clone(&shared);
+                let w = wc.clone();
+                watches.push(match role {
+                    Role::Pod => watch(
+                        (job, "pod"),
+                        api_in::<Pod>(&client, &ns),
+                        w,
+                        s,
+                        i,
+                        pod::group,
+                    )
+                    .boxed_local(),
+                    _ => watch(
+                        (job, "service"),
+                        api_in::<Service>(&client, &ns),
+                        w,
+                        s,
+                        i,
+                        service::group,
+                    )
+                    .boxed_local(),
+                });
+            }
+        }
+        Role::Endpoints | Role::EndpointSlice => {}
+    }
+    futures::future::join_all(watches).await;
+}
+
+fn api_in<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// One watch: groups built from each object, replaced wholesale on every
+/// (re)list so objects deleted while disconnected disappear too.
+async fn watch<K>(
+    (job, role): (&str, &str),
+    api: Api<K>,
+    wc: watcher::Config,
+    shared: Arc<Shared>,
+    index: usize,
+    build: fn(&K) -> TargetGroup,
+) where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    <K as Resource>::DynamicType: Default,
+{
+    let mut stream = watcher::watcher(api, wc).default_backoff().boxed();
+    let mut fresh: Option<BTreeMap<String, TargetGroup>> = None;
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(Event::Init) => fresh = Some(BTreeMap::new()),
+            Ok(Event::InitApply(o)) => {
+                if let Some(f) = fresh.as_mut() {
+                    let g = build(&o);
+                    f.insert(g.source.clone(), g);
+                }
+            }
+            Ok(Event::InitDone) => {
+                if let Some(f) = fresh.take() {
+                    tracing::debug!(%job, role, objects = f.len(), "kubernetes_sd: listed");
+                    shared.update(index, |m| *m = f);
+                }
+            }
+            Ok(Event::Apply(o)) => {
+                let g = build(&o);
+                shared.update(index, |m| {
+                    m.insert(g.source.clone(), g);
+                });
+            }
+            Ok(Event::Delete(o)) => {
+                let g = build(&o);
+                shared.update(index, |m| {
+                    m.remove(&g.source);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(%job, role, "kubernetes_sd: {e}; keeping the last targets, retrying");
+            }
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! End to end: `kubernetes_sd_configs` with `role: pod` against a fake
+//! Kubernetes API server that speaks list and watch as the real one does
+//! (field selectors, resource versions, chunked watch streams, `410 Gone`
+//! for a version from before a restart). The agent, told it runs on
+//! `node-1`, scrapes only that node's pods, follows pods added and
+//! deleted, keeps its targets while the API is away, and resyncs when it
+//! returns.
+
+mod common;
+
+use common::{get_json, wait_for, Vigil};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Serves `metric{} N` for the pod named `name`.
+fn serve_metrics(name: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = conn.read(&mut buf);
+            let body = format!("# TYPE app_info gauge\napp_info{{served_by=\"{name}\"}} 1\n");
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    port
+}
+
+fn pod(name: &str, node: &str, port: u16, rv: u64) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}"),
+            "resourceVersion": rv.to_string(), "labels": {"app": name},
+            "annotations": {"prometheus.io/scrape": "true"}},
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "app:1",
+            "ports": [{"name": "metrics", "containerPort": port}]}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}]}
+    })
+}
+
+/// A fake API server: pods, and the watches following them.
+struct FakeApi {
+    /// Resource versions of this incarnation start at `epoch * 1000`.
+    epoch: u64,
+    rv: AtomicU64,
+    pods: Mutex<Vec<Value>>,
+    watchers: Mutex<Vec<Sender<String>>>,
+    stopped: AtomicBool,
+    port: u16,
+    /// Field selectors the agent asked for.
+    selectors: Mutex<Vec<String>>,
+}
+
+impl FakeApi {
+    fn start(port: u16, epoch: u64, pods: Vec<Value>) -> Arc<FakeApi> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind fake API");
+        let api = Arc::new(FakeApi {
+            epoch,
+            rv: AtomicU64::new(epoch * 1000 + 100),
+            pods: Mutex::new(pods),
+            watchers: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+            port: listener.local_addr().expect("addr").port(),
+            selectors: Mutex::new(Vec::new()),
+        });
+        let a = Arc::clone(&api);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if a.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let a = Arc::clone(&a);
+                std::thread::spawn(move || a.serve(conn));
+            }
+        });
+        api
+    }
+
+    /// Closes the listener and every watch.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        self.watchers.lock().unwrap().clear();
+    }
+
+    fn event(&self, kind: &str, mut object: Value) {
+        let rv = self.rv.fetch_add(1, Ordering::SeqCst) + 1;
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let line = json!({"type": kind, "object": object}).to_string();
+        {
+            let mut pods = self.pods.lock().unwrap();
+            pods.retain(|p| p["metadata"]["name"] != object["metadata"]["name"]);
+            if kind != "DELETED" {
+                pods.push(object);
+            }
+        }
+        self.watchers
+            .lock()
+            .unwrap()
+            .retain(|w| w.send(line.clone()).is_ok());
+    }
+
+    fn serve(&self, conn: TcpStream) {
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).is_err() {
+            return;
+        }
+        loop {
+            let mut h = String::new();
+            match reader.read_line(&mut h) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if h == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        let target = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let params: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), decode(v)))
+            .collect();
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let mut conn = conn;
+        if path != "/api/v1/pods" {
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        }
+        let node = param("fieldSelector").and_then(|f| {
+            self.selectors.lock().unwrap().push(f.clone());
+            f.strip_prefix("spec.nodeName=").map(str::to_string)
+        });
+        let on_node = move |p: &Value| node.as_deref().is_none_or(|n| p["spec"]["nodeName"] == n);
+        if param("watch").as_deref() == Some("true") || param("watch").as_deref() == Some("1") {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let rv: u64 = param("resourceVersion")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if rv / 1000 != self.epoch {
+                let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                    "status": "Failure", "message": "too old resource version", "reason": "Expired", "code": 410}});
+                let _ = write_chunk(&mut conn, &gone.to_string());
+                let _ = conn.write_all(b"0\r\n\r\n");
+                return;
+            }
+            let (tx, rx) = channel::<String>();
+            self.watchers.lock().unwrap().push(tx);
+            while let Ok(line) = rx.recv() {
+                let ev: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if !on_node(&ev["object"]) {
+                    continue;
+                }
+                if write_chunk(&mut conn, &line).is_err() {
+                    return;
+                }
+            }
+            let _ = conn.write_all(b"0\r\n\r\n");
+            return;
+        }
+        let items: Vec<Value> = self
+            .pods
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| on_node(p))
+            .cloned()
+            .collect();
+        let body = json!({"apiVersion": "v1", "kind": "PodList",
+            "metadata": {"resourceVersion": self.rv.load(Ordering::SeqCst).to_string()},
+            "items": items})
+        .to_string();
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+}
+
+fn write_chunk(conn: &mut TcpStream, line: &str) -> std::io::Result<()> {
+    let data = format!("{line}\n");
+    conn.write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes())?;
+    conn.flush()
+}
+
+fn decode(v: &str) -> String {
+    let mut out = Vec::new();
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// `pod` label of every `up` series of the job, with its value.
+fn ups(server: &Vigil) -> Vec<(String, String)> {
+    let (_, body) = get_json(&server.url(&format!(
+        "/api/v1/query?query={}",
+        common::enc("up{job=\"pods\"}")
+    )));
+    let mut out: Vec<(String, String)> = body["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["metric"]["pod"].as_str().unwrap_or("").to_string(),
+                s["value"][1].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn pods_of_this_node_are_followed_through_watches_and_api_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (web, other, late, after) = (
+        serve_metrics("web"),
+        serve_metrics("other"),
+        serve_metrics("late"),
+        serve_metrics("after"),
+    );
+    let api = FakeApi::start(
+        0,
+        1,
+        vec![
+            pod("web", "node-1", web, 1001),
+            pod("other", "node-2", other, 1002),
+        ],
+    );
+    let api_port = api.port;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{api_port}\nusers:\n- name: agent\n  user:\n    token: test-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: agent\n    namespace: shop\ncurrent-context: fake\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    let server = Vigil::start(&dir.path().join("data"), &[]);
+    let config = format!(
+        r#"
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: pods
+    kubernetes_sd_configs:
+      - role: pod
+        kubeconfig_file: {kubeconfig}
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+        regex: "true"
+        action: keep
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+      - source_labels: [__meta_kubernetes_pod_node_name]
+        target_label: node
+remote_write:
+  - url: {base}/api/v1/write
+    queue_config:
+      batch_send_deadline: 200ms
+"#,
+        kubeconfig = kubeconfig.display(),
+        base = server.base,
+    );
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(&cfg_path, config).expect("write config");
+    let mut agent = common::start_agent_with_env(
+        &cfg_path,
+        &dir.path().join("agent"),
+        &[("NODE_NAME", "node-1")],
+    );
+
+    // Only this node's pod, asked for by field selector.
+    wait_for("the pod on node-1", Duration::from_secs(30), || {
+        ups(&server) == [("web".to_string(), "1".to_string())]
+    });
+    assert!(
+        api.selectors
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s == "spec.nodeName=node-1"),
+        "{:?}",
+        api.selectors.lock().unwrap()
+    );
+    let (_, body) =
+        get_json(&server.url(&format!("/api/v1/query?query={}", common::enc("app_info"))));
+    let m = &body["data"]["result"][0]["metric"];
+    assert_eq!(
+        (m["namespace"].as_str(), m["node"].as_str()),
+        (Some("shop"), Some("node-1")),
+        "{body}"
+    );
+
+    // A pod scheduled here appears; a deleted one goes (stale).
+    api.event("ADDED", pod("late", "node-1", late, 0));
+    api.event("ADDED", pod("elsewhere", "node-2", other, 0));
+    wait_for("the added pod", Duration::from_secs(20), || {
+        ups(&server)
+            == [
+                ("late".to_string(), "1".to_string()),
+                ("web".to_string(), "1".to_string()),
+            ]
+    });
+    api.event("DELETED", pod("web", "node-1", web, 0));
+    wait_for("the deleted pod to go", Duration::from_secs(20), || {
+        ups(&server) == [("late".to_string(), "1".to_string())]
+    });
+
+    // The API goes away: targets stay, the agent keeps scraping.
+    api.stop();
+    drop(api);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ups(&server), [("late".to_string(), "1".to_string())]);
+
+    // It comes back (new resource versions, a different pod set): the old
+    // version is refused with 410, the agent lists again and follows.
+    let api = FakeApi::start(api_port, 2, vec![pod("after", "node-1", after, 2001)]);
+    wait_for(
+        "the resync after the API's return",
+        Duration::from_secs(60),
+        || ups(&server) == [("after".to_string(), "1".to_string())],
+    );
+    assert_eq!(agent.terminate(), Some(0));
+    api.stop();
+}
