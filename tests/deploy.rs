@@ -131,7 +131,10 @@ fn manifests_render_and_validate() {
         .iter()
         .map(|s| s.job_name.as_str())
         .collect();
-    assert_eq!(jobs, ["kubelet-resource", "kubelet-cadvisor"]);
+    assert_eq!(
+        jobs,
+        ["kubernetes-pods", "kubelet-resource", "kubelet-cadvisor"]
+    );
 
     let rendered = tempfile::NamedTempFile::new().expect("temp file");
     let text: Vec<String> = objects

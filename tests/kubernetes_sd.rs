@@ -52,13 +52,19 @@ fn pod(name: &str, node: &str, port: u16, rv: u64) -> Value {
     })
 }
 
-/// A fake API server: pods, and the watches following them.
+const PODS: &str = "/api/v1/pods";
+const SERVICES: &str = "/api/v1/services";
+const SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
+
+/// A fake API server: pods, services and endpoint slices, and the watches
+/// following them.
 struct FakeApi {
     /// Resource versions of this incarnation start at `epoch * 1000`.
     epoch: u64,
     rv: AtomicU64,
-    pods: Mutex<Vec<Value>>,
-    watchers: Mutex<Vec<Sender<String>>>,
+    /// (collection path, object).
+    objects: Mutex<Vec<(String, Value)>>,
+    watchers: Mutex<Vec<(String, Sender<String>)>>,
     stopped: AtomicBool,
     port: u16,
     /// Field selectors the agent asked for.
@@ -67,11 +73,19 @@ struct FakeApi {
 
 impl FakeApi {
     fn start(port: u16, epoch: u64, pods: Vec<Value>) -> Arc<FakeApi> {
+        Self::start_with(
+            port,
+            epoch,
+            pods.into_iter().map(|p| (PODS.to_string(), p)).collect(),
+        )
+    }
+
+    fn start_with(port: u16, epoch: u64, objects: Vec<(String, Value)>) -> Arc<FakeApi> {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind fake API");
         let api = Arc::new(FakeApi {
             epoch,
             rv: AtomicU64::new(epoch * 1000 + 100),
-            pods: Mutex::new(pods),
+            objects: Mutex::new(objects),
             watchers: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             port: listener.local_addr().expect("addr").port(),
@@ -98,21 +112,27 @@ impl FakeApi {
         self.watchers.lock().unwrap().clear();
     }
 
-    fn event(&self, kind: &str, mut object: Value) {
+    fn event(&self, kind: &str, object: Value) {
+        self.event_in(PODS, kind, object);
+    }
+
+    fn event_in(&self, path: &str, kind: &str, mut object: Value) {
         let rv = self.rv.fetch_add(1, Ordering::SeqCst) + 1;
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         let line = json!({"type": kind, "object": object}).to_string();
         {
-            let mut pods = self.pods.lock().unwrap();
-            pods.retain(|p| p["metadata"]["name"] != object["metadata"]["name"]);
+            let mut objects = self.objects.lock().unwrap();
+            objects.retain(|(p, o)| {
+                !(p == path && o["metadata"]["name"] == object["metadata"]["name"])
+            });
             if kind != "DELETED" {
-                pods.push(object);
+                objects.push((path.to_string(), object));
             }
         }
         self.watchers
             .lock()
             .unwrap()
-            .retain(|w| w.send(line.clone()).is_ok());
+            .retain(|(p, w)| p != path || w.send(line.clone()).is_ok());
     }
 
     fn serve(&self, conn: TcpStream) {
@@ -142,7 +162,7 @@ impl FakeApi {
             .collect();
         let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let mut conn = conn;
-        if path != "/api/v1/pods" {
+        if ![PODS, SERVICES, SLICES].contains(&path) {
             let _ = conn.write_all(
                 b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             );
@@ -166,7 +186,7 @@ impl FakeApi {
                 return;
             }
             let (tx, rx) = channel::<String>();
-            self.watchers.lock().unwrap().push(tx);
+            self.watchers.lock().unwrap().push((path.to_string(), tx));
             while let Ok(line) = rx.recv() {
                 let ev: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
                 if !on_node(&ev["object"]) {
@@ -180,14 +200,14 @@ impl FakeApi {
             return;
         }
         let items: Vec<Value> = self
-            .pods
+            .objects
             .lock()
             .unwrap()
             .iter()
-            .filter(|p| on_node(p))
-            .cloned()
+            .filter(|(p, o)| p == path && on_node(o))
+            .map(|(_, o)| o.clone())
             .collect();
-        let body = json!({"apiVersion": "v1", "kind": "PodList",
+        let body = json!({"apiVersion": "v1", "kind": "List",
             "metadata": {"resourceVersion": self.rv.load(Ordering::SeqCst).to_string()},
             "items": items})
         .to_string();
@@ -227,10 +247,12 @@ fn decode(v: &str) -> String {
 
 /// `pod` label of every `up` series of the job, with its value.
 fn ups(server: &Vigil) -> Vec<(String, String)> {
-    let (_, body) = get_json(&server.url(&format!(
-        "/api/v1/query?query={}",
-        common::enc("up{job=\"pods\"}")
-    )));
+    ups_of(server, "pods")
+}
+
+fn ups_of(server: &Vigil, job: &str) -> Vec<(String, String)> {
+    let q = format!("up{{job=\"{job}\"}}");
+    let (_, body) = get_json(&server.url(&format!("/api/v1/query?query={}", common::enc(&q))));
     let mut out: Vec<(String, String)> = body["data"]["result"]
         .as_array()
         .into_iter()
@@ -244,6 +266,125 @@ fn ups(server: &Vigil) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+fn kubeconfig(dir: &std::path::Path, api_port: u16) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{api_port}\nusers:\n- name: agent\n  user:\n    token: test-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: agent\n    namespace: shop\ncurrent-context: fake\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    path
+}
+
+fn slice(endpoints: &[(&str, &str, &str)], port: u16) -> Value {
+    let eps: Vec<Value> = endpoints
+        .iter()
+        .map(|(ip, node, pod)| {
+            json!({"addresses": [ip], "nodeName": node, "conditions": {"ready": true},
+                "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop"}})
+        })
+        .collect();
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-x1", "namespace": "shop", "resourceVersion": "1001",
+            "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "endpoints": eps,
+        "ports": [{"name": "metrics", "port": port, "protocol": "TCP"}]})
+}
+
+/// `role: endpointslice` joins each address with its service and pod,
+/// keeps only this node's addresses, and follows a slice that changes.
+#[test]
+fn endpoint_slices_of_this_node_with_their_service_and_pods() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = serve_metrics("web");
+    let service = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "1001", "labels": {"team": "checkout"}},
+        "spec": {"clusterIP": "10.96.0.9", "ports": [{"name": "metrics", "port": port}]}});
+    let objects = vec![
+        (SERVICES.to_string(), service),
+        (PODS.to_string(), pod("web-0", "node-1", port, 1001)),
+        (PODS.to_string(), pod("web-1", "node-2", port, 1002)),
+        (
+            SLICES.to_string(),
+            slice(
+                &[
+                    ("127.0.0.1", "node-1", "web-0"),
+                    ("127.0.0.2", "node-2", "web-1"),
+                ],
+                port,
+            ),
+        ),
+    ];
+    let api = FakeApi::start_with(0, 1, objects);
+    let kubeconfig = kubeconfig(dir.path(), api.port);
+    let server = Vigil::start(&dir.path().join("data"), &[]);
+    let config = format!(
+        r#"
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: slices
+    kubernetes_sd_configs:
+      - role: endpointslice
+        kubeconfig_file: {kubeconfig}
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_service_label_team]
+        target_label: team
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+      - source_labels: [__meta_kubernetes_endpointslice_endpoint_node_name]
+        target_label: node
+remote_write:
+  - url: {base}/api/v1/write
+    queue_config:
+      batch_send_deadline: 200ms
+"#,
+        kubeconfig = kubeconfig.display(),
+        base = server.base,
+    );
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(&cfg_path, config).expect("write config");
+    let mut agent = common::start_agent_with_env(
+        &cfg_path,
+        &dir.path().join("agent"),
+        &[("NODE_NAME", "node-1")],
+    );
+    wait_for("node-1's endpoint", Duration::from_secs(30), || {
+        ups_of(&server, "slices") == [("web-0".to_string(), "1".to_string())]
+    });
+    let (_, body) = get_json(&server.url(&format!(
+        "/api/v1/query?query={}",
+        common::enc("up{job=\"slices\"}")
+    )));
+    let m = &body["data"]["result"][0]["metric"];
+    assert_eq!(
+        (m["team"].as_str(), m["node"].as_str()),
+        (Some("checkout"), Some("node-1")),
+        "{body}"
+    );
+    // The slice gains an address on this node, backed by a new pod.
+    api.event_in(PODS, "ADDED", pod("web-2", "node-1", port, 0));
+    api.event_in(
+        SLICES,
+        "MODIFIED",
+        slice(
+            &[
+                ("127.0.0.1", "node-1", "web-0"),
+                ("127.0.0.2", "node-2", "web-1"),
+                ("127.0.0.3", "node-1", "web-2"),
+            ],
+            port,
+        ),
+    );
+    wait_for("the new endpoint", Duration::from_secs(20), || {
+        ups_of(&server, "slices").len() == 2
+    });
+    assert_eq!(agent.terminate(), Some(0));
+    api.stop();
 }
 
 #[test]
@@ -264,14 +405,7 @@ fn pods_of_this_node_are_followed_through_watches_and_api_restarts() {
         ],
     );
     let api_port = api.port;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{api_port}\nusers:\n- name: agent\n  user:\n    token: test-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: agent\n    namespace: shop\ncurrent-context: fake\n"
-        ),
-    )
-    .expect("write kubeconfig");
+    let kubeconfig = kubeconfig(dir.path(), api_port);
     let server = Vigil::start(&dir.path().join("data"), &[]);
     let config = format!(
         r#"

@@ -825,6 +825,28 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_sd_errors_name_the_job_and_entry() {
+        let e = err("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - {}\n");
+        assert!(
+            e.contains("\"k\"") && e.contains("kubernetes_sd_configs[0]: role missing"),
+            "{e}"
+        );
+        let e = err("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - {role: pod, api_server: 'https://a', kubeconfig_file: /k}\n");
+        assert!(
+            e.contains("cannot use 'kubeconfig_file' and 'api_server' simultaneously"),
+            "{e}"
+        );
+        let e = err("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: pod\n        selectors: [{role: node, label: 'a=b'}]\n");
+        assert!(e.contains("pod role supports only pod selectors"), "{e}");
+        let e = err("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - {role: ingress}\n");
+        assert!(e.contains("ingress"), "{e}");
+        let c = AgentConfig::parse("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: endpointslice\n        namespaces: {names: [shop]}\n        selectors: [{role: pod, field: 'status.phase=Running'}]\n").unwrap();
+        let k = &c.scrape_configs[0].kubernetes_sd_configs[0];
+        assert!(k.own_node);
+        assert_eq!(k.namespaces.names, ["shop"]);
+    }
+
+    #[test]
     fn containers_need_one_pod_list_source() {
         let e = err("containers: {}\n");
         assert!(

@@ -1,6 +1,7 @@
 //! `kubernetes_sd_configs`: targets from the Kubernetes API, as Prometheus
-//! discovers them (roles `node`, `pod`, `service`, with the standard
-//! `__meta_kubernetes_*` labels), through the kube crate: a watch per
+//! discovers them (roles `node`, `pod`, `service`, `endpoints`,
+//! `endpointslice`, with the standard `__meta_kubernetes_*` labels),
+//! through the kube crate: a watch per
 //! role and namespace that lists, then follows changes, and on any error
 //! reconnects with backoff and lists again (kube-runtime's watcher), so a
 //! restarted API server or an expired resource version is a resync, not a
@@ -9,11 +10,13 @@
 //! Vigil's difference from Prometheus: an agent runs on every node, so by
 //! default (`own_node: true`) the `node` and `pod` roles only see this
 //! agent's node (from `$NODE_NAME`, else the host's name), filtered by the
-//! API server. `own_node: false` sees the whole cluster.
+//! API server, and the endpoints roles only addresses on it.
+//! `own_node: false` sees the whole cluster.
 //!
 //! The watches run on a small runtime on their own thread; the job's
 //! runner takes the current groups when they change.
 
+pub mod endpoints;
 pub mod meta;
 pub mod node;
 pub mod pod;
@@ -21,7 +24,10 @@ pub mod service;
 
 use crate::target::TargetGroup;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource};
@@ -87,7 +93,7 @@ pub struct KubernetesSdConfig {
     pub bearer_token_file: Option<PathBuf>,
     pub tls_config: Option<crate::scrape_config::TlsConfig>,
     /// Vigil's: only this agent's node, for the roles where that means
-    /// something (node, pod).
+    /// something (node, pod, endpoints, endpointslice).
     pub own_node: bool,
 }
 
@@ -111,13 +117,7 @@ impl KubernetesSdConfig {
     pub fn validate(&self) -> Result<(), String> {
         let role = self
             .role
-            .ok_or("role missing (one of: node, pod, service)")?;
-        if matches!(role, Role::Endpoints | Role::EndpointSlice) {
-            return Err(format!(
-                "role {} is not supported yet (node, pod and service are)",
-                role.as_str()
-            ));
-        }
+            .ok_or("role missing (one of: node, pod, service, endpoints, endpointslice)")?;
         if self.api_server.is_some() && self.kubeconfig_file.is_some() {
             return Err("cannot use 'kubeconfig_file' and 'api_server' simultaneously".into());
         }
@@ -129,7 +129,10 @@ impl KubernetesSdConfig {
             }
         }
         for s in &self.selectors {
-            if s.role != role {
+            // The endpoints roles also watch pods and services.
+            let joined = matches!(role, Role::Endpoints | Role::EndpointSlice)
+                && matches!(s.role, Role::Pod | Role::Service);
+            if s.role != role && !joined {
                 return Err(format!(
                     "{} role supports only {} selectors",
                     role.as_str(),
@@ -301,7 +304,7 @@ async fn discover(job: &str, cfg: &KubernetesSdConfig, shared: Arc<Shared>) {
     };
     let Some(role) = cfg.role else { return };
     let mut wc = watcher::Config::default();
-    for s in &cfg.selectors {
+    for s in cfg.selectors.iter().filter(|s| s.role == role) {
         if let Some(l) = &s.label {
             wc = wc.labels(l);
         }
@@ -309,12 +312,34 @@ async fn discover(job: &str, cfg: &KubernetesSdConfig, shared: Arc<Shared>) {
             wc = wc.fields(f);
         }
     }
-    let node_name = if cfg.own_node && matches!(role, Role::Node | Role::Pod) {
+    let node_name = if cfg.own_node && role != Role::Service {
         own_node_name()
     } else {
         None
     };
-    if let Some(n) = &node_name {
+    let mut endpoint_wc = (
+        wc.clone(),
+        watcher::Config::default(),
+        watcher::Config::default(),
+    );
+    for s in &cfg.selectors {
+        let w = match s.role {
+            Role::Pod => &mut endpoint_wc.1,
+            Role::Service => &mut endpoint_wc.2,
+            _ => continue,
+        };
+        if let Some(l) = &s.label {
+            *w = w.clone().labels(l);
+        }
+        if let Some(f) = &s.field {
+            *w = w.clone().fields(f);
+        }
+    }
+    if let (Some(n), Role::Endpoints | Role::EndpointSlice) = (&node_name, role) {
+        // Only this node's pods can back the addresses kept.
+        endpoint_wc.1 = endpoint_wc.1.clone().fields(&format!("spec.nodeName={n}"));
+    }
+    if let (Some(n), Role::Node | Role::Pod) = (&node_name, role) {
         let field = match role {
             Role::Node => format!("metadata.name={n}"),
             _ => format!("spec.nodeName={n}"),
@@ -379,7 +404,26 @@ async fn discover(job: &str, cfg: &KubernetesSdConfig, shared: Arc<Shared>) {
                 });
             }
         }
-        Role::Endpoints | Role::EndpointSlice => {}
+        Role::Endpoints | Role::EndpointSlice => {
+            let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+                vec![None]
+            } else {
+                namespaces.iter().cloned().map(Some).collect()
+            };
+            for (i, ns) in scopes.into_iter().enumerate() {
+                let ctx = EndpointsWatch {
+                    job: job.to_string(),
+                    role,
+                    client: client.clone(),
+                    namespace: ns,
+                    configs: endpoint_wc.clone(),
+                    own_node: node_name.clone(),
+                    shared: Arc::clone(&shared),
+                    index: i,
+                };
+                watches.push(ctx.run().boxed_local());
+            }
+        }
     }
     futures::future::join_all(watches).await;
 }
@@ -392,6 +436,129 @@ where
     match ns {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
+    }
+}
+
+/// The endpoints roles: endpoints (or slices), services and pods mirrored
+/// into stores, and every group rebuilt from them when any of them moves.
+struct EndpointsWatch {
+    job: String,
+    role: Role,
+    client: Client,
+    namespace: Option<String>,
+    /// Endpoints (or slices), pods, services.
+    configs: (watcher::Config, watcher::Config, watcher::Config),
+    own_node: Option<String>,
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+/// A store kept in step with the API by a watch, and the watch's events
+/// (only whether each went well: the store has the objects).
+fn mirrored<K>(
+    client: &Client,
+    ns: &Option<String>,
+    wc: &watcher::Config,
+) -> (
+    reflector::Store<K>,
+    futures::stream::BoxStream<'static, Result<(), watcher::Error>>,
+)
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    <K as Resource>::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, writer) = reflector::store::<K>();
+    let events = reflector::reflector(
+        writer,
+        watcher::watcher(api_in::<K>(client, ns), wc.clone()),
+    )
+    .default_backoff()
+    .map(|e| e.map(|_| ()))
+    .boxed();
+    (store, events)
+}
+
+struct Stores {
+    pods: reflector::Store<Pod>,
+    services: reflector::Store<Service>,
+}
+
+impl endpoints::Lookup for Stores {
+    fn service(&self, namespace: &str, name: &str) -> Option<Service> {
+        let r = reflector::ObjectRef::new(name).within(namespace);
+        self.services.get(&r).map(|s| (*s).clone())
+    }
+
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let r = reflector::ObjectRef::new(name).within(namespace);
+        self.pods.get(&r).map(|p| (*p).clone())
+    }
+}
+
+impl EndpointsWatch {
+    async fn run(self) {
+        let ns = &self.namespace;
+        let (pods, pod_events) = mirrored::<Pod>(&self.client, ns, &self.configs.1);
+        let (services, svc_events) = mirrored::<Service>(&self.client, ns, &self.configs.2);
+        let stores = Stores { pods, services };
+        let own = self.own_node.as_deref();
+        match self.role {
+            Role::EndpointSlice => {
+                let (slices, events) = mirrored::<EndpointSlice>(&self.client, ns, &self.configs.0);
+                let all = futures::stream::select_all([events, pod_events, svc_events]);
+                let build = || {
+                    let state = slices.state();
+                    let groups = state
+                        .iter()
+                        .map(|s| endpoints::endpointslice_group(s, &stores, own));
+                    groups.collect()
+                };
+                self.follow(all, build).await;
+            }
+            _ => {
+                let (eps, events) = mirrored::<Endpoints>(&self.client, ns, &self.configs.0);
+                let all = futures::stream::select_all([events, pod_events, svc_events]);
+                let build = || {
+                    let state = eps.state();
+                    let groups = state
+                        .iter()
+                        .map(|e| endpoints::endpoints_group(e, &stores, own));
+                    groups.collect()
+                };
+                self.follow(all, build).await;
+            }
+        }
+    }
+
+    /// Rebuilds the groups after each change (a burst of changes is one
+    /// rebuild: the stream is drained before building).
+    async fn follow(
+        &self,
+        mut events: futures::stream::SelectAll<
+            futures::stream::BoxStream<'static, Result<(), watcher::Error>>,
+        >,
+        build: impl Fn() -> Vec<TargetGroup>,
+    ) {
+        while let Some(ev) = events.next().await {
+            if let Err(e) = ev {
+                tracing::warn!(job = %self.job, role = self.role.as_str(), "kubernetes_sd: {e}; keeping the last targets, retrying");
+                continue;
+            }
+            while let Some(Some(more)) = events.next().now_or_never() {
+                if let Err(e) = more {
+                    tracing::warn!(job = %self.job, role = self.role.as_str(), "kubernetes_sd: {e}");
+                }
+            }
+            let groups: BTreeMap<String, TargetGroup> =
+                build().into_iter().map(|g| (g.source.clone(), g)).collect();
+            self.shared.update(self.index, |m| *m = groups);
+        }
     }
 }
 
