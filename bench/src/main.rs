@@ -6,6 +6,7 @@
 //! `cargo run --release -p vigil-bench` (see docs/BENCHMARKS.md).
 
 mod peers;
+mod proc_stats;
 mod queries;
 mod workload;
 

@@ -117,30 +117,12 @@ impl Peer {
 
     /// User + system CPU seconds the process has used so far.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|x| x.1)
-            .context("bad /proc stat")?;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-        Ok(ticks / 100.0)
+        crate::proc_stats::cpu_seconds(self.pid())
     }
 
     /// Peak resident set size in bytes (VmHWM).
     pub fn peak_rss(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .context("no VmHWM")?;
-        let kb: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .context("bad VmHWM")?
-            .parse()?;
-        Ok(kb * 1024)
+        crate::proc_stats::peak_rss(self.pid())
     }
 
     /// Makes the peer persist what it has, as far as it can be asked to,
