@@ -106,8 +106,13 @@ vigil_server:
     std::fs::write(&cfg_path, config).expect("write config");
     let mut agent = common::start_agent(&cfg_path, &dir.path().join("agent"));
 
+    // Everything asserted on next: one scrape's series travel in several
+    // send shards, so they may land a moment apart.
     wait_for("up for all three jobs", Duration::from_secs(30), || {
         query(&server, "up").len() == 3
+            && !query(&server, "demo_requests_total").is_empty()
+            && !query(&server, "scrape_samples_scraped{job=\"demo\"}").is_empty()
+            && !query(&server, "vigil_head_series{job=\"vigil\"}").is_empty()
     });
     let mut up: Vec<(String, String)> = query(&server, "up")
         .into_iter()

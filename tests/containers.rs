@@ -166,12 +166,16 @@ remote_write:
     std::fs::write(&cfg_path, config).expect("write config");
     let _agent = common::start_agent(&cfg_path, &root.join("agent"));
 
+    // The series of one scrape travel in several send shards: wait for
+    // each family queried below.
     wait_for("container metrics", Duration::from_secs(30), || {
-        !query(
-            &server,
+        [
             "container_memory_working_set_bytes{container=\"app\"}",
-        )
-        .is_empty()
+            "container_cpu_usage_seconds_total{container!=\"\", cpu=\"total\"}",
+            "container_network_receive_bytes_total{pod=\"web-0\"}",
+        ]
+        .iter()
+        .all(|q| !query(&server, q).is_empty())
     });
     let ws = query(
         &server,

@@ -23,7 +23,20 @@ fn all_in_one_collects_its_host_and_itself() {
         &["--local-agent", "--config", cfg.to_str().unwrap_or("")],
     );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&v, "up{job=\"vigil\"} == 1") == 0 || count(&v, "up{job=\"node\"} == 1") == 0 {
+    // Every series asserted on below (one scrape's series travel in
+    // several send shards).
+    let all_there = |v: &Vigil| {
+        [
+            "up{job=\"vigil\"} == 1",
+            "up{job=\"node\"} == 1",
+            "node_load1{job=\"node\"}",
+            "node_cpu_seconds_total{job=\"node\",mode=\"idle\"}",
+            "vigil_head_series{job=\"vigil\"}",
+        ]
+        .iter()
+        .all(|q| count(v, q) > 0)
+    };
+    while !all_there(&v) {
         assert!(
             Instant::now() < deadline,
             "the local agent's targets never came up"

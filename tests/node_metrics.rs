@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FAMILIES: &str = "node_(load1|load5|load15|cpu_seconds_total|cpu_guest_seconds_total|memory_.+|network_(receive|transmit)_.+_total|network_up|network_mtu_bytes|boot_time_seconds|context_switches_total|forks_total|intr_total|procs_running|procs_blocked|time_seconds|uname_info|pressure_.+|filesystem_.+|disk_.+)";
+const FAMILIES: &str = "node_(load1|load5|load15|cpu_seconds_total|cpu_guest_seconds_total|memory_.+|network_(receive|transmit)_.+_total|network_(up|mtu_bytes|info|carrier|carrier_.+_total|speed_bytes|flags|iface_.+|dormant|device_id|address_assign_type|name_assign_type|net_dev_group|protocol_type|transmit_queue_length)|boot_time_seconds|context_switches_total|forks_total|intr_total|procs_running|procs_blocked|time_seconds|uname_info|pressure_.+|filesystem_.+|disk_.+)";
 
 /// (name, labels without job and instance) → value, for one job.
 fn series_of(v: &Vigil, job: &str) -> BTreeMap<String, f64> {
@@ -99,8 +99,17 @@ fn node_metrics_match_node_exporter() {
     let (ours, theirs) = loop {
         let ours = series_of(&server, "vigil-node");
         let theirs = series_of(&server, "node-exporter");
+        // Both there, and complete: a scrape's series travel in several
+        // send shards, so wait until a second later shows no more.
         if !ours.is_empty() && !theirs.is_empty() {
-            break (ours, theirs);
+            std::thread::sleep(Duration::from_secs(1));
+            let (ours2, theirs2) = (
+                series_of(&server, "vigil-node"),
+                series_of(&server, "node-exporter"),
+            );
+            if ours2.len() == ours.len() && theirs2.len() == theirs.len() {
+                break (ours2, theirs2);
+            }
         }
         assert!(Instant::now() < deadline, "no node metrics from both jobs");
         std::thread::sleep(Duration::from_millis(200));
