@@ -1,8 +1,8 @@
 //! The collector: what Vigil's agent does on a node. It owns reading
 //! metrics from targets (the exposition parser, scrape configuration,
-//! relabeling, the scrape loop) and shipping them to a server
-//! (remote_write). It never stores or queries data itself: everything it
-//! gathers leaves through a sender.
+//! relabeling, the scrape loop), reading container logs (`logs/`), and
+//! shipping to a server (remote_write). It never stores or queries data
+//! itself: everything it gathers leaves through a sender.
 
 pub mod agent;
 pub mod containers;
@@ -12,11 +12,13 @@ pub mod fetch;
 pub mod file_sd;
 pub mod kubernetes_sd;
 pub mod labels;
+pub mod logs;
 mod md5;
 pub mod node;
 pub mod relabel;
 pub mod remote_write;
 pub mod report;
+pub mod rfc3339;
 pub mod scrape;
 pub mod scrape_config;
 pub mod ship;

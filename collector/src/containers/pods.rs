@@ -218,43 +218,9 @@ fn container_id(part: &str) -> Option<String> {
     (id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
 }
 
-/// Seconds since the epoch of an RFC 3339 time as Kubernetes writes them
-/// (`2026-12-03T10:49:20Z`, optionally with fractions or an offset).
+/// Seconds since the epoch of an RFC 3339 time as Kubernetes writes them.
 pub fn rfc3339_seconds(s: &str) -> Option<f64> {
-    let (date, time) = s.split_once(['T', 't'])?;
-    let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => return None,
-    };
-    let mut c = clock.split(':');
-    let (hh, mm): (i64, i64) = (c.next()?.parse().ok()?, c.next()?.parse().ok()?);
-    let sec: f64 = c.next()?.parse().ok()?;
-    let offset_s = match offset {
-        "Z" | "z" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = o[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), Howard Hinnant's method.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 - offset_s) as f64 + sec)
+    crate::rfc3339::parse_nanos(s).map(|ns| ns as f64 / 1e9)
 }
 
 #[cfg(test)]

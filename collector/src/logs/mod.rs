@@ -1,0 +1,9 @@
+//! Container logs on a node: reading the files the kubelet and the
+//! container runtime write, into entries with their original time, stream
+//! and labels, ready to ship to a Loki-compatible push API.
+//!
+//! This is the reading side only (formats, file layout); it never decides
+//! what to keep or drop.
+
+pub mod cri;
+pub mod pod_path;
