@@ -7,3 +7,4 @@
 
 pub mod cri;
 pub mod pod_path;
+pub mod tail;
