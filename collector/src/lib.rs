@@ -15,6 +15,7 @@ pub mod labels;
 pub mod logs;
 mod md5;
 pub mod node;
+mod protobuf;
 pub mod relabel;
 pub mod remote_write;
 pub mod report;

@@ -3,6 +3,7 @@
 //! code generator), snappy block-compressed as the protocol requires.
 
 use crate::labels::Labels;
+use crate::protobuf::{field_len, put_bytes, put_len_prefixed, put_varint, snappy, varint_len};
 use std::sync::Arc;
 
 /// One sample as the wire carries it.
@@ -19,37 +20,6 @@ pub struct WriteSeries {
     /// label.
     pub labels: Arc<Labels>,
     pub samples: Vec<WireSample>,
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn put_len_prefixed(out: &mut Vec<u8>, field: u32, len: usize) {
-    put_varint(out, u64::from(field << 3 | 2));
-    put_varint(out, len as u64);
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: u32, body: &[u8]) {
-    put_len_prefixed(out, field, body.len());
-    out.extend_from_slice(body);
-}
-
-fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
 }
 
 /// Appends a `WriteRequest` holding `series` to `out`, uncompressed.
@@ -91,11 +61,7 @@ pub fn encode_write_request<'a>(
 pub fn encode_body<'a>(series: impl IntoIterator<Item = &'a WriteSeries>) -> Vec<u8> {
     let mut raw = Vec::new();
     encode_write_request(series, &mut raw);
-    // Compressing a slice we own cannot fail: snap errors only on inputs
-    // over 4 GiB, and one batch is far below that.
-    snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .unwrap_or_default()
+    snappy(&raw)
 }
 
 #[cfg(test)]

@@ -7,4 +7,5 @@
 
 pub mod cri;
 pub mod pod_path;
+pub mod push;
 pub mod tail;

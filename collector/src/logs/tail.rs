@@ -327,7 +327,11 @@ mod tests {
         for want in ["a2", "a3-no-newline", "b1"] {
             assert!(got.contains(&want.to_string()), "{got:?}");
         }
-        assert_eq!(t.files(), std::slice::from_ref(&log), "the old file is let go");
+        assert_eq!(
+            t.files(),
+            std::slice::from_ref(&log),
+            "the old file is let go"
+        );
         append(&log, "b2\n");
         assert_eq!(lines(&t.poll(&paths)), ["b2"]);
     }
