@@ -8,4 +8,5 @@
 pub mod cri;
 pub mod pod_path;
 pub mod push;
+pub mod reader;
 pub mod tail;

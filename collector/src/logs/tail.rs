@@ -186,6 +186,11 @@ impl Tailer {
         out
     }
 
+    /// Whether file `id` is still being followed.
+    pub fn is_following(&self, id: &FileId) -> bool {
+        self.files.contains_key(id)
+    }
+
     /// Files being followed, by their current (or last) name.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = self.files.values().map(|t| t.path.clone()).collect();

@@ -1,0 +1,305 @@
+//! The node's container logs as push streams: finds the kubelet's log
+//! files, follows them (`tail.rs`), reads each line in its format
+//! (`cri.rs`: CRI, or Docker's json-file), joins the pieces of long lines,
+//! and labels every entry with its namespace, pod, container, node,
+//! stream and filename — the labels Promtail's Kubernetes configs give.
+//!
+//! What it reads is handed out as a [`Batch`] with the read positions that
+//! cover it; the caller makes the batch durable (the send queue), then
+//! [`PodLogReader::commit`]s the positions. A line split into pieces is
+//! only covered once it is whole, so a restart re-reads its pieces rather
+//! than losing them.
+
+use super::cri::{parse_cri, parse_docker, Joiner};
+use super::pod_path::PodLogPath;
+use super::push::{PushEntry, PushStream};
+use super::tail::{FileId, TailError, Tailer};
+use crate::labels::Labels;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// What a poll read, and the positions to commit once it is durable.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub streams: Vec<PushStream>,
+    pub positions: HashMap<FileId, u64>,
+    /// Lines that were not log lines (named in the agent's log).
+    pub malformed: u64,
+}
+
+/// Per file: the joiner for its long lines, and where the oldest piece
+/// still waiting for the rest of its line starts (per stream).
+struct FileState {
+    joiner: Joiner,
+    pending_from: [Option<u64>; 2],
+    labels: Labels,
+}
+
+pub struct PodLogReader {
+    root: PathBuf,
+    node: String,
+    max_line_bytes: usize,
+    tailer: Tailer,
+    files: HashMap<FileId, FileState>,
+    committed: HashMap<FileId, u64>,
+}
+
+impl PodLogReader {
+    /// Reads `root` (the kubelet's `/var/log/pods`), keeping its positions
+    /// in `positions`; entries are labelled `node=<node>`.
+    pub fn open(
+        root: &Path,
+        positions: &Path,
+        node: &str,
+        max_line_bytes: usize,
+    ) -> Result<PodLogReader, TailError> {
+        Ok(PodLogReader {
+            root: root.to_path_buf(),
+            node: node.to_string(),
+            max_line_bytes,
+            tailer: Tailer::open(positions)?,
+            files: HashMap::new(),
+            committed: HashMap::new(),
+        })
+    }
+
+    /// The container log files there are now, in the kubelet's layout.
+    fn discover(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let Ok(pods) = std::fs::read_dir(&self.root) else {
+            return out;
+        };
+        for pod in pods.flatten() {
+            let Ok(containers) = std::fs::read_dir(pod.path()) else {
+                continue;
+            };
+            for c in containers.flatten() {
+                let Ok(files) = std::fs::read_dir(c.path()) else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    let p = f.path();
+                    if PodLogPath::parse(&self.root, &p).is_some() {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Everything new since the last poll.
+    pub fn poll(&mut self) -> Batch {
+        let paths = self.discover();
+        let mut batch = Batch::default();
+        let mut streams: BTreeMap<Labels, Vec<PushEntry>> = BTreeMap::new();
+        for chunk in self.tailer.poll(&paths) {
+            let state = self.files.entry(chunk.id).or_insert_with(|| FileState {
+                joiner: Joiner::new(self.max_line_bytes),
+                pending_from: [None, None],
+                labels: path_labels(&self.root, &chunk.path, &self.node),
+            });
+            // Offsets of each line's start, counted back from the chunk's end.
+            let total: u64 = chunk.lines.iter().map(|l| l.len() as u64 + 1).sum();
+            let mut at = chunk.offset.saturating_sub(total);
+            for line in &chunk.lines {
+                let start = at;
+                at += line.len() as u64 + 1;
+                let parsed = if line.first() == Some(&b'{') {
+                    parse_docker(line)
+                        .map(|d| (d.time_ns, d.stream, d.partial, d.message.into_bytes()))
+                } else {
+                    parse_cri(line).map(|l| (l.time_ns, l.stream, l.partial, l.message.to_vec()))
+                };
+                let (time_ns, stream, partial, message) = match parsed {
+                    Ok(p) => p,
+                    Err(e) => {
+                        batch.malformed += 1;
+                        tracing::debug!(path = %chunk.path.display(), "not a log line: {e}");
+                        continue;
+                    }
+                };
+                let slot = &mut state.pending_from[stream as usize];
+                if partial && slot.is_none() {
+                    *slot = Some(start);
+                }
+                if !partial {
+                    *slot = None;
+                }
+                for e in state.joiner.push(time_ns, stream, partial, &message) {
+                    let mut labels = state.labels.clone();
+                    labels.set("stream", e.stream.as_str());
+                    streams.entry(labels).or_default().push(PushEntry {
+                        time_ns: e.time_ns,
+                        line: e.line,
+                    });
+                }
+            }
+            let safe = state
+                .pending_from
+                .iter()
+                .flatten()
+                .min()
+                .copied()
+                .unwrap_or(chunk.offset);
+            batch.positions.insert(chunk.id, safe);
+        }
+        // Files let go (rotated away, deleted): their unfinished pieces
+        // will never be completed, so they go out as they are.
+        let gone: Vec<FileId> = self
+            .files
+            .keys()
+            .filter(|id| !self.tailer.is_following(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(mut state) = self.files.remove(&id) {
+                for e in state.joiner.flush() {
+                    let mut labels = state.labels.clone();
+                    labels.set("stream", e.stream.as_str());
+                    streams.entry(labels).or_default().push(PushEntry {
+                        time_ns: e.time_ns,
+                        line: e.line,
+                    });
+                }
+            }
+        }
+        batch.streams = streams
+            .into_iter()
+            .map(|(labels, entries)| PushStream { labels, entries })
+            .collect();
+        batch
+    }
+
+    /// The batch's lines are durable: remember its positions.
+    pub fn commit(&mut self, positions: &HashMap<FileId, u64>) -> Result<(), TailError> {
+        for (id, at) in positions {
+            self.committed.insert(*id, *at);
+        }
+        // Files no longer followed need no position.
+        self.committed.retain(|id, _| self.tailer.is_following(id));
+        self.tailer.save(&self.committed)
+    }
+}
+
+/// The labels of every entry of one file: from its path, as Promtail's
+/// Kubernetes pipeline gives them.
+fn path_labels(root: &Path, path: &Path, node: &str) -> Labels {
+    let mut l = Labels::new();
+    if let Some(p) = PodLogPath::parse(root, path) {
+        l.set("namespace", p.namespace);
+        l.set("pod", p.pod);
+        l.set("container", p.container);
+        l.set(
+            "job",
+            format!(
+                "{}/{}",
+                l.get("namespace").unwrap_or(""),
+                l.get("pod").unwrap_or("")
+            ),
+        );
+    }
+    l.set("node", node);
+    l.set("filename", path.display().to_string());
+    l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn lines(b: &Batch) -> Vec<(String, String, String)> {
+        let mut v: Vec<(String, String, String)> = b
+            .streams
+            .iter()
+            .flat_map(|s| {
+                s.entries.iter().map(|e| {
+                    (
+                        s.labels.get("container").unwrap_or("").to_string(),
+                        s.labels.get("stream").unwrap_or("").to_string(),
+                        e.line.clone(),
+                    )
+                })
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn pods_logs_labelled_and_long_lines_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pods");
+        let app = root.join("shop_web-0_uid-1/app/0.log");
+        let side = root.join("shop_web-0_uid-1/sidecar/0.log");
+        append(&app, "2026-12-03T10:00:00.1Z stdout F GET / 200\n2026-12-03T10:00:00.2Z stderr P Exception in \n");
+        append(&side, "{\"log\":\"sidecar up\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-03T10:00:00Z\"}\nnot a log line\n");
+        let mut r =
+            PodLogReader::open(&root, &dir.path().join("positions"), "node-1", 1 << 20).unwrap();
+        let b = r.poll();
+        assert_eq!(
+            lines(&b),
+            [
+                ("app".into(), "stdout".into(), "GET / 200".into()),
+                ("sidecar".into(), "stdout".into(), "sidecar up".into()),
+            ]
+        );
+        assert_eq!(b.malformed, 1);
+        let s = &b.streams[0];
+        assert_eq!(s.labels.get("namespace"), Some("shop"));
+        assert_eq!(s.labels.get("pod"), Some("web-0"));
+        assert_eq!(s.labels.get("node"), Some("node-1"));
+        assert_eq!(s.entries[0].time_ns % 1_000_000_000, 100_000_000);
+        r.commit(&b.positions).unwrap();
+        append(&app, "2026-12-03T10:00:00.3Z stderr F thread \"main\"\n");
+        let b = r.poll();
+        assert_eq!(
+            lines(&b),
+            [(
+                "app".into(),
+                "stderr".into(),
+                "Exception in thread \"main\"".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_restart_mid_line_re_reads_its_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pods");
+        let pos = dir.path().join("positions");
+        let app = root.join("shop_web-0_uid-1/app/0.log");
+        append(
+            &app,
+            "2026-12-03T10:00:00Z stdout F one\n2026-12-03T10:00:01Z stdout P tw\n",
+        );
+        {
+            let mut r = PodLogReader::open(&root, &pos, "n", 1 << 20).unwrap();
+            let b = r.poll();
+            assert_eq!(lines(&b).len(), 1);
+            r.commit(&b.positions).unwrap();
+        }
+        append(&app, "2026-12-03T10:00:02Z stdout F o\n");
+        let mut r = PodLogReader::open(&root, &pos, "n", 1 << 20).unwrap();
+        let b = r.poll();
+        assert_eq!(
+            lines(&b),
+            [("app".into(), "stdout".into(), "two".into())],
+            "the first piece is not lost, 'one' not repeated"
+        );
+        let first_piece = crate::rfc3339::parse_nanos("2026-12-03T10:00:01Z");
+        assert_eq!(Some(b.streams[0].entries[0].time_ns), first_piece);
+    }
+}
