@@ -28,6 +28,8 @@ pub enum AgentError {
         url: String,
         source: crate::ship::ShipError,
     },
+    #[error("logs: {0}")]
+    Logs(String),
 }
 
 /// A target's health as Prometheus's targets API words it.
@@ -289,6 +291,8 @@ impl JobRunner {
 pub struct Agent {
     stop: Arc<StopSignal>,
     scrapers: Vec<JoinHandle<()>>,
+    /// The container log reader, when `logs` is configured.
+    log_reader: Option<JoinHandle<()>>,
     reporter: Option<JoinHandle<()>>,
     shippers: Vec<(Arc<Shipper>, Vec<JoinHandle<()>>)>,
     status: StatusMap,
@@ -328,6 +332,40 @@ impl Agent {
         let sinks: Arc<Vec<Arc<Shipper>>> =
             Arc::new(shippers.iter().map(|(s, _)| Arc::clone(s)).collect());
         let stop = Arc::new(StopSignal::default());
+        let mut log_reader = None;
+        if let Some(logs) = &cfg.logs {
+            let mut push = logs.push.clone();
+            // One sender: a stream's entries stay in order.
+            push.queue_config.max_shards = 1;
+            let dir = data_dir
+                .join("queue")
+                .join(format!("logs-{:016x}", fnv1a(&push.url)));
+            let (shipper, senders) =
+                Shipper::start_for(&push, Vec::new(), &dir, crate::ship::Protocol::LokiPush)
+                    .map_err(|source| AgentError::Ship {
+                        url: push.url.clone(),
+                        source,
+                    })?;
+            let node = logs
+                .node_name
+                .clone()
+                .or_else(crate::node::hostname)
+                .unwrap_or_else(|| "localhost".into());
+            let reader = crate::logs::reader::PodLogReader::open(
+                &logs.pods_dir,
+                &data_dir.join("log-positions"),
+                &node,
+                logs.max_line_size as usize,
+            )
+            .map_err(|e| AgentError::Logs(e.to_string()))?;
+            let (sh, st, every) = (Arc::clone(&shipper), Arc::clone(&stop), logs.poll_interval);
+            log_reader = Some(
+                std::thread::Builder::new()
+                    .name("logs".into())
+                    .spawn(move || run_logs(reader, &sh, &st, every))?,
+            );
+            shippers.push((shipper, senders));
+        }
         let status: StatusMap = Arc::default();
         let mut scrapers = Vec::new();
         let mut jobs: Vec<(ScrapeConfig, Arc<Source>)> = cfg
@@ -383,6 +421,7 @@ impl Agent {
         Ok(Agent {
             stop,
             scrapers,
+            log_reader,
             reporter,
             shippers,
             status,
@@ -480,6 +519,9 @@ impl Agent {
         for h in self.scrapers {
             let _ = h.join();
         }
+        if let Some(h) = self.log_reader {
+            let _ = h.join();
+        }
         if let Some(r) = self.reporter {
             let _ = r.join();
         }
@@ -504,6 +546,87 @@ impl Agent {
             }
         }
     }
+}
+
+/// Most line bytes in one push body.
+const PUSH_BODY_BYTES: usize = 1 << 20;
+
+/// Until the agent stops: read what the pod log files gained, queue it as
+/// push bodies, and only then count it as read (so a crash re-reads
+/// rather than loses).
+fn run_logs(
+    mut reader: crate::logs::reader::PodLogReader,
+    shipper: &Shipper,
+    stop: &StopSignal,
+    every: Duration,
+) {
+    loop {
+        let batch = reader.poll();
+        if batch.malformed > 0 {
+            tracing::debug!(
+                lines = batch.malformed,
+                "skipped lines that are not container log lines"
+            );
+        }
+        let mut queued = true;
+        for part in split_streams(batch.streams, PUSH_BODY_BYTES) {
+            let entries: u64 = part.iter().map(|s| s.entries.len() as u64).sum();
+            let body = crate::logs::push::encode_push_body(&part);
+            if let Err(e) = shipper.push_body(&body, entries) {
+                tracing::error!("cannot queue {entries} log entries: {e}");
+                queued = false;
+            }
+        }
+        if queued && !batch.positions.is_empty() {
+            if let Err(e) = reader.commit(&batch.positions) {
+                tracing::error!("{e}");
+            }
+        }
+        if stop.wait_until(Instant::now() + every) {
+            return;
+        }
+    }
+}
+
+/// Streams regrouped into bodies of at most about `max_bytes` of lines.
+fn split_streams(
+    streams: Vec<crate::logs::push::PushStream>,
+    max_bytes: usize,
+) -> Vec<Vec<crate::logs::push::PushStream>> {
+    use crate::logs::push::PushStream;
+    let mut out: Vec<Vec<PushStream>> = Vec::new();
+    let mut current: Vec<PushStream> = Vec::new();
+    let mut bytes = 0;
+    for s in streams {
+        let mut part = PushStream {
+            labels: s.labels.clone(),
+            entries: Vec::new(),
+        };
+        for e in s.entries {
+            if bytes + e.line.len() > max_bytes && bytes > 0 {
+                if !part.entries.is_empty() {
+                    current.push(std::mem::replace(
+                        &mut part,
+                        PushStream {
+                            labels: s.labels.clone(),
+                            entries: Vec::new(),
+                        },
+                    ));
+                }
+                out.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            bytes += e.line.len();
+            part.entries.push(e);
+        }
+        if !part.entries.is_empty() {
+            current.push(part);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// Reports the targets to the Vigil server every interval, and an empty
@@ -665,4 +788,46 @@ fn fnv1a(text: &str) -> u64 {
     let mut h = crate::labels::Fnv1a::new();
     h.write(text.as_bytes());
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Labels;
+    use crate::logs::push::{PushEntry, PushStream};
+
+    #[test]
+    fn push_bodies_stay_under_their_size_and_keep_every_entry_in_order() {
+        let stream = |name: &str, n: usize| PushStream {
+            labels: Labels::from_pairs([("pod", name)]),
+            entries: (0..n)
+                .map(|i| PushEntry {
+                    time_ns: i as i64,
+                    line: "x".repeat(10),
+                })
+                .collect(),
+        };
+        let parts = split_streams(vec![stream("a", 7), stream("b", 5)], 30);
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| p.iter().map(|s| s.entries.len()).sum())
+            .collect();
+        assert_eq!(sizes, [3, 3, 3, 3]);
+        let a: Vec<i64> = parts
+            .iter()
+            .flatten()
+            .filter(|s| s.labels.get("pod") == Some("a"))
+            .flat_map(|s| s.entries.iter().map(|e| e.time_ns))
+            .collect();
+        assert_eq!(a, (0..7).collect::<Vec<_>>());
+        // One line longer than the limit still goes, alone.
+        let big = PushStream {
+            labels: Labels::new(),
+            entries: vec![PushEntry {
+                time_ns: 0,
+                line: "y".repeat(100),
+            }],
+        };
+        assert_eq!(split_streams(vec![big], 30).len(), 1);
+    }
 }

@@ -64,6 +64,8 @@ pub enum ConfigError {
     VigilServer(String),
     #[error("containers: {0}")]
     Containers(String),
+    #[error("logs: {0}")]
+    Logs(String),
     #[error("environment variable {0} is not set (used as $({0}))")]
     Env(String),
 }
@@ -120,6 +122,9 @@ pub struct AgentConfig {
     pub node: Option<NodeConfig>,
     /// Built-in pod and container metrics (cAdvisor's); off unless present.
     pub containers: Option<ContainersConfig>,
+    /// Container logs, tailed and pushed to a Loki push URL; off unless
+    /// present.
+    pub logs: Option<LogsConfig>,
     /// The Vigil server that shows this agent's targets (`/api/v1/targets`).
     pub vigil_server: Option<VigilServerConfig>,
     /// `node` as a scrape job, validated with its defaults filled in.
@@ -250,6 +255,37 @@ impl Default for ContainersConfig {
             labels: BTreeMap::new(),
             metric_relabel_configs: Vec::new(),
             pods: PodsConfig::default(),
+        }
+    }
+}
+
+/// Container logs: the kubelet's pod log files, tailed and pushed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// The kubelet's pod log directory as mounted in the agent's container.
+    pub pods_dir: PathBuf,
+    /// The `node` label; the host's name when unset.
+    pub node_name: Option<String>,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub poll_interval: Duration,
+    /// Longer lines go out in pieces of this size.
+    #[serde(deserialize_with = "crate::units::de_bytes")]
+    pub max_line_size: u64,
+    /// Where entries go (`url` of a Loki push API, e.g. Vigil's or Loki's
+    /// `/loki/api/v1/push`), with the remote_write fields for headers
+    /// (`X-Scope-OrgID`), auth, TLS and the queue.
+    pub push: RemoteWriteConfig,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            pods_dir: "/var/log/pods".into(),
+            node_name: None,
+            poll_interval: Duration::from_secs(1),
+            max_line_size: 256 << 10,
+            push: RemoteWriteConfig::default(),
         }
     }
 }
@@ -576,6 +612,22 @@ impl AgentConfig {
         }
         for (index, rw) in self.remote_write.iter().enumerate() {
             rw.validate(index)?;
+        }
+        if let Some(l) = &self.logs {
+            if l.push.url.is_empty() {
+                return Err(ConfigError::Logs(
+                    "push: url (a Loki push API, e.g. http://vigil:9090/loki/api/v1/push) is empty"
+                        .into(),
+                ));
+            }
+            l.push.validate(0).map_err(|e| {
+                ConfigError::Logs(e.to_string().replacen("remote_write[0]", "push", 1))
+            })?;
+            if l.poll_interval.is_zero() || l.max_line_size == 0 {
+                return Err(ConfigError::Logs(
+                    "poll_interval and max_line_size must be greater than 0".into(),
+                ));
+            }
         }
         if let Some(v) = &self.vigil_server {
             if !(v.url.starts_with("http://") || v.url.starts_with("https://")) {

@@ -76,6 +76,18 @@ impl Shipper {
         external_labels: Vec<(String, String)>,
         queue_dir: &Path,
     ) -> Result<(Arc<Shipper>, Vec<std::thread::JoinHandle<()>>), ShipError> {
+        Self::start_for(cfg, external_labels, queue_dir, Protocol::RemoteWrite)
+    }
+
+    /// [`Shipper::start`] for either protocol: Loki pushes go through the
+    /// same queue and sender, as bodies encoded by the caller
+    /// ([`Shipper::push_body`]).
+    pub fn start_for(
+        cfg: &RemoteWriteConfig,
+        external_labels: Vec<(String, String)>,
+        queue_dir: &Path,
+        protocol: Protocol,
+    ) -> Result<(Arc<Shipper>, Vec<std::thread::JoinHandle<()>>), ShipError> {
         let disks = open_shards(queue_dir, cfg)?;
         let queued: u64 = disks.iter().map(DiskQueue::backlog_bytes).sum();
         if queued > 0 {
@@ -111,15 +123,33 @@ impl Shipper {
         let agent = crate::fetch::http_agent(cfg.tls_config.as_ref())?;
         let mut handles = Vec::new();
         for i in 0..shipper.shards.len() {
-            let sender = Sender::new(cfg, agent.clone());
+            let sender = Sender::new(cfg, agent.clone(), protocol);
             let s = Arc::clone(&shipper);
+            let name = match protocol {
+                Protocol::RemoteWrite => format!("remote-write-{i}"),
+                Protocol::LokiPush => format!("loki-push-{i}"),
+            };
             let handle = std::thread::Builder::new()
-                .name(format!("remote-write-{i}"))
+                .name(name)
                 .spawn(move || sender.run(&s, i))
                 .map_err(ShipError::Thread)?;
             handles.push(handle);
         }
         Ok((shipper, handles))
+    }
+
+    /// Queues one body encoded by the caller (a Loki push) holding
+    /// `entries` entries, on the first shard. Once this returns, the body
+    /// is on disk: the caller may count its source as read.
+    pub fn push_body(&self, body: &[u8], entries: u64) -> Result<(), QueueError> {
+        let shard = &self.shards[0];
+        let mut st = lock(shard);
+        st.disk.append(body, entries)?;
+        st.queued_samples += entries;
+        self.sync_backlog_drops(&mut st);
+        drop(st);
+        shard.filled.notify_all();
+        Ok(())
     }
 
     /// Shards sending in parallel to this endpoint.
@@ -376,8 +406,17 @@ pub enum ShipError {
     },
 }
 
+/// What a sender speaks: the bodies are snappy-compressed protobuf either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    RemoteWrite,
+    /// Loki's `POST /loki/api/v1/push`.
+    LokiPush,
+}
+
 /// Posts batches to one endpoint.
 struct Sender {
+    protocol: Protocol,
     agent: ureq::Agent,
     timeout: Duration,
     url: String,
@@ -397,8 +436,9 @@ enum Attempt {
 }
 
 impl Sender {
-    fn new(cfg: &RemoteWriteConfig, agent: ureq::Agent) -> Self {
+    fn new(cfg: &RemoteWriteConfig, agent: ureq::Agent, protocol: Protocol) -> Self {
         Sender {
+            protocol,
             agent,
             timeout: cfg.timeout(),
             url: cfg.url.clone(),
@@ -464,9 +504,14 @@ impl Sender {
             .agent
             .post(&self.url)
             .timeout(self.timeout)
-            .set("Content-Encoding", "snappy")
-            .set("Content-Type", "application/x-protobuf")
-            .set("X-Prometheus-Remote-Write-Version", "0.1.0");
+            .set("Content-Type", "application/x-protobuf");
+        req = match self.protocol {
+            Protocol::RemoteWrite => req
+                .set("Content-Encoding", "snappy")
+                .set("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            // Loki reads a protobuf body as snappy without being told.
+            Protocol::LokiPush => req,
+        };
         for (k, v) in &self.headers {
             req = req.set(k, v);
         }

@@ -191,14 +191,6 @@ fn path_labels(root: &Path, path: &Path, node: &str) -> Labels {
         l.set("namespace", p.namespace);
         l.set("pod", p.pod);
         l.set("container", p.container);
-        l.set(
-            "job",
-            format!(
-                "{}/{}",
-                l.get("namespace").unwrap_or(""),
-                l.get("pod").unwrap_or("")
-            ),
-        );
     }
     l.set("node", node);
     l.set("filename", path.display().to_string());
