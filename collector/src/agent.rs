@@ -358,6 +358,10 @@ impl Agent {
                 logs.max_line_size as usize,
             )
             .map_err(|e| AgentError::Logs(e.to_string()))?;
+            let reader = match &logs.multiline {
+                Some(m) => reader.with_multiline(m.rule().map_err(AgentError::Logs)?),
+                None => reader,
+            };
             let (sh, st, every) = (Arc::clone(&shipper), Arc::clone(&stop), logs.poll_interval);
             log_reader = Some(
                 std::thread::Builder::new()

@@ -272,6 +272,8 @@ pub struct LogsConfig {
     /// Longer lines go out in pieces of this size.
     #[serde(deserialize_with = "crate::units::de_bytes")]
     pub max_line_size: u64,
+    /// Join multi-line entries (stack traces), as Promtail's multiline stage.
+    pub multiline: Option<MultilineConfig>,
     /// Where entries go (`url` of a Loki push API, e.g. Vigil's or Loki's
     /// `/loki/api/v1/push`), with the remote_write fields for headers
     /// (`X-Scope-OrgID`), auth, TLS and the queue.
@@ -285,8 +287,45 @@ impl Default for LogsConfig {
             node_name: None,
             poll_interval: Duration::from_secs(1),
             max_line_size: 256 << 10,
+            multiline: None,
             push: RemoteWriteConfig::default(),
         }
+    }
+}
+
+/// Promtail's `multiline` stage: a line matching `firstline` starts an
+/// entry, others continue it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultilineConfig {
+    pub firstline: String,
+    pub max_lines: usize,
+    #[serde(deserialize_with = "crate::units::de_duration")]
+    pub max_wait_time: Duration,
+}
+
+impl Default for MultilineConfig {
+    fn default() -> Self {
+        MultilineConfig {
+            firstline: String::new(),
+            max_lines: 128,
+            max_wait_time: Duration::from_secs(3),
+        }
+    }
+}
+
+impl MultilineConfig {
+    pub fn rule(&self) -> Result<crate::logs::reader::MultilineRule, String> {
+        if self.firstline.is_empty() {
+            return Err("multiline: firstline must be set".into());
+        }
+        let first = regex::Regex::new(&self.firstline)
+            .map_err(|e| format!("multiline: firstline {:?}: {e}", self.firstline))?;
+        Ok(crate::logs::reader::MultilineRule {
+            first,
+            max_lines: self.max_lines.max(1),
+            max_wait: self.max_wait_time,
+        })
     }
 }
 
@@ -623,6 +662,9 @@ impl AgentConfig {
             l.push.validate(0).map_err(|e| {
                 ConfigError::Logs(e.to_string().replacen("remote_write[0]", "push", 1))
             })?;
+            if let Some(m) = &l.multiline {
+                m.rule().map_err(ConfigError::Logs)?;
+            }
             if l.poll_interval.is_zero() || l.max_line_size == 0 {
                 return Err(ConfigError::Logs(
                     "poll_interval and max_line_size must be greater than 0".into(),
@@ -896,6 +938,23 @@ mod tests {
         let k = &c.scrape_configs[0].kubernetes_sd_configs[0];
         assert!(k.own_node);
         assert_eq!(k.namespaces.names, ["shop"]);
+    }
+
+    #[test]
+    fn logs_settings_are_checked() {
+        let e = err("logs: {}\n");
+        assert!(e.starts_with("logs: push: url"), "{e}");
+        let e = err("logs:\n  multiline: {firstline: '(unclosed'}\n  push: {url: 'http://v/loki/api/v1/push'}\n");
+        assert!(
+            e.starts_with("logs: multiline: firstline \"(unclosed\""),
+            "{e}"
+        );
+        let c = AgentConfig::parse("logs:\n  multiline: {firstline: '^\\d{4}-'}\n  push: {url: 'http://v/loki/api/v1/push'}\n").unwrap();
+        let m = c.logs.unwrap().multiline.unwrap();
+        assert_eq!(
+            (m.max_lines, m.max_wait_time),
+            (128, Duration::from_secs(3))
+        );
     }
 
     #[test]

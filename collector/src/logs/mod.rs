@@ -6,6 +6,7 @@
 //! what to keep or drop.
 
 pub mod cri;
+pub mod multiline;
 pub mod pod_path;
 pub mod push;
 pub mod reader;

@@ -10,7 +10,8 @@
 //! only covered once it is whole, so a restart re-reads its pieces rather
 //! than losing them.
 
-use super::cri::{parse_cri, parse_docker, Joiner};
+use super::cri::{parse_cri, parse_docker, Joiner, Stream};
+use super::multiline::Multiline;
 use super::pod_path::PodLogPath;
 use super::push::{PushEntry, PushStream};
 use super::tail::{FileId, TailError, Tailer};
@@ -32,7 +33,50 @@ pub struct Batch {
 struct FileState {
     joiner: Joiner,
     pending_from: [Option<u64>; 2],
+    /// Per stream, when multi-line joining is configured.
+    multi: [Option<Multiline>; 2],
     labels: Labels,
+}
+
+impl FileState {
+    /// Where the oldest line still held (a piece of a long line, an open
+    /// multi-line entry) starts: reading counts as done only up to there.
+    fn held_from(&self) -> Option<u64> {
+        let multi = self
+            .multi
+            .iter()
+            .flatten()
+            .filter_map(Multiline::pending_from);
+        self.pending_from
+            .iter()
+            .flatten()
+            .copied()
+            .chain(multi)
+            .min()
+    }
+}
+
+/// `multiline` settings: the start pattern, most lines, longest wait.
+#[derive(Clone)]
+pub struct MultilineRule {
+    pub first: regex::Regex,
+    pub max_lines: usize,
+    pub max_wait: std::time::Duration,
+}
+
+fn emit(
+    streams: &mut BTreeMap<Labels, Vec<PushEntry>>,
+    labels: &Labels,
+    stream: Stream,
+    time_ns: i64,
+    line: String,
+) {
+    let mut labels = labels.clone();
+    labels.set("stream", stream.as_str());
+    streams
+        .entry(labels)
+        .or_default()
+        .push(PushEntry { time_ns, line });
 }
 
 pub struct PodLogReader {
@@ -42,6 +86,7 @@ pub struct PodLogReader {
     tailer: Tailer,
     files: HashMap<FileId, FileState>,
     committed: HashMap<FileId, u64>,
+    multiline: Option<MultilineRule>,
 }
 
 impl PodLogReader {
@@ -60,7 +105,14 @@ impl PodLogReader {
             tailer: Tailer::open(positions)?,
             files: HashMap::new(),
             committed: HashMap::new(),
+            multiline: None,
         })
+    }
+
+    /// Joins multi-line entries (stack traces) by `rule` from now on.
+    pub fn with_multiline(mut self, rule: MultilineRule) -> Self {
+        self.multiline = Some(rule);
+        self
     }
 
     /// The container log files there are now, in the kubelet's layout.
@@ -91,13 +143,20 @@ impl PodLogReader {
 
     /// Everything new since the last poll.
     pub fn poll(&mut self) -> Batch {
+        let now = std::time::Instant::now();
         let paths = self.discover();
         let mut batch = Batch::default();
         let mut streams: BTreeMap<Labels, Vec<PushEntry>> = BTreeMap::new();
         for chunk in self.tailer.poll(&paths) {
+            let multiline = &self.multiline;
             let state = self.files.entry(chunk.id).or_insert_with(|| FileState {
                 joiner: Joiner::new(self.max_line_bytes),
                 pending_from: [None, None],
+                multi: [0, 1].map(|_| {
+                    multiline
+                        .as_ref()
+                        .map(|r| Multiline::new(r.first.clone(), r.max_lines, r.max_wait))
+                }),
                 labels: path_labels(&self.root, &chunk.path, &self.node),
             });
             // Offsets of each line's start, counted back from the chunk's end.
@@ -121,6 +180,8 @@ impl PodLogReader {
                     }
                 };
                 let slot = &mut state.pending_from[stream as usize];
+                // Where the entry this piece belongs to began.
+                let entry_from = slot.unwrap_or(start);
                 if partial && slot.is_none() {
                     *slot = Some(start);
                 }
@@ -128,22 +189,41 @@ impl PodLogReader {
                     *slot = None;
                 }
                 for e in state.joiner.push(time_ns, stream, partial, &message) {
-                    let mut labels = state.labels.clone();
-                    labels.set("stream", e.stream.as_str());
-                    streams.entry(labels).or_default().push(PushEntry {
-                        time_ns: e.time_ns,
-                        line: e.line,
-                    });
+                    match &mut state.multi[stream as usize] {
+                        Some(m) => {
+                            if let Some(b) = m.push(e.time_ns, e.line, entry_from, now) {
+                                emit(&mut streams, &state.labels, stream, b.time_ns, b.line);
+                            }
+                        }
+                        None => emit(&mut streams, &state.labels, stream, e.time_ns, e.line),
+                    }
                 }
             }
-            let safe = state
-                .pending_from
-                .iter()
-                .flatten()
-                .min()
-                .copied()
-                .unwrap_or(chunk.offset);
-            batch.positions.insert(chunk.id, safe);
+            batch
+                .positions
+                .insert(chunk.id, state.held_from().unwrap_or(chunk.offset));
+        }
+        // Multi-line entries that waited long enough go out; the files'
+        // positions move up to what is still held.
+        for (id, state) in self.files.iter_mut() {
+            let mut expired = false;
+            for (i, m) in state.multi.iter_mut().enumerate() {
+                let stream = if i == 0 {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                };
+                if let Some(b) = m.as_mut().and_then(|m| m.expire(now)) {
+                    emit(&mut streams, &state.labels, stream, b.time_ns, b.line);
+                    expired = true;
+                }
+            }
+            if expired && self.tailer.is_following(id) {
+                let at = state.held_from().or_else(|| self.tailer.offset(id));
+                if let Some(at) = at {
+                    batch.positions.insert(*id, at);
+                }
+            }
         }
         // Files let go (rotated away, deleted): their unfinished pieces
         // will never be completed, so they go out as they are.
@@ -156,12 +236,27 @@ impl PodLogReader {
         for id in gone {
             if let Some(mut state) = self.files.remove(&id) {
                 for e in state.joiner.flush() {
-                    let mut labels = state.labels.clone();
-                    labels.set("stream", e.stream.as_str());
-                    streams.entry(labels).or_default().push(PushEntry {
-                        time_ns: e.time_ns,
-                        line: e.line,
-                    });
+                    let m = &mut state.multi[e.stream as usize];
+                    match m
+                        .as_mut()
+                        .and_then(|m| m.push(e.time_ns, e.line.clone(), 0, now))
+                    {
+                        Some(b) => emit(&mut streams, &state.labels, e.stream, b.time_ns, b.line),
+                        None if m.is_none() => {
+                            emit(&mut streams, &state.labels, e.stream, e.time_ns, e.line)
+                        }
+                        None => {}
+                    }
+                }
+                for (i, m) in state.multi.iter_mut().enumerate() {
+                    let stream = if i == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    };
+                    if let Some(b) = m.as_mut().and_then(Multiline::flush) {
+                        emit(&mut streams, &state.labels, stream, b.time_ns, b.line);
+                    }
                 }
             }
         }
@@ -293,5 +388,50 @@ mod tests {
         );
         let first_piece = crate::rfc3339::parse_nanos("2026-12-03T10:00:01Z");
         assert_eq!(Some(b.streams[0].entries[0].time_ns), first_piece);
+    }
+
+    #[test]
+    fn stack_traces_join_and_a_restart_inside_one_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pods");
+        let pos = dir.path().join("positions");
+        let app = root.join("shop_api-0_uid-2/api/0.log");
+        let rule = MultilineRule {
+            first: regex::Regex::new(r"^\d{4}-").unwrap(),
+            max_lines: 50,
+            max_wait: std::time::Duration::from_secs(3600),
+        };
+        append(
+            &app,
+            "2026-12-03T10:00:00Z stdout F 2026-12-03 ERROR failed\n2026-12-03T10:00:00Z stdout F java.lang.RuntimeException: x\n2026-12-03T10:00:00Z stdout F \tat A.b(A.java:1)\n2026-12-03T10:00:01Z stdout F 2026-12-03 INFO ok\n2026-12-03T10:00:02Z stdout F 2026-12-03 ERROR again\n2026-12-03T10:00:02Z stdout F \tat C.d(C.java:2)\n",
+        );
+        {
+            let mut r = PodLogReader::open(&root, &pos, "n", 1 << 20)
+                .unwrap()
+                .with_multiline(rule.clone());
+            let b = r.poll();
+            assert_eq!(
+                lines(&b),
+                [
+                    ("api".into(), "stdout".into(), "2026-12-03 ERROR failed\njava.lang.RuntimeException: x\n\tat A.b(A.java:1)".into()),
+                    ("api".into(), "stdout".into(), "2026-12-03 INFO ok".into()),
+                ]
+            );
+            // The open trace is held: the position stops before it.
+            r.commit(&b.positions).unwrap();
+        }
+        append(&app, "2026-12-03T10:00:02Z stdout F \tat E.f(E.java:3)\n2026-12-03T10:00:03Z stdout F 2026-12-03 INFO done\n");
+        let mut r = PodLogReader::open(&root, &pos, "n", 1 << 20)
+            .unwrap()
+            .with_multiline(rule);
+        let b = r.poll();
+        assert_eq!(
+            lines(&b),
+            [(
+                "api".into(),
+                "stdout".into(),
+                "2026-12-03 ERROR again\n\tat C.d(C.java:2)\n\tat E.f(E.java:3)".into()
+            )]
+        );
     }
 }

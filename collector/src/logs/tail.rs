@@ -186,6 +186,11 @@ impl Tailer {
         out
     }
 
+    /// How far file `id` has been read.
+    pub fn offset(&self, id: &FileId) -> Option<u64> {
+        self.files.get(id).map(|t| t.offset)
+    }
+
     /// Whether file `id` is still being followed.
     pub fn is_following(&self, id: &FileId) -> bool {
         self.files.contains_key(id)
