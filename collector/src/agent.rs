@@ -358,6 +358,17 @@ impl Agent {
                 logs.max_line_size as usize,
             )
             .map_err(|e| AgentError::Logs(e.to_string()))?;
+            let host_logs = logs
+                .paths
+                .iter()
+                .map(|h| {
+                    let labels = crate::labels::Labels::from_pairs(
+                        h.labels.iter().map(|(k, v)| (k.clone(), v.clone())),
+                    );
+                    (h.path.clone(), labels)
+                })
+                .collect();
+            let reader = reader.with_host_logs(host_logs);
             let reader = match &logs.multiline {
                 Some(m) => reader.with_multiline(m.rule().map_err(AgentError::Logs)?),
                 None => reader,

@@ -274,6 +274,8 @@ pub struct LogsConfig {
     pub max_line_size: u64,
     /// Join multi-line entries (stack traces), as Promtail's multiline stage.
     pub multiline: Option<MultilineConfig>,
+    /// The host's own log files too (a glob in the last path element).
+    pub paths: Vec<HostLogConfig>,
     /// Where entries go (`url` of a Loki push API, e.g. Vigil's or Loki's
     /// `/loki/api/v1/push`), with the remote_write fields for headers
     /// (`X-Scope-OrgID`), auth, TLS and the queue.
@@ -288,9 +290,18 @@ impl Default for LogsConfig {
             poll_interval: Duration::from_secs(1),
             max_line_size: 256 << 10,
             multiline: None,
+            paths: Vec::new(),
             push: RemoteWriteConfig::default(),
         }
     }
+}
+
+/// One host log pattern and the labels of its entries.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostLogConfig {
+    pub path: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Promtail's `multiline` stage: a line matching `firstline` starts an
@@ -665,6 +676,22 @@ impl AgentConfig {
             if let Some(m) = &l.multiline {
                 m.rule().map_err(ConfigError::Logs)?;
             }
+            for (i, h) in l.paths.iter().enumerate() {
+                let dir = Path::new(&h.path).parent().map(|d| d.display().to_string());
+                if !h.path.starts_with('/') || dir.is_some_and(|d| d.contains(['*', '?'])) {
+                    return Err(ConfigError::Logs(format!(
+                        "paths[{i}]: {:?} must be absolute, with a glob only in its last element",
+                        h.path
+                    )));
+                }
+                for name in h.labels.keys() {
+                    if !is_valid_label_name(name) {
+                        return Err(ConfigError::Logs(format!(
+                            "paths[{i}]: {name:?} is not a valid label name"
+                        )));
+                    }
+                }
+            }
             if l.poll_interval.is_zero() || l.max_line_size == 0 {
                 return Err(ConfigError::Logs(
                     "poll_interval and max_line_size must be greater than 0".into(),
@@ -944,6 +971,13 @@ mod tests {
     fn logs_settings_are_checked() {
         let e = err("logs: {}\n");
         assert!(e.starts_with("logs: push: url"), "{e}");
+        let e = err("logs:\n  paths: [{path: 'var/log/*.log'}]\n  push: {url: 'http://v/loki/api/v1/push'}\n");
+        assert!(
+            e.contains("paths[0]: \"var/log/*.log\" must be absolute"),
+            "{e}"
+        );
+        let e = err("logs:\n  paths: [{path: '/var/*/x.log'}]\n  push: {url: 'http://v/loki/api/v1/push'}\n");
+        assert!(e.contains("glob only in its last element"), "{e}");
         let e = err("logs:\n  multiline: {firstline: '(unclosed'}\n  push: {url: 'http://v/loki/api/v1/push'}\n");
         assert!(
             e.starts_with("logs: multiline: firstline \"(unclosed\""),

@@ -31,6 +31,8 @@ pub struct Batch {
 /// Per file: the joiner for its long lines, and where the oldest piece
 /// still waiting for the rest of its line starts (per stream).
 struct FileState {
+    /// A host log file: lines are taken as they are.
+    raw: bool,
     joiner: Joiner,
     pending_from: [Option<u64>; 2],
     /// Per stream, when multi-line joining is configured.
@@ -87,6 +89,10 @@ pub struct PodLogReader {
     files: HashMap<FileId, FileState>,
     committed: HashMap<FileId, u64>,
     multiline: Option<MultilineRule>,
+    /// Host log files (globs in the last path element) and their labels.
+    host_logs: Vec<(String, Labels)>,
+    /// Which host log pattern each discovered host file came from.
+    host_files: HashMap<PathBuf, usize>,
 }
 
 impl PodLogReader {
@@ -106,7 +112,18 @@ impl PodLogReader {
             files: HashMap::new(),
             committed: HashMap::new(),
             multiline: None,
+            host_logs: Vec::new(),
+            host_files: HashMap::new(),
         })
+    }
+
+    /// Also follows the host's own log files matching each pattern (a glob
+    /// in the last element, e.g. `/var/log/*.log`), their lines taken as
+    /// they are (no runtime format), stamped when read, with the labels
+    /// given plus `node` and `filename`.
+    pub fn with_host_logs(mut self, patterns: Vec<(String, Labels)>) -> Self {
+        self.host_logs = patterns;
+        self
     }
 
     /// Joins multi-line entries (stack traces) by `rule` from now on.
@@ -116,7 +133,7 @@ impl PodLogReader {
     }
 
     /// The container log files there are now, in the kubelet's layout.
-    fn discover(&self) -> Vec<PathBuf> {
+    fn discover(&mut self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let Ok(pods) = std::fs::read_dir(&self.root) else {
             return out;
@@ -137,6 +154,15 @@ impl PodLogReader {
                 }
             }
         }
+        self.host_files.clear();
+        for (i, (pattern, _)) in self.host_logs.iter().enumerate() {
+            for p in crate::file_sd::expand(pattern) {
+                if p.is_file() && !self.host_files.contains_key(&p) {
+                    self.host_files.insert(p.clone(), i);
+                    out.push(p);
+                }
+            }
+        }
         out.sort();
         out
     }
@@ -149,7 +175,12 @@ impl PodLogReader {
         let mut streams: BTreeMap<Labels, Vec<PushEntry>> = BTreeMap::new();
         for chunk in self.tailer.poll(&paths) {
             let multiline = &self.multiline;
+            let host = self
+                .host_files
+                .get(&chunk.path)
+                .map(|&i| &self.host_logs[i].1);
             let state = self.files.entry(chunk.id).or_insert_with(|| FileState {
+                raw: host.is_some(),
                 joiner: Joiner::new(self.max_line_bytes),
                 pending_from: [None, None],
                 multi: [0, 1].map(|_| {
@@ -157,7 +188,15 @@ impl PodLogReader {
                         .as_ref()
                         .map(|r| Multiline::new(r.first.clone(), r.max_lines, r.max_wait))
                 }),
-                labels: path_labels(&self.root, &chunk.path, &self.node),
+                labels: match host {
+                    Some(l) => {
+                        let mut l = l.clone();
+                        l.set("node", self.node.as_str());
+                        l.set("filename", chunk.path.display().to_string());
+                        l
+                    }
+                    None => path_labels(&self.root, &chunk.path, &self.node),
+                },
             });
             // Offsets of each line's start, counted back from the chunk's end.
             let total: u64 = chunk.lines.iter().map(|l| l.len() as u64 + 1).sum();
@@ -165,7 +204,10 @@ impl PodLogReader {
             for line in &chunk.lines {
                 let start = at;
                 at += line.len() as u64 + 1;
-                let parsed = if line.first() == Some(&b'{') {
+                let parsed = if state.raw {
+                    // A host log: the line as it is, stamped now.
+                    Ok((now_ns(), Stream::Stdout, false, line.clone()))
+                } else if line.first() == Some(&b'{') {
                     parse_docker(line)
                         .map(|d| (d.time_ns, d.stream, d.partial, d.message.into_bytes()))
                 } else {
@@ -276,6 +318,12 @@ impl PodLogReader {
         self.committed.retain(|id, _| self.tailer.is_following(id));
         self.tailer.save(&self.committed)
     }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The labels of every entry of one file: from its path, as Promtail's
@@ -433,5 +481,56 @@ mod tests {
                 "2026-12-03 ERROR again\n\tat C.d(C.java:2)\n\tat E.f(E.java:3)".into()
             )]
         );
+    }
+
+    #[test]
+    fn host_logs_by_glob_with_their_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pods");
+        std::fs::create_dir_all(&root).unwrap();
+        let var = dir.path().join("var-log");
+        append(
+            &var.join("syslog"),
+            "Dec  3 10:00:00 node-1 kernel: hello\n",
+        );
+        append(&var.join("auth.log"), "sshd: accepted\n");
+        append(&var.join("old.gz"), "binary\n");
+        let pattern = format!("{}/*log", var.display());
+        let mut r = PodLogReader::open(&root, &dir.path().join("positions"), "node-1", 1 << 20)
+            .unwrap()
+            .with_host_logs(vec![(pattern, Labels::from_pairs([("job", "varlogs")]))]);
+        let before = now_ns();
+        let b = r.poll();
+        let mut got: Vec<(String, String)> = b
+            .streams
+            .iter()
+            .flat_map(|s| {
+                let f = s
+                    .labels
+                    .get("filename")
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                s.entries.iter().map(move |e| (f.clone(), e.line.clone()))
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("auth.log".to_string(), "sshd: accepted".to_string()),
+                (
+                    "syslog".to_string(),
+                    "Dec  3 10:00:00 node-1 kernel: hello".to_string()
+                )
+            ]
+        );
+        let s = &b.streams[0];
+        assert_eq!(s.labels.get("job"), Some("varlogs"));
+        assert_eq!(s.labels.get("node"), Some("node-1"));
+        assert!(s.entries[0].time_ns >= before);
+        assert_eq!(b.malformed, 0);
     }
 }
