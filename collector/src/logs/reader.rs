@@ -148,7 +148,8 @@ impl PodLogReader {
                 };
                 for f in files.flatten() {
                     let p = f.path();
-                    if PodLogPath::parse(&self.root, &p).is_some() {
+                    if PodLogPath::parse(&self.root, &p).is_some() || self.rotated_while_reading(&p)
+                    {
                         out.push(p);
                     }
                 }
@@ -165,6 +166,27 @@ impl PodLogReader {
         }
         out.sort();
         out
+    }
+
+    /// A kubelet-rotated file (`0.log.20261203-104920`, not compressed)
+    /// that was being read when it was rotated: read on to its end, even
+    /// across a restart in between.
+    fn rotated_while_reading(&self, p: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        let rotated = name
+            .split_once(".log.")
+            .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+            && !name.ends_with(".gz");
+        rotated
+            && std::fs::metadata(p).is_ok_and(|m| {
+                self.tailer.was_reading(&FileId {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                })
+            })
     }
 
     /// Everything new since the last poll.
@@ -330,7 +352,15 @@ fn now_ns() -> i64 {
 /// Kubernetes pipeline gives them.
 fn path_labels(root: &Path, path: &Path, node: &str) -> Labels {
     let mut l = Labels::new();
-    if let Some(p) = PodLogPath::parse(root, path) {
+    // A rotated file (`0.log.<time>`) belongs to the container of `0.log`.
+    let original = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split_once(".log."))
+        .map(|(n, _)| path.with_file_name(format!("{n}.log")));
+    let parsed = PodLogPath::parse(root, path)
+        .or_else(|| original.and_then(|o| PodLogPath::parse(root, &o)));
+    if let Some(p) = parsed {
         l.set("namespace", p.namespace);
         l.set("pod", p.pod);
         l.set("container", p.container);
@@ -532,5 +562,38 @@ mod tests {
         assert_eq!(s.labels.get("node"), Some("node-1"));
         assert!(s.entries[0].time_ns >= before);
         assert_eq!(b.malformed, 0);
+    }
+
+    #[test]
+    fn a_file_rotated_while_the_agent_was_down_is_read_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pods");
+        let pos = dir.path().join("positions");
+        let app = root.join("shop_web-0_uid-1/app/0.log");
+        append(&app, "2026-12-03T10:00:00Z stdout F before\n");
+        {
+            let mut r = PodLogReader::open(&root, &pos, "n", 1 << 20).unwrap();
+            let b = r.poll();
+            r.commit(&b.positions).unwrap();
+        }
+        append(&app, "2026-12-03T10:00:01Z stdout F written while down\n");
+        std::fs::rename(&app, app.with_extension("log.20261203-100002")).unwrap();
+        append(&app, "2026-12-03T10:00:03Z stdout F after rotation\n");
+        // A rotated file this agent never read is not its business.
+        append(
+            &root.join("shop_web-0_uid-1/app/1.log.20261201-000000"),
+            "2026-12-01T00:00:00Z stdout F ancient\n",
+        );
+        let mut r = PodLogReader::open(&root, &pos, "n", 1 << 20).unwrap();
+        let b = r.poll();
+        assert!(
+            b.streams
+                .iter()
+                .all(|s| s.labels.get("pod") == Some("web-0")),
+            "{:?}",
+            b.streams
+        );
+        let got: Vec<String> = lines(&b).into_iter().map(|(_, _, l)| l).collect();
+        assert_eq!(got, ["after rotation", "written while down"]);
     }
 }

@@ -85,9 +85,7 @@ impl Tailer {
                         Some((id, offset, name)) => {
                             // Only files still there under their name:
                             // positions of deleted files must not pile up.
-                            let same = std::fs::metadata(name)
-                                .is_ok_and(|m| m.dev() == id.dev && m.ino() == id.ino);
-                            if same {
+                            if still_there(Path::new(name), id) {
                                 saved.insert(id, offset);
                             }
                         }
@@ -186,6 +184,11 @@ impl Tailer {
         out
     }
 
+    /// Whether a saved position (from an earlier run) names file `id`.
+    pub fn was_reading(&self, id: &FileId) -> bool {
+        self.saved.contains_key(id) || self.files.contains_key(id)
+    }
+
     /// How far file `id` has been read.
     pub fn offset(&self, id: &FileId) -> Option<u64> {
         self.files.get(id).map(|t| t.offset)
@@ -262,6 +265,27 @@ fn read_lines(t: &mut Tracked) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
     }
     t.offset += start as u64;
     Ok((lines, at_end && start == buf.len()))
+}
+
+/// Whether file `id` is still at `name`, or beside it under a rotated
+/// name (`name.<suffix>`), where a rotation while the agent was down put it.
+fn still_there(name: &Path, id: FileId) -> bool {
+    let is = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.dev() == id.dev && m.ino() == id.ino);
+    if is(name) {
+        return true;
+    }
+    let (Some(dir), Some(base)) = (name.parent(), name.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let prefix = format!("{base}.");
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+                && is(&e.path())
+        })
+    })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
