@@ -232,6 +232,22 @@ fn pod_logs_arrive_exactly_once_across_a_kill_and_a_rotation() {
         Duration::from_secs(20),
         || lines_of(&received).len() == 301,
     );
+    // The agent's own account of it.
+    let (code, text) = common::get(&format!("{}/metrics", agent.base));
+    assert_eq!(code, 200);
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert!(
+        value("vigil_agent_log_entries_total").is_some_and(|n| n >= 200.0),
+        "{text}"
+    );
+    assert!(
+        value("vigil_agent_log_files").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
     assert_eq!(agent.terminate(), Some(0));
     let mut want: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
     want.push("Exception in thread main".into());

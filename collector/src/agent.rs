@@ -14,7 +14,7 @@ use crate::scrape_config::{AgentConfig, ScrapeConfig};
 use crate::ship::Shipper;
 use crate::target::{populate, static_groups, Outcome, Target};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -293,6 +293,7 @@ pub struct Agent {
     scrapers: Vec<JoinHandle<()>>,
     /// The container log reader, when `logs` is configured.
     log_reader: Option<JoinHandle<()>>,
+    log_counters: Arc<LogCounters>,
     reporter: Option<JoinHandle<()>>,
     shippers: Vec<(Arc<Shipper>, Vec<JoinHandle<()>>)>,
     status: StatusMap,
@@ -333,6 +334,7 @@ impl Agent {
             Arc::new(shippers.iter().map(|(s, _)| Arc::clone(s)).collect());
         let stop = Arc::new(StopSignal::default());
         let mut log_reader = None;
+        let log_counters: Arc<LogCounters> = Arc::default();
         if let Some(logs) = &cfg.logs {
             let mut push = logs.push.clone();
             // One sender: a stream's entries stay in order.
@@ -374,10 +376,11 @@ impl Agent {
                 None => reader,
             };
             let (sh, st, every) = (Arc::clone(&shipper), Arc::clone(&stop), logs.poll_interval);
+            let counters = Arc::clone(&log_counters);
             log_reader = Some(
                 std::thread::Builder::new()
                     .name("logs".into())
-                    .spawn(move || run_logs(reader, &sh, &st, every))?,
+                    .spawn(move || run_logs(reader, &sh, &st, every, &counters))?,
             );
             shippers.push((shipper, senders));
         }
@@ -437,6 +440,7 @@ impl Agent {
             stop,
             scrapers,
             log_reader,
+            log_counters,
             reporter,
             shippers,
             status,
@@ -523,6 +527,34 @@ impl Agent {
             let n = targets.iter().filter(|t| t.health == h).count();
             out.sample("vigil_agent_targets", &[("health", h.as_str())], n as f64);
         }
+        if self.log_reader.is_some() {
+            let c = &self.log_counters;
+            let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+            out.single(
+                "vigil_agent_log_entries_total",
+                "Log entries read and queued for pushing.",
+                Kind::Counter,
+                load(&c.entries),
+            );
+            out.single(
+                "vigil_agent_log_bytes_total",
+                "Bytes of log lines read and queued for pushing.",
+                Kind::Counter,
+                load(&c.bytes),
+            );
+            out.single(
+                "vigil_agent_log_malformed_lines_total",
+                "Lines in container log files that were not log lines (skipped).",
+                Kind::Counter,
+                load(&c.malformed),
+            );
+            out.single(
+                "vigil_agent_log_files",
+                "Log files being followed.",
+                Kind::Gauge,
+                load(&c.files),
+            );
+        }
         out.into_string()
     }
 
@@ -563,6 +595,15 @@ impl Agent {
     }
 }
 
+/// What the log reader has done, for the agent's own metrics.
+#[derive(Debug, Default)]
+pub struct LogCounters {
+    pub entries: AtomicU64,
+    pub bytes: AtomicU64,
+    pub malformed: AtomicU64,
+    pub files: AtomicU64,
+}
+
 /// Most line bytes in one push body.
 const PUSH_BODY_BYTES: usize = 1 << 20;
 
@@ -574,9 +615,23 @@ fn run_logs(
     shipper: &Shipper,
     stop: &StopSignal,
     every: Duration,
+    counters: &LogCounters,
 ) {
     loop {
         let batch = reader.poll();
+        counters
+            .malformed
+            .fetch_add(batch.malformed, Ordering::Relaxed);
+        counters
+            .files
+            .store(reader.files_followed() as u64, Ordering::Relaxed);
+        for s in &batch.streams {
+            counters
+                .entries
+                .fetch_add(s.entries.len() as u64, Ordering::Relaxed);
+            let bytes: usize = s.entries.iter().map(|e| e.line.len()).sum();
+            counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
         if batch.malformed > 0 {
             tracing::debug!(
                 lines = batch.malformed,

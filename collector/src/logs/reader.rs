@@ -331,6 +331,11 @@ impl PodLogReader {
         batch
     }
 
+    /// Files being followed now.
+    pub fn files_followed(&self) -> usize {
+        self.tailer.files().len()
+    }
+
     /// The batch's lines are durable: remember its positions.
     pub fn commit(&mut self, positions: &HashMap<FileId, u64>) -> Result<(), TailError> {
         for (id, at) in positions {
