@@ -529,31 +529,35 @@ impl Agent {
         }
         if self.log_reader.is_some() {
             let c = &self.log_counters;
-            let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-            out.single(
-                "vigil_agent_log_entries_total",
-                "Log entries read and queued for pushing.",
-                Kind::Counter,
-                load(&c.entries),
-            );
-            out.single(
-                "vigil_agent_log_bytes_total",
-                "Bytes of log lines read and queued for pushing.",
-                Kind::Counter,
-                load(&c.bytes),
-            );
-            out.single(
-                "vigil_agent_log_malformed_lines_total",
-                "Lines in container log files that were not log lines (skipped).",
-                Kind::Counter,
-                load(&c.malformed),
-            );
-            out.single(
-                "vigil_agent_log_files",
-                "Log files being followed.",
-                Kind::Gauge,
-                load(&c.files),
-            );
+            let families: [(&str, &str, Kind, &AtomicU64); 4] = [
+                (
+                    "vigil_agent_log_entries_total",
+                    "Log entries read and queued for pushing.",
+                    Kind::Counter,
+                    &c.entries,
+                ),
+                (
+                    "vigil_agent_log_bytes_total",
+                    "Bytes of log lines read and queued for pushing.",
+                    Kind::Counter,
+                    &c.bytes,
+                ),
+                (
+                    "vigil_agent_log_malformed_lines_total",
+                    "Lines in container log files that were not log lines (skipped).",
+                    Kind::Counter,
+                    &c.malformed,
+                ),
+                (
+                    "vigil_agent_log_files",
+                    "Log files being followed.",
+                    Kind::Gauge,
+                    &c.files,
+                ),
+            ];
+            for (name, help, kind, v) in families {
+                out.single(name, help, kind, v.load(Ordering::Relaxed) as f64);
+            }
         }
         out.into_string()
     }
