@@ -1,6 +1,8 @@
 //! Decoders for the write protocols: each turns untrusted bytes into
-//! [`tsdb::SeriesSamples`] or an error naming what is wrong and where.
+//! [`tsdb::SeriesSamples`] (metrics) or pushed log streams (Loki), or an
+//! error naming what is wrong and where.
 
 pub mod import_text;
+pub mod loki_push;
 pub mod protobuf;
 pub mod remote_write;

@@ -1,0 +1,359 @@
+//! Loki's push payloads, receiving side: the snappy-compressed protobuf
+//! `PushRequest` Promtail and Vigil's agent send, and the JSON form
+//! (`{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`)
+//! scripts send. Both decode to the same streams; errors name the stream
+//! and entry that is wrong. Lines that are not UTF-8 are kept, with
+//! replacement characters.
+//!
+//! Not routed yet: `POST /loki/api/v1/push` comes with the log store it
+//! writes to (ROADMAP, issue 5), so nothing calls this outside its tests.
+#![allow(dead_code)]
+
+use super::protobuf::{as_str, Reader, Value, WireError};
+
+/// Decompressed payloads larger than this are refused before allocation.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
+/// One pushed stream: its labels (sorted by name) and entries as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedStream {
+    pub labels: Vec<(String, String)>,
+    /// (nanoseconds since the epoch, line)
+    pub entries: Vec<(i64, String)>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    #[error("body is not valid snappy (block format): {0}")]
+    Snappy(String),
+    #[error("decompressed body would be {0} bytes, over the limit of {MAX_DECOMPRESSED_BYTES}")]
+    TooLarge(usize),
+    #[error("malformed protobuf PushRequest: {0}")]
+    Protobuf(String),
+    #[error("malformed JSON push body: {0}")]
+    Json(String),
+    #[error("stream #{index}: {detail}")]
+    Stream { index: usize, detail: String },
+    #[error("stream #{stream} {labels}, entry #{entry}: {detail}")]
+    Entry {
+        stream: usize,
+        labels: String,
+        entry: usize,
+        detail: String,
+    },
+}
+
+/// Reads a stream's label string, `{name="value", ...}`, as Loki does
+/// (values are Go-quoted strings); names must be valid label names and
+/// appear once.
+pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
+    let t = text.trim();
+    let inner = t
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .ok_or_else(|| format!("labels {text:?} must be of the form {{name=\"value\", ...}}"))?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut rest = inner.trim_start();
+    while !rest.is_empty() {
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("labels {text:?}: expected name=\"value\" at {rest:?}"))?;
+        let name = rest[..eq].trim();
+        if !tsdb::labels::is_valid_label_name(name) {
+            return Err(format!(
+                "labels {text:?}: {name:?} is not a valid label name"
+            ));
+        }
+        let (value, after) = unquote(rest[eq + 1..].trim_start()).ok_or_else(|| {
+            format!("labels {text:?}: the value of {name:?} is not a quoted string")
+        })?;
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(format!("labels {text:?}: duplicate label name {name:?}"));
+        }
+        out.push((name.to_string(), value));
+        rest = after.trim_start();
+        match rest.strip_prefix(',') {
+            Some(r) => rest = r.trim_start(),
+            None if rest.is_empty() => {}
+            None => return Err(format!("labels {text:?}: expected ',' or '}}' at {rest:?}")),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "labels {text:?}: a stream needs at least one label"
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A double-quoted string with Go's common escapes at the start of `s`,
+/// and what follows it.
+fn unquote(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &body[i + 1..])),
+            '\\' => {
+                let (_, e) = chars.next()?;
+                out.push(match e {
+                    'n' => '\n',
+                    't' => '\t',
+                    'r' => '\r',
+                    '\\' => '\\',
+                    '"' => '"',
+                    '\'' => '\'',
+                    'u' => {
+                        let hex: String = (0..4)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
+                        char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                    }
+                    _ => return None,
+                });
+            }
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+fn wire(e: WireError) -> String {
+    e.0
+}
+
+/// Decodes a snappy-compressed protobuf `PushRequest`.
+pub fn decode_protobuf(body: &[u8]) -> Result<Vec<PushedStream>, PushError> {
+    let len = snap::raw::decompress_len(body).map_err(|e| PushError::Snappy(e.to_string()))?;
+    if len > MAX_DECOMPRESSED_BYTES {
+        return Err(PushError::TooLarge(len));
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| PushError::Snappy(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut top = Reader::new(&raw);
+    while let Some((field, v)) = top.next_field().map_err(|e| PushError::Protobuf(e.0))? {
+        let (1, Value::Bytes(stream)) = (field, v) else {
+            continue;
+        };
+        let index = out.len();
+        let bad = |detail: String| PushError::Stream { index, detail };
+        let mut labels_text = None;
+        let mut entries = Vec::new();
+        let mut r = Reader::new(stream);
+        while let Some((f, v)) = r.next_field().map_err(|e| bad(e.0))? {
+            match (f, v) {
+                (1, v) => labels_text = Some(as_str(&v, "labels").map_err(|e| bad(wire(e)))?),
+                (2, Value::Bytes(entry)) => entries.push(entry),
+                _ => {}
+            }
+        }
+        let labels_text = labels_text.ok_or_else(|| bad("no labels".into()))?;
+        let labels = parse_labels(labels_text).map_err(bad)?;
+        let mut decoded = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let bad_entry = |detail: String| PushError::Entry {
+                stream: index,
+                labels: labels_text.to_string(),
+                entry: i,
+                detail,
+            };
+            let (mut secs, mut nanos, mut line) = (0i64, 0i64, String::new());
+            let mut e = Reader::new(entry);
+            while let Some((f, v)) = e.next_field().map_err(|e| bad_entry(e.0))? {
+                match (f, v) {
+                    (1, Value::Bytes(ts)) => {
+                        let mut t = Reader::new(ts);
+                        while let Some((tf, tv)) = t.next_field().map_err(|e| bad_entry(e.0))? {
+                            match (tf, tv) {
+                                (1, Value::Varint(s)) => secs = s as i64,
+                                (2, Value::Varint(n)) => nanos = i64::from(n as i32),
+                                _ => {}
+                            }
+                        }
+                    }
+                    (2, Value::Bytes(b)) => line = String::from_utf8_lossy(b).into_owned(),
+                    _ => {}
+                }
+            }
+            if !(0..1_000_000_000).contains(&nanos) {
+                return Err(bad_entry(format!("timestamp nanos {nanos} out of range")));
+            }
+            let ns = secs
+                .checked_mul(1_000_000_000)
+                .and_then(|s| s.checked_add(nanos))
+                .ok_or_else(|| bad_entry(format!("timestamp {secs} s out of range")))?;
+            decoded.push((ns, line));
+        }
+        out.push(PushedStream {
+            labels,
+            entries: decoded,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct JsonPush {
+    streams: Vec<JsonStream>,
+}
+
+#[derive(serde::Deserialize)]
+struct JsonStream {
+    stream: std::collections::BTreeMap<String, String>,
+    values: Vec<Vec<serde_json::Value>>,
+}
+
+/// Decodes the JSON push body.
+pub fn decode_json(body: &[u8]) -> Result<Vec<PushedStream>, PushError> {
+    let push: JsonPush =
+        serde_json::from_slice(body).map_err(|e| PushError::Json(e.to_string()))?;
+    let mut out = Vec::with_capacity(push.streams.len());
+    for (index, s) in push.streams.into_iter().enumerate() {
+        let bad = |detail: String| PushError::Stream { index, detail };
+        if s.stream.is_empty() {
+            return Err(bad("a stream needs at least one label".into()));
+        }
+        for name in s.stream.keys() {
+            if !tsdb::labels::is_valid_label_name(name) {
+                return Err(bad(format!("{name:?} is not a valid label name")));
+            }
+        }
+        let labels: Vec<(String, String)> = s.stream.into_iter().collect();
+        let labels_text = format!("{labels:?}");
+        let mut entries = Vec::with_capacity(s.values.len());
+        for (i, v) in s.values.into_iter().enumerate() {
+            let bad_entry = |detail: &str| PushError::Entry {
+                stream: index,
+                labels: labels_text.clone(),
+                entry: i,
+                detail: detail.to_string(),
+            };
+            let (Some(ts), Some(line)) = (v.first(), v.get(1)) else {
+                return Err(bad_entry("want [\"<unix nanoseconds>\", \"<line>\"]"));
+            };
+            let ns: i64 = ts
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| bad_entry("the timestamp must be a string of Unix nanoseconds"))?;
+            let line = line
+                .as_str()
+                .ok_or_else(|| bad_entry("the line must be a string"))?;
+            entries.push((ns, line.to_string()));
+        }
+        out.push(PushedStream { labels, entries });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pair(n: &str, v: &str) -> (String, String) {
+        (n.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn label_strings_as_loki_reads_them() {
+        assert_eq!(
+            parse_labels(r#"{pod="web-0", namespace="shop"}"#).unwrap(),
+            [pair("namespace", "shop"), pair("pod", "web-0")]
+        );
+        assert_eq!(
+            parse_labels(r#"{msg="a\"b\\c\n\u00e9"}"#).unwrap(),
+            [pair("msg", "a\"b\\c\né")]
+        );
+        for (bad, why) in [
+            ("pod=\"x\"", "must be of the form"),
+            ("{}", "at least one label"),
+            ("{1a=\"x\"}", "not a valid label name"),
+            ("{a=x}", "not a quoted string"),
+            ("{a=\"x\" b=\"y\"}", "expected ','"),
+            ("{a=\"x\", a=\"y\"}", "duplicate label name"),
+        ] {
+            let e = parse_labels(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_agents_pushes_decode() {
+        let streams = vec![collector::logs::push::PushStream {
+            labels: collector::labels::Labels::from_pairs([("pod", "web-0"), ("msg", "q\"x")]),
+            entries: vec![
+                collector::logs::push::PushEntry {
+                    time_ns: 1_796_294_960_123_456_789,
+                    line: "GET / 200".into(),
+                },
+                collector::logs::push::PushEntry {
+                    time_ns: 5,
+                    line: String::new(),
+                },
+            ],
+        }];
+        let got = decode_protobuf(&collector::logs::push::encode_push_body(&streams)).unwrap();
+        assert_eq!(
+            got,
+            [PushedStream {
+                labels: vec![pair("msg", "q\"x"), pair("pod", "web-0")],
+                entries: vec![
+                    (1_796_294_960_123_456_789, "GET / 200".into()),
+                    (5, String::new())
+                ],
+            }]
+        );
+    }
+
+    #[test]
+    fn json_pushes_decode_and_errors_name_the_entry() {
+        let body = br#"{"streams":[{"stream":{"job":"x"},"values":[["1796294960000000001","hello"],["2","bye",{"trace_id":"t"}]]}]}"#;
+        let got = decode_json(body).unwrap();
+        assert_eq!(
+            got[0].entries,
+            [
+                (1_796_294_960_000_000_001, "hello".into()),
+                (2, "bye".into())
+            ]
+        );
+        let e = decode_json(br#"{"streams":[{"stream":{"job":"x"},"values":[["soon","x"]]}]}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry #0: the timestamp must be a string of Unix nanoseconds"),
+            "{e}"
+        );
+        let e = decode_json(br#"{"streams":[{"stream":{},"values":[]}]}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stream #0: a stream needs at least one label"
+        );
+        assert!(decode_json(b"not json")
+            .unwrap_err()
+            .to_string()
+            .starts_with("malformed JSON push body"));
+        assert!(decode_protobuf(b"\xff\xff\xff")
+            .unwrap_err()
+            .to_string()
+            .starts_with("body is not valid snappy"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_decodes_or_fails_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_json(&body);
+            let _ = decode_protobuf(&body);
+            let raw = snap::raw::Encoder::new().compress_vec(&body).unwrap_or_default();
+            let _ = decode_protobuf(&raw);
+        }
+
+        #[test]
+        fn any_label_text_parses_or_fails_without_panicking(text in ".{0,60}") {
+            let _ = parse_labels(&text);
+        }
+    }
+}
