@@ -1275,17 +1275,15 @@ impl Head {
 
     /// Series matching `matchers` (all if empty) with data in `range`.
     fn series_in(&self, matchers: &[Matcher], range: TimeRange) -> Vec<Arc<MemSeries>> {
-        let all;
-        let candidates = if matchers.is_empty() {
+        let with_data = |s: &&Arc<MemSeries>| lock(&s.data).has_sample_in(range);
+        if matchers.is_empty() {
             let index = self.read_index();
-            all = index.series.values().cloned().collect::<Vec<_>>();
-            all
-        } else {
-            self.matching(matchers).to_vec()
-        };
-        candidates
-            .into_iter()
-            .filter(|s| lock(&s.data).has_sample_in(range))
+            return index.series.values().filter(with_data).cloned().collect();
+        }
+        self.matching(matchers)
+            .iter()
+            .filter(with_data)
+            .cloned()
             .collect()
     }
 }

@@ -224,6 +224,23 @@ impl Drop for KubernetesSd {
     }
 }
 
+/// The watch config for `role`: its selectors' labels and fields (all of
+/// them, comma-joined as the API takes them), plus `extra_field`.
+fn selected(cfg: &KubernetesSdConfig, role: Role, extra_field: Option<String>) -> watcher::Config {
+    let of_role = || cfg.selectors.iter().filter(move |s| s.role == role);
+    let labels: Vec<&str> = of_role().filter_map(|s| s.label.as_deref()).collect();
+    let mut fields: Vec<String> = of_role().filter_map(|s| s.field.clone()).collect();
+    fields.extend(extra_field);
+    let mut wc = watcher::Config::default();
+    if !labels.is_empty() {
+        wc = wc.labels(&labels.join(","));
+    }
+    if !fields.is_empty() {
+        wc = wc.fields(&fields.join(","));
+    }
+    wc
+}
+
 /// This agent's node: `$NODE_NAME` (the DaemonSet sets it), else the
 /// host's name.
 fn own_node_name() -> Option<String> {
@@ -303,53 +320,25 @@ async fn discover(job: &str, cfg: &KubernetesSdConfig, shared: Arc<Shared>) {
         }
     };
     let Some(role) = cfg.role else { return };
-    let mut wc = watcher::Config::default();
-    for s in cfg.selectors.iter().filter(|s| s.role == role) {
-        if let Some(l) = &s.label {
-            wc = wc.labels(l);
-        }
-        if let Some(f) = &s.field {
-            wc = wc.fields(f);
-        }
-    }
     let node_name = if cfg.own_node && role != Role::Service {
         own_node_name()
     } else {
         None
     };
-    let mut endpoint_wc = (
+    let on_node = |field: &str| node_name.as_ref().map(|n| format!("{field}={n}"));
+    // The watched role's own config, then the pods' and services' that
+    // the endpoints roles join; this node's restriction as a field.
+    let wc = match role {
+        Role::Node => selected(cfg, role, on_node("metadata.name")),
+        Role::Pod => selected(cfg, role, on_node("spec.nodeName")),
+        _ => selected(cfg, role, None),
+    };
+    let endpoint_wc = (
         wc.clone(),
-        watcher::Config::default(),
-        watcher::Config::default(),
-    );
-    for s in &cfg.selectors {
-        let w = match s.role {
-            Role::Pod => &mut endpoint_wc.1,
-            Role::Service => &mut endpoint_wc.2,
-            _ => continue,
-        };
-        if let Some(l) = &s.label {
-            *w = w.clone().labels(l);
-        }
-        if let Some(f) = &s.field {
-            *w = w.clone().fields(f);
-        }
-    }
-    if let (Some(n), Role::Endpoints | Role::EndpointSlice) = (&node_name, role) {
         // Only this node's pods can back the addresses kept.
-        endpoint_wc.1 = endpoint_wc.1.clone().fields(&format!("spec.nodeName={n}"));
-    }
-    if let (Some(n), Role::Node | Role::Pod) = (&node_name, role) {
-        let field = match role {
-            Role::Node => format!("metadata.name={n}"),
-            _ => format!("spec.nodeName={n}"),
-        };
-        let joined = match &wc.field_selector {
-            Some(f) => format!("{f},{field}"),
-            None => field,
-        };
-        wc = wc.fields(&joined);
-    }
+        selected(cfg, Role::Pod, on_node("spec.nodeName")),
+        selected(cfg, Role::Service, None),
+    );
     let mut namespaces = cfg.namespaces.names.clone();
     if cfg.namespaces.own_namespace {
         match std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace") {

@@ -15,6 +15,9 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Both, in the order of their `as usize` (which indexes per-stream state).
+    pub const ALL: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
@@ -195,11 +198,7 @@ impl Joiner {
         let mut out = Vec::new();
         for (i, slot) in self.pending.iter_mut().enumerate() {
             if let Some((t, buf)) = slot.take() {
-                let stream = if i == 0 {
-                    Stream::Stdout
-                } else {
-                    Stream::Stderr
-                };
+                let stream = Stream::ALL[i];
                 out.push(Entry {
                     time_ns: t,
                     stream,

@@ -272,11 +272,7 @@ impl PodLogReader {
         for (id, state) in self.files.iter_mut() {
             let mut expired = false;
             for (i, m) in state.multi.iter_mut().enumerate() {
-                let stream = if i == 0 {
-                    Stream::Stdout
-                } else {
-                    Stream::Stderr
-                };
+                let stream = Stream::ALL[i];
                 if let Some(b) = m.as_mut().and_then(|m| m.expire(now)) {
                     emit(&mut streams, &state.labels, stream, b.time_ns, b.line);
                     expired = true;
@@ -313,11 +309,7 @@ impl PodLogReader {
                     }
                 }
                 for (i, m) in state.multi.iter_mut().enumerate() {
-                    let stream = if i == 0 {
-                        Stream::Stdout
-                    } else {
-                        Stream::Stderr
-                    };
+                    let stream = Stream::ALL[i];
                     if let Some(b) = m.as_mut().and_then(Multiline::flush) {
                         emit(&mut streams, &state.labels, stream, b.time_ns, b.line);
                     }
