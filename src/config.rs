@@ -18,6 +18,87 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     pub query: QueryConfig,
     pub local_agent: LocalAgentConfig,
+    pub logs: LogsConfig,
+}
+
+/// The log store and its push limits; limit names and defaults as Loki's
+/// `limits_config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Partitions entirely older than this are deleted; `0s` keeps everything.
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub retention_period: Duration,
+    /// Oldest partitions are deleted while the log store exceeds this; `0B` = no limit.
+    #[serde(deserialize_with = "collector::units::de_bytes")]
+    pub retention_size: u64,
+    /// Width of one partition (one tantivy index).
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub partition_period: Duration,
+    /// How often pushed lines are indexed and committed (they are
+    /// searchable and durable before that).
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub commit_interval: Duration,
+    /// Longer lines are truncated, with a marker, and counted.
+    #[serde(deserialize_with = "collector::units::de_bytes")]
+    pub max_line_size: u64,
+    pub max_label_names_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    /// Streams written to within the last hour; new ones past this get 429.
+    pub max_global_streams_per_user: usize,
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub reject_old_samples_max_age: Duration,
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub creation_grace_period: Duration,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        let o = logstore::LogStoreOptions::default();
+        LogsConfig {
+            retention_period: o.retention.unwrap_or(Duration::ZERO),
+            retention_size: 0,
+            partition_period: o.partition,
+            commit_interval: o.commit_interval,
+            max_line_size: o.limits.max_line_size as u64,
+            max_label_names_per_series: o.limits.max_label_names_per_stream,
+            max_label_name_length: o.limits.max_label_name_length,
+            max_label_value_length: o.limits.max_label_value_length,
+            max_global_streams_per_user: o.limits.max_streams,
+            reject_old_samples_max_age: o.limits.reject_older_than,
+            creation_grace_period: o.limits.creation_grace,
+        }
+    }
+}
+
+impl LogsConfig {
+    pub fn to_options(&self) -> anyhow::Result<logstore::LogStoreOptions> {
+        if self.partition_period < Duration::from_secs(60) {
+            anyhow::bail!(
+                "logs.partition_period {:?} is too short (at least 1m)",
+                self.partition_period
+            );
+        }
+        let defaults = logstore::LogStoreOptions::default();
+        Ok(logstore::LogStoreOptions {
+            partition: self.partition_period,
+            commit_interval: self.commit_interval.max(Duration::from_millis(10)),
+            retention: (!self.retention_period.is_zero()).then_some(self.retention_period),
+            max_bytes: (self.retention_size > 0).then_some(self.retention_size),
+            limits: logstore::Limits {
+                max_line_size: usize::try_from(self.max_line_size).unwrap_or(usize::MAX),
+                max_label_names_per_stream: self.max_label_names_per_series,
+                max_label_name_length: self.max_label_name_length,
+                max_label_value_length: self.max_label_value_length,
+                max_streams: self.max_global_streams_per_user,
+                reject_older_than: self.reject_old_samples_max_age,
+                creation_grace: self.creation_grace_period,
+                ..defaults.limits
+            },
+            ..defaults
+        })
+    }
 }
 
 /// All-in-one only: the built-in agent that collects this host's node

@@ -1,5 +1,6 @@
 //! Vigil's own metrics, served at `/metrics` in the OpenMetrics text format.
 
+use logstore::LogStore;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -21,7 +22,7 @@ pub struct SelfMetrics {
 }
 
 impl SelfMetrics {
-    pub fn new(db: Arc<OnceLock<Arc<Db>>>) -> Self {
+    pub fn new(db: Arc<OnceLock<Arc<Db>>>, logs: Arc<OnceLock<Arc<LogStore>>>) -> Self {
         let mut registry = Registry::with_prefix("vigil");
         let samples_ingested = Family::<Labels, Counter>::default();
         registry.register(
@@ -48,6 +49,7 @@ impl SelfMetrics {
             malformed_lines.clone(),
         );
         registry.register_collector(Box::new(StoreCollector { db }));
+        registry.register_collector(Box::new(LogStoreCollector { logs }));
         SelfMetrics {
             registry,
             samples_ingested,
@@ -184,6 +186,102 @@ impl Collector for StoreCollector {
             "storage_bytes",
             "Bytes the store keeps on disk",
             s.bytes_on_disk() as i64,
+        )?;
+        Ok(())
+    }
+}
+
+/// Reads the log store's counters at scrape time (`vigil_logs_*`).
+struct LogStoreCollector {
+    logs: Arc<OnceLock<Arc<LogStore>>>,
+}
+
+impl std::fmt::Debug for LogStoreCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogStoreCollector")
+    }
+}
+
+impl Collector for LogStoreCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(logs) = self.logs.get() else {
+            return Ok(());
+        };
+        let s = logs.stats();
+        let e = &mut enc;
+        counter(e, "logs_entries", "Log entries stored", s.entries)?;
+        counter(e, "logs_bytes", "Bytes of log lines stored", s.bytes)?;
+        counter(
+            e,
+            "logs_truncated_lines",
+            "Log lines cut to logs.max_line_size (stored with a marker)",
+            s.truncated_lines,
+        )?;
+        counter(
+            e,
+            "logs_duplicate_entries",
+            "Log entries identical to their stream's previous entry, dropped",
+            s.duplicates,
+        )?;
+        {
+            let mut m = e.encode_descriptor(
+                "logs_discarded_problems",
+                "Problems that made a push drop entries or streams, by Loki's reason names",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, n) in &s.discarded {
+                let labels = [("reason", *reason)];
+                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        gauge(
+            e,
+            "logs_active_streams",
+            "Streams written to within the last hour",
+            s.active_streams as i64,
+        )?;
+        gauge(
+            e,
+            "logs_partitions",
+            "Log partitions (tantivy indexes) on disk",
+            s.partitions as i64,
+        )?;
+        gauge(
+            e,
+            "logs_partition_bytes",
+            "Bytes of log partitions on disk",
+            s.partition_bytes as i64,
+        )?;
+        gauge(
+            e,
+            "logs_wal_bytes",
+            "Bytes of log WAL segments",
+            s.wal_bytes as i64,
+        )?;
+        gauge(
+            e,
+            "logs_head_entries",
+            "Log entries not yet in a committed index segment",
+            s.head_entries as i64,
+        )?;
+        counter(
+            e,
+            "logs_commits",
+            "Log index commit cycles that indexed entries",
+            s.commits,
+        )?;
+        counter(
+            e,
+            "logs_commit_failures",
+            "Log index commit cycles that failed (retried)",
+            s.commit_failures,
+        )?;
+        counter(
+            e,
+            "logs_partitions_dropped",
+            "Log partitions deleted by retention",
+            s.partitions_dropped,
         )?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! (bind, open the store, serve, shut down cleanly).
 
 use crate::api::error::ApiError;
-use crate::api::{export, metadata, prom_status, query, status, write};
+use crate::api::{export, loki, metadata, prom_status, query, status, write};
 use crate::assets;
 use crate::config::ServerConfig;
 use crate::metric_metadata::MetadataStore;
@@ -22,6 +22,7 @@ use tsdb::{Db, DbOptions};
 #[derive(Clone)]
 pub struct AppState {
     db: Arc<OnceLock<Arc<Db>>>,
+    logs: Arc<OnceLock<Arc<logstore::LogStore>>>,
     pub metrics: Arc<SelfMetrics>,
     pub data_dir: Arc<PathBuf>,
     pub started_at: chrono::DateTime<chrono::Utc>,
@@ -44,6 +45,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The log store, once it has replayed its WAL.
+    pub fn logs(&self) -> Option<Arc<logstore::LogStore>> {
+        self.logs.get().cloned()
+    }
+
     /// The store, or 503 while it is still replaying its WAL.
     pub fn db(&self) -> Result<Arc<Db>, ApiError> {
         self.db.get().cloned().ok_or_else(|| {
@@ -150,6 +156,19 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/v1/status/flags", get(prom_status::flags))
         .route("/api/v1/status/tsdb", get(prom_status::tsdb_status))
         .route("/api/v1/export", get(export::export).post(export::export))
+        .route("/loki/api/v1/push", post(loki::push::push))
+        .route(
+            "/loki/api/v1/labels",
+            get(loki::labels::labels).post(loki::labels::labels),
+        )
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(loki::labels::label_values).post(loki::labels::label_values),
+        )
+        .route(
+            "/loki/api/v1/series",
+            get(loki::labels::series).post(loki::labels::series),
+        )
         .route("/api/vigil/status", get(status::status))
         .route("/api/vigil/flush", post(status::flush))
         .layer(DefaultBodyLimit::max(max_body))
@@ -157,9 +176,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
 }
 
 async fn ready(State(st): State<AppState>) -> Response {
-    match st.db() {
-        Ok(_) => (StatusCode::OK, "Vigil is Ready.\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response(),
+    match st.db().map(|_| st.logs()) {
+        Ok(Some(_)) => (StatusCode::OK, "Vigil is Ready.\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response(),
     }
 }
 
@@ -193,10 +212,12 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         .context("listener has no local address")?;
 
     let db_cell: Arc<OnceLock<Arc<Db>>> = Arc::new(OnceLock::new());
+    let logs_cell: Arc<OnceLock<Arc<logstore::LogStore>>> = Arc::new(OnceLock::new());
     let metric_metadata = Arc::new(MetadataStore::open(&settings.data_dir));
     let state = AppState {
         db: db_cell.clone(),
-        metrics: Arc::new(SelfMetrics::new(db_cell.clone())),
+        logs: logs_cell.clone(),
+        metrics: Arc::new(SelfMetrics::new(db_cell.clone(), logs_cell.clone())),
         data_dir: Arc::new(settings.data_dir.clone()),
         started_at: chrono::Utc::now(),
         sync_every_write: cfg.storage.wal_fsync_interval.is_zero(),
@@ -252,6 +273,20 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     }
     let db = Arc::new(db);
     let _ = db_cell.set(db.clone());
+    let log_opts = cfg
+        .logs
+        .to_options()
+        .context("invalid logs configuration")?;
+    let log_dir = settings.data_dir.join("logs");
+    let logs = tokio::task::spawn_blocking({
+        let dir = log_dir.clone();
+        move || logstore::LogStore::open(&dir, log_opts)
+    })
+    .await
+    .context("log store open task failed")?
+    .with_context(|| format!("cannot open the log store in {}", log_dir.display()))?;
+    let logs = Arc::new(logs);
+    let _ = logs_cell.set(logs.clone());
     tracing::info!(%local, "ready");
 
     let fsync = spawn_fsync_loop(db.clone(), cfg.storage.wal_fsync_interval);
@@ -305,6 +340,11 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         .await
         .context("final sync task failed")?
         .context("final WAL sync failed")?;
+    // Index what the log WAL holds, so the next start replays nothing.
+    tokio::task::spawn_blocking(move || logs.close())
+        .await
+        .context("log store close task failed")?
+        .context("final log store commit failed")?;
     tracing::info!("shut down cleanly");
     served.context("HTTP server failed")
 }

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod export;
+pub mod loki;
 pub mod metadata;
 pub mod params;
 pub mod prom_status;

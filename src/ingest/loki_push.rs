@@ -4,10 +4,6 @@
 //! scripts send. Both decode to the same streams; errors name the stream
 //! and entry that is wrong. Lines that are not UTF-8 are kept, with
 //! replacement characters.
-//!
-//! Not routed yet: `POST /loki/api/v1/push` comes with the log store it
-//! writes to (ROADMAP, issue 5), so nothing calls this outside its tests.
-#![allow(dead_code)]
 
 use super::protobuf::{as_str, Reader, Value, WireError};
 
@@ -223,7 +219,11 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<PushedStream>, PushError> {
             }
         }
         let labels: Vec<(String, String)> = s.stream.into_iter().collect();
-        let labels_text = format!("{labels:?}");
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let labels_text = tsdb::LabelSet::from_pairs(&pairs).to_string();
         let mut entries = Vec::with_capacity(s.values.len());
         for (i, v) in s.values.into_iter().enumerate() {
             let bad_entry = |detail: &str| PushError::Entry {
