@@ -17,6 +17,7 @@ mod block;
 mod error;
 mod head;
 mod limits;
+pub mod logql;
 mod partition;
 mod select;
 mod store;

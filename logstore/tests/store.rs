@@ -308,7 +308,7 @@ fn retention_drops_whole_partitions_by_age_and_by_size() {
         assert_eq!(store.stats().partitions, 5);
     }
     let mut o = opts();
-    o.retention = Some(Duration::from_secs(3 * 3600 + 1800));
+    o.retention = Some(Duration::from_secs(3 * 3600));
     let store = LogStore::open(dir.path(), o).unwrap();
     store.flush().unwrap();
     let s = store.stats();
