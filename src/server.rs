@@ -158,6 +158,14 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/v1/export", get(export::export).post(export::export))
         .route("/loki/api/v1/push", post(loki::push::push))
         .route(
+            "/loki/api/v1/query_range",
+            get(loki::query::query_range).post(loki::query::query_range),
+        )
+        .route(
+            "/loki/api/v1/query",
+            get(loki::query::query).post(loki::query::query),
+        )
+        .route(
             "/loki/api/v1/labels",
             get(loki::labels::labels).post(loki::labels::labels),
         )

@@ -132,7 +132,7 @@ pub fn write_labels(out: &mut String, labels: &LabelSet) {
 }
 
 /// `[<seconds>,"<value>"]`.
-fn write_point(out: &mut String, t_ms: i64, v: f64) {
+pub(crate) fn write_point(out: &mut String, t_ms: i64, v: f64) {
     out.push('[');
     write_ts(out, t_ms);
     out.push_str(",\"");

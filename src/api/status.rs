@@ -49,13 +49,21 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<StoreStatus>, Api
     }))
 }
 
-/// `POST /api/vigil/flush`: persists the whole head as blocks now (for
-/// backups, exports to Parquet tools and size measurements).
+/// `POST /api/vigil/flush`: persists the whole head as blocks now, and
+/// indexes and commits the log head (for backups, exports to Parquet tools
+/// and size measurements).
 pub async fn flush(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let db = st.db()?;
-    let r = tokio::task::spawn_blocking(move || db.flush_head())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let logs = st.logs();
+    let r = tokio::task::spawn_blocking(move || {
+        if let Some(logs) = logs {
+            logs.flush()
+                .map_err(|e| ApiError::Internal(format!("log store: {e}")))?;
+        }
+        db.flush_head().map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(serde_json::json!({
         "status": "success",
         "data": {"blocksCut": r.blocks_cut, "blocksCompacted": r.blocks_compacted},

@@ -3,6 +3,7 @@
 
 pub mod labels;
 pub mod push;
+pub mod query;
 
 use crate::server::AppState;
 use axum::http::StatusCode;
