@@ -227,12 +227,14 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                 },
                 b'0'..=b'9' | b'.' => {
                     let mut j = i;
-                    while j < b.len()
-                        && (b[j].is_ascii_alphanumeric()
-                            || b[j] == b'.'
-                            || "µ".as_bytes().contains(&b[j]))
-                    {
-                        j += 1;
+                    while j < b.len() {
+                        if b[j].is_ascii_alphanumeric() || b[j] == b'.' {
+                            j += 1;
+                        } else if src[j..].starts_with('µ') {
+                            j += 'µ'.len_utf8();
+                        } else {
+                            break;
+                        }
                     }
                     let text = &src[i..j];
                     let tok = if let Ok(n) = text.parse::<f64>() {
