@@ -11,6 +11,7 @@ mod build_info;
 mod config;
 mod ingest;
 mod local_agent;
+mod logs_cli;
 mod metric_metadata;
 mod query_cli;
 mod selector;
@@ -65,6 +66,9 @@ enum Command {
     Agent,
     /// Run a PromQL query against a running Vigil (at --listen-addr) and print the result
     Query(query_cli::QueryArgs),
+    /// Run a LogQL query against a running Vigil (at --listen-addr) and print
+    /// the lines (or a metric query's table), like logcli
+    Logs(logs_cli::LogsArgs),
 }
 
 /// glibc gives each thread that contends for the heap its own arena (up to
@@ -94,6 +98,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(Command::Query(args)) = &cli.command {
         let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");
         return query_cli::run(addr, args);
+    }
+    if let Some(Command::Logs(args)) = &cli.command {
+        let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");
+        return logs_cli::run(addr, args);
     }
     if let Some(Command::Agent) = &cli.command {
         let path = cli

@@ -99,7 +99,7 @@ fn point(p: &Value) -> String {
 
 /// Instant vectors as `labels  value  time` rows (aligned); matrices as a
 /// block of `time  value` rows per series.
-fn table(data: &Value) -> String {
+pub(crate) fn table(data: &Value) -> String {
     let result = &data["result"];
     match data["resultType"].as_str().unwrap_or("") {
         "scalar" | "string" => point(result),

@@ -245,6 +245,117 @@ fn pushes_queries_metadata_and_errors() {
         ),
         "{metrics}"
     );
+    vigil_logs_prints_like_logcli(&v, t0);
+}
+
+fn vigil_logs(v: &Vigil, args: &[&str]) -> std::process::Output {
+    let addr = v
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["logs", "--listen-addr", &addr])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn vigil_logs_prints_like_logcli(v: &Vigil, t0: i64) {
+    let from = t0.to_string();
+    let out = vigil_logs(
+        v,
+        &[
+            r#"{app="api"} |= "level=error""#,
+            "--from",
+            &from,
+            "--limit",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].contains(r#"{app="api", namespace="prod"} level=error msg="request 16""#),
+        "{text}"
+    );
+    assert!(rows[0].starts_with("20"), "an RFC 3339 time first: {text}");
+    let out = vigil_logs(
+        v,
+        &[r#"{app="web"}"#, "--from", &from, "--forward", "-o", "raw"],
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "GET /index.html 200\nGET /missing 404\n"
+    );
+    let out = vigil_logs(
+        v,
+        &[
+            r#"sum(count_over_time({app="web"}[10m]))"#,
+            "--from",
+            &from,
+            "--step",
+            "1m",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8(out.stdout).unwrap().contains("  2"),
+        "a table of points"
+    );
+    let out = vigil_logs(v, &[r#"{app="web"} |= nope"#]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("parse error at line 1"),
+        "{out:?}"
+    );
+    // --follow prints lines pushed after it started.
+    let addr = v
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "logs",
+            "--listen-addr",
+            &addr,
+            r#"{app="follow"}"#,
+            "-f",
+            "-o",
+            "raw",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let line = format!(
+        r#"{{"streams":[{{"stream":{{"app":"follow"}},"values":[["{}","followed line"]]}}]}}"#,
+        now_ns()
+    );
+    assert_eq!(
+        post(
+            &v.url("/loki/api/v1/push"),
+            "application/json",
+            line.as_bytes()
+        )
+        .0,
+        204
+    );
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(l.unwrap_or_default());
+        }
+    });
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got.ok().as_deref(), Some("followed line"));
 }
 
 #[test]
