@@ -174,6 +174,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             get(loki::labels::label_values).post(loki::labels::label_values),
         )
         .route(
+            "/loki/api/v1/index/stats",
+            get(loki::labels::index_stats).post(loki::labels::index_stats),
+        )
+        .route(
             "/loki/api/v1/series",
             get(loki::labels::series).post(loki::labels::series),
         )

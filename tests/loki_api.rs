@@ -176,6 +176,15 @@ fn pushes_queries_metadata_and_errors() {
     )));
     assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
 
+    let (_, body) = get_json(&v.url(&format!(
+        "/loki/api/v1/index/stats?start={t0}&query={}",
+        enc(r#"{namespace="prod"}"#)
+    )));
+    assert_eq!(body["streams"], 2, "{body}");
+    assert_eq!(body["entries"], 22, "{body}");
+    assert!(body["bytes"].as_u64().unwrap() > 22 * 10, "{body}");
+    assert!(body["chunks"].as_u64().unwrap() >= 2, "{body}");
+
     // Errors name what is wrong.
     let (code, msg) = post(
         &v.url("/loki/api/v1/push"),

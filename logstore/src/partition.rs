@@ -37,6 +37,8 @@ struct Fields {
     end: Field,
     tokens: Field,
     block: Field,
+    entries: Field,
+    bytes: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -45,6 +47,9 @@ fn schema() -> (Schema, Fields) {
     let stream = b.add_u64_field("stream", num.clone());
     let start = b.add_i64_field("start", num.clone());
     let end = b.add_i64_field("end", num);
+    let fast = NumericOptions::default().set_fast();
+    let entries = b.add_u64_field("entries", fast.clone());
+    let bytes = b.add_u64_field("bytes", fast);
     let tokens = b.add_text_field(
         "tokens",
         TextOptions::default().set_indexing_options(
@@ -63,6 +68,8 @@ fn schema() -> (Schema, Fields) {
             end,
             tokens,
             block,
+            entries,
+            bytes,
         },
     )
 }
@@ -73,6 +80,8 @@ pub(crate) struct IndexedBlock {
     pub stream: StreamId,
     pub start: i64,
     pub end: i64,
+    pub entries: u64,
+    pub bytes: u64,
 }
 
 pub(crate) struct Partition {
@@ -178,11 +187,15 @@ impl Partition {
                 let Some(first) = chunk.first() else { continue };
                 let (mut lo, mut hi) = (first.ts, first.ts);
                 let mut doc = TantivyDocument::new();
+                let mut bytes = 0u64;
                 for e in chunk {
                     lo = lo.min(e.ts);
                     hi = hi.max(e.ts);
+                    bytes += e.line.len() as u64;
                     doc.add_text(f.tokens, &e.line);
                 }
+                doc.add_u64(f.entries, chunk.len() as u64);
+                doc.add_u64(f.bytes, bytes);
                 block::encode(chunk, &mut payload);
                 doc.add_u64(f.stream, stream);
                 doc.add_i64(f.start, lo);
@@ -303,10 +316,12 @@ impl Partition {
                 ff.u64("stream").map_err(idx_err(&self.dir))?,
                 ff.i64("start").map_err(idx_err(&self.dir))?,
                 ff.i64("end").map_err(idx_err(&self.dir))?,
+                ff.u64("entries").map_err(idx_err(&self.dir))?,
+                ff.u64("bytes").map_err(idx_err(&self.dir))?,
             ));
         }
         for address in docs {
-            let Some((s, lo, hi)) = columns.get(address.segment_ord as usize) else {
+            let Some((s, lo, hi, n, b)) = columns.get(address.segment_ord as usize) else {
                 continue;
             };
             let d = address.doc_id;
@@ -316,6 +331,8 @@ impl Partition {
                     stream,
                     start,
                     end,
+                    entries: n.first(d).unwrap_or(0),
+                    bytes: b.first(d).unwrap_or(0),
                 });
             }
         }

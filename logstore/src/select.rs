@@ -41,6 +41,9 @@ pub struct BlockHandle {
     pub labels: LabelSet,
     pub start: i64,
     pub end: i64,
+    /// Entries and line bytes in the block (for index statistics).
+    pub entries: u64,
+    pub bytes: u64,
     pub(crate) source: Source,
 }
 

@@ -669,6 +669,8 @@ impl Inner {
                             labels: s.labels.clone(),
                             start: lo,
                             end: hi,
+                            entries: entries.len() as u64,
+                            bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
                             source: Source::Memory(entries),
                         });
                     }
@@ -697,6 +699,8 @@ impl Inner {
                     labels: l.clone(),
                     start: b.start,
                     end: b.end,
+                    entries: b.entries,
+                    bytes: b.bytes,
                     source: Source::Indexed {
                         partition: Arc::clone(&p),
                         searcher: searcher.clone(),

@@ -95,6 +95,25 @@ fn pushes_read_back_from_head_index_and_reopen() {
     assert_eq!(all.len(), 5);
     let check = |store: &LogStore| {
         assert_eq!(read(store, &[], t - 2 * HOUR, t + HOUR, &[]), all);
+        let sel = Selection {
+            matchers: &[],
+            start: t - 2 * HOUR,
+            end: t + HOUR,
+            contains: &[],
+        };
+        let blocks = store.select(&sel).unwrap();
+        assert_eq!(blocks.iter().map(|b| b.entries).sum::<u64>(), 5);
+        let line_bytes = [
+            "GET /users/42 200 request_id=7f3a9c2e",
+            "level=error msg=\"timeout talking to db\" host=10.2.3.4",
+            "an hour earlier, another partition",
+            "GET / 200",
+            "MyErrorHandler caught ErrorX",
+        ]
+        .iter()
+        .map(|l| l.len() as u64)
+        .sum::<u64>();
+        assert_eq!(blocks.iter().map(|b| b.bytes).sum::<u64>(), line_bytes);
         assert_eq!(read(store, &app("api"), t, t + 10, &[]).len(), 2);
         let re = Matcher::new(MatchOp::RegexMatch, "app", "we.*").unwrap();
         assert_eq!(read(store, &[re], t - 2 * HOUR, t + HOUR, &[]).len(), 2);

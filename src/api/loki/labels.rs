@@ -109,3 +109,49 @@ pub async fn series(State(st): State<AppState>, RawQuery(q): RawQuery, body: Byt
         Err(e) => e.into_response(),
     }
 }
+
+/// `/loki/api/v1/index/stats?query={...}`: streams, blocks (Loki's
+/// "chunks"), entries and bytes the selector covers in the range, read
+/// from stream registries and block fast fields without decoding lines.
+pub async fn index_stats(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let p = params(q, &body);
+    let answer = async {
+        let store = log_store(&st)?;
+        let query = p
+            .get("query")
+            .ok_or_else(|| LokiError::bad("missing query parameter"))?;
+        let matchers =
+            match logstore::logql::parse(query).map_err(|e| LokiError::bad(e.to_string()))? {
+                logstore::logql::ast::Expr::Log(l) => l.matchers,
+                logstore::logql::ast::Expr::Metric(_) => {
+                    return Err(LokiError::bad(
+                        "index stats take a stream selector, not a metric query",
+                    ))
+                }
+            };
+        let (start, end) = time_range(&p, Duration::from_secs(3600)).map_err(LokiError::bad)?;
+        tokio::task::spawn_blocking(move || {
+            let sel = logstore::Selection {
+                matchers: &matchers,
+                start,
+                end,
+                contains: &[],
+            };
+            let blocks = store.select(&sel).map_err(|e| LokiError::internal(e.to_string()))?;
+            let streams = store.series(&matchers, start, end).len();
+            let entries: u64 = blocks.iter().map(|b| b.entries).sum();
+            let bytes: u64 = blocks.iter().map(|b| b.bytes).sum();
+            Ok::<_, LokiError>(
+                Json(json!({"streams": streams, "chunks": blocks.len(), "entries": entries, "bytes": bytes}))
+                    .into_response(),
+            )
+        })
+        .await
+        .map_err(|e| LokiError::internal(format!("query task failed: {e}")))?
+    };
+    answer.await.unwrap_or_else(IntoResponse::into_response)
+}
