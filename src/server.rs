@@ -173,6 +173,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             "/loki/api/v1/label/{name}/values",
             get(loki::labels::label_values).post(loki::labels::label_values),
         )
+        .route("/loki/api/v1/tail", get(loki::tail::tail))
         .route(
             "/loki/api/v1/index/stats",
             get(loki::labels::index_stats).post(loki::labels::index_stats),

@@ -255,6 +255,58 @@ fn pushes_queries_metadata_and_errors() {
         "{metrics}"
     );
     vigil_logs_prints_like_logcli(&v, t0);
+    tail_streams_new_entries(&v, t0);
+}
+
+fn tail_streams_new_entries(v: &Vigil, t0: i64) {
+    let url = format!(
+        "{}/loki/api/v1/tail?start={t0}&query={}",
+        v.url("").replacen("http://", "ws://", 1),
+        enc(r#"{app="web"} != "missing""#)
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("tail WebSocket");
+    let mut next = || -> Value {
+        loop {
+            match ws.read().expect("tail message") {
+                tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                tungstenite::Message::Close(c) => panic!("tail closed: {c:?}"),
+                _ => {}
+            }
+        }
+    };
+    let first = next();
+    assert_eq!(first["streams"][0]["stream"]["app"], "web", "{first}");
+    assert_eq!(
+        first["streams"][0]["values"].as_array().unwrap().len(),
+        1,
+        "{first}"
+    );
+    assert_eq!(first["streams"][0]["values"][0][1], "GET /index.html 200");
+    let push = format!(
+        r#"{{"streams":[{{"stream":{{"app":"web","namespace":"prod"}},"values":[["{}","GET /missing 404"],["{}","GET /new 200"]]}}]}}"#,
+        now_ns(),
+        now_ns() + 1
+    );
+    assert_eq!(
+        post(
+            &v.url("/loki/api/v1/push"),
+            "application/json",
+            push.as_bytes()
+        )
+        .0,
+        204
+    );
+    let second = next();
+    let values = second["streams"][0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 1, "filtered and only new lines: {second}");
+    assert_eq!(values[0][1], "GET /new 200");
+    // A bad query is refused before the upgrade.
+    let bad = format!(
+        "{}/loki/api/v1/tail?query={}",
+        v.url("").replacen("http://", "ws://", 1),
+        enc("sum(x)")
+    );
+    assert!(tungstenite::connect(bad.as_str()).is_err());
 }
 
 fn vigil_logs(v: &Vigil, args: &[&str]) -> std::process::Output {

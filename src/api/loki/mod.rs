@@ -4,6 +4,7 @@
 pub mod labels;
 pub mod push;
 pub mod query;
+pub mod tail;
 
 use crate::server::AppState;
 use axum::http::StatusCode;
