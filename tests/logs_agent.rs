@@ -2,7 +2,9 @@
 //! layout, CRI lines, a long line in pieces, a rotation) and pushes them to
 //! a Loki-compatible receiver (a fake that decodes the protobuf push and,
 //! like Loki, drops exact duplicates). Killed with SIGKILL and restarted,
-//! it delivers every line exactly once.
+//! it delivers every line exactly once. And into Vigil itself: a server
+//! stopped while the agent tails (and a copytruncate meanwhile) gets every
+//! line once it is back.
 
 mod common;
 
@@ -255,4 +257,100 @@ fn pod_logs_arrive_exactly_once_across_a_kill_and_a_rotation() {
     let mut got = lines_of(&received);
     got.sort();
     assert_eq!(got, want);
+}
+
+/// CRI lines `<tag> <from>` .. `<tag> <to - 1>`, stamped a second apart
+/// ending about now (the server refuses lines older than a week).
+fn recent_cri_lines(tag: &str, from: usize, to: usize) -> String {
+    let base = chrono::Utc::now() - chrono::Duration::seconds(600);
+    (from..to)
+        .map(|i| {
+            let t = base + chrono::Duration::milliseconds(i as i64 * 10);
+            format!(
+                "{} stdout F {tag} {i}\n",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            )
+        })
+        .collect()
+}
+
+/// Every line Vigil holds for the pod, sorted (forward pages of 5000).
+fn lines_in_vigil(v: &common::Vigil) -> Vec<String> {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let url = v.url(&format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}&limit=5000&direction=forward",
+        common::enc(r#"{namespace="shop", pod="web-0"}"#),
+        now - 3_600_000_000_000,
+        now + 60_000_000_000
+    ));
+    let Ok((200, body)) = common::try_get(&url) else {
+        return Vec::new();
+    };
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut out: Vec<String> = body["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["values"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v[1].as_str().map(str::to_string))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn pod_logs_reach_vigil_across_a_server_outage_and_a_copytruncate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pods = dir.path().join("pods");
+    let log = pods.join("shop_web-0_3f2a9c1e-7b4d/app/0.log");
+    append(&log, &recent_cri_lines("line", 0, 100));
+    let port = common::free_port().to_string();
+    let server_dir = dir.path().join("server");
+    let mut v = common::Vigil::start_on(&server_dir, &port, &[]);
+    let cfg = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "logs:\n  pods_dir: {}\n  node_name: node-1\n  poll_interval: 200ms\n  push:\n    url: http://127.0.0.1:{port}/loki/api/v1/push\n    queue_config: {{batch_send_deadline: 100ms, max_backoff: 300ms}}\n",
+            pods.display()
+        ),
+    )
+    .expect("write config");
+    let mut agent = common::start_agent(&cfg, &dir.path().join("agent"));
+    wait_for("the first lines in Vigil", Duration::from_secs(20), || {
+        lines_in_vigil(&v).len() == 100
+    });
+
+    // The server goes away; the agent keeps tailing (and the file is
+    // rotated by copytruncate meanwhile); all of it arrives once the
+    // server is back.
+    assert_eq!(v.terminate(), Some(0));
+    append(&log, &recent_cri_lines("line", 100, 200));
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::copy(&log, log.with_extension("log.1")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append(&log, &recent_cri_lines("after", 0, 50));
+    std::thread::sleep(Duration::from_secs(1));
+    let v = common::Vigil::start_on(&server_dir, &port, &[]);
+    let mut want: Vec<String> = (0..200)
+        .map(|i| format!("line {i}"))
+        .chain((0..50).map(|i| format!("after {i}")))
+        .collect();
+    want.sort();
+    wait_for(
+        "every line after the outage",
+        Duration::from_secs(30),
+        || lines_in_vigil(&v).len() >= want.len(),
+    );
+    assert_eq!(
+        lines_in_vigil(&v),
+        want,
+        "every line once, in the server's own store"
+    );
+    assert_eq!(agent.terminate(), Some(0));
 }
