@@ -5,7 +5,8 @@
 //! (`wal.rs`), the in-memory head of lines not yet indexed (`head.rs`),
 //! one tantivy index per time partition (`partition.rs`) whose documents
 //! are blocks of one stream's lines (`block.rs`) indexed by the tokens of
-//! those lines (`tokenizer.rs`), the registry of stream label sets per
+//! those lines (`tokenizer.rs`) and listed once in the partition's
+//! vocabulary for substring lookups (`vocab.rs`), the registry of stream label sets per
 //! partition (`streams.rs`), push limits (`limits.rs`) and retention by age
 //! and size (`store.rs`).
 //!
@@ -23,6 +24,7 @@ mod select;
 mod store;
 mod streams;
 mod tokenizer;
+mod vocab;
 mod wal;
 
 pub use block::Entry;

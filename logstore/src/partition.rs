@@ -12,6 +12,7 @@ use crate::block::{self, Entry};
 use crate::error::LogStoreError;
 use crate::streams::{StreamId, StreamRegistry};
 use crate::tokenizer::{LogTokenizer, NeedleTerm, LONG_TOKEN_MARKER, TOKENIZER_NAME};
+use crate::vocab::{tokens_containing, Anchor, Vocab};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -26,6 +27,11 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher,
     TantivyDocument, Term,
 };
+
+const VOCAB_FILE: &str = "vocab";
+/// Beyond this many tokens holding a needle word, the term dictionary is
+/// walked with a regex instead of a term set.
+const MAX_VOCAB_TERMS: usize = 4096;
 
 /// Per-thread indexing memory of a partition's writer.
 const WRITER_MEMORY: usize = 32 << 20;
@@ -97,6 +103,7 @@ pub(crate) struct Partition {
     /// Commit cycles since this partition last took a write.
     idle_cycles: AtomicU32,
     disk_bytes: AtomicU64,
+    vocab: Mutex<Vocab>,
 }
 
 fn idx_err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> LogStoreError + '_ {
@@ -152,6 +159,7 @@ impl Partition {
             streams: RwLock::new(streams),
             idle_cycles: AtomicU32::new(0),
             disk_bytes: AtomicU64::new(dir_bytes(dir)),
+            vocab: Mutex::new(Vocab::new(&dir.join(VOCAB_FILE))),
         })
     }
 
@@ -182,6 +190,7 @@ impl Partition {
         };
         let f = self.fields;
         let mut payload = Vec::new();
+        let mut vocab = self.vocab.lock().unwrap_or_else(PoisonError::into_inner);
         for (stream, entries) in blocks {
             for chunk in block::split(entries) {
                 let Some(first) = chunk.first() else { continue };
@@ -192,6 +201,7 @@ impl Partition {
                     lo = lo.min(e.ts);
                     hi = hi.max(e.ts);
                     bytes += e.line.len() as u64;
+                    vocab.add_line(&e.line)?;
                     doc.add_text(f.tokens, &e.line);
                 }
                 doc.add_u64(f.entries, chunk.len() as u64);
@@ -213,6 +223,10 @@ impl Partition {
     pub fn commit(&self, seq: u64) -> Result<(), LogStoreError> {
         self.streams
             .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .save()?;
+        self.vocab
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .save()?;
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
@@ -258,6 +272,10 @@ impl Partition {
             .take();
         if let Some(w) = taken {
             w.wait_merging_threads().map_err(idx_err(&self.dir))?;
+            self.vocab
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .release();
             self.reload()?;
         }
         Ok(())
@@ -347,17 +365,31 @@ impl Partition {
                 IndexRecordOption::Basic,
             ))
         };
-        let pattern = match term {
+        let (pattern, anchor) = match term {
             NeedleTerm::Exact(t) => return Ok(exact(t)),
             NeedleTerm::Long => return Ok(exact(LONG_TOKEN_MARKER)),
-            NeedleTerm::Prefix(t) => format!("{}.*", escape(t)),
-            NeedleTerm::Suffix(t) => format!(".*{}", escape(t)),
-            NeedleTerm::Infix(t) => format!(".*{}.*", escape(t)),
+            // The dictionary answers a prefix by a range walk: cheap.
+            NeedleTerm::Prefix(t) => (format!("{}.*", escape(t)), None),
+            NeedleTerm::Suffix(t) => (format!(".*{}", escape(t)), Some((t, Anchor::End))),
+            NeedleTerm::Infix(t) => (format!(".*{}.*", escape(t)), Some((t, Anchor::Anywhere))),
         };
-        let regex = RegexQuery::from_pattern(&pattern, field).map_err(idx_err(&self.dir))?;
+        let from_vocab = match anchor {
+            Some((word, anchor)) => {
+                tokens_containing(&self.dir.join(VOCAB_FILE), word, anchor, MAX_VOCAB_TERMS)?
+            }
+            None => None,
+        };
+        let words: Box<dyn Query> = match from_vocab {
+            Some(tokens) => Box::new(TermSetQuery::new(
+                tokens.iter().map(|t| Term::from_field_text(field, t)),
+            )),
+            None => {
+                Box::new(RegexQuery::from_pattern(&pattern, field).map_err(idx_err(&self.dir))?)
+            }
+        };
         // A token too long to index may hold the word too.
         Ok(Box::new(BooleanQuery::new(vec![
-            (Occur::Should, Box::new(regex) as Box<dyn Query>),
+            (Occur::Should, words),
             (Occur::Should, exact(LONG_TOKEN_MARKER)),
         ])))
     }

@@ -42,7 +42,7 @@ pub(crate) fn token_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + 
     })
 }
 
-fn lowercase_into(s: &str, out: &mut String) {
+pub(crate) fn lowercase_into(s: &str, out: &mut String) {
     out.clear();
     if s.is_ascii() {
         out.push_str(s);

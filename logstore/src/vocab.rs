@@ -1,0 +1,234 @@
+//! A partition's vocabulary: each distinct token once, one per line,
+//! appended as blocks are indexed and fsync'd before the commit that uses
+//! them. A needle word that may sit inside or at the end of a token
+//! (`|= "7f3a9c"`) is looked up by a SIMD substring search over this file
+//! instead of a walk of every term in tantivy's dictionaries; the tokens
+//! found become an exact term set.
+//!
+//! Tokens are deduplicated by a 64-bit hash while the partition takes
+//! writes; the set is dropped with the writer and rebuilt from the file
+//! when writes resume.
+
+use crate::error::LogStoreError;
+use crate::tokenizer::{lowercase_into, token_spans, MAX_TOKEN_BYTES};
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The hash already is one: pass it through.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type TokenSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
+/// A 64-bit hash of a token (wyhash-style multiply-fold over 8-byte words).
+fn token_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (b.len() as u64).wrapping_mul(K);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let m = u128::from(h ^ w).wrapping_mul(u128::from(K ^ 0xa076_1d64_78bd_642f));
+        h = (m as u64) ^ ((m >> 64) as u64);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    let m = u128::from(h ^ u64::from_le_bytes(last))
+        .wrapping_mul(u128::from(K ^ 0xe703_7ed1_a0b4_28db));
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+pub(crate) struct Vocab {
+    path: PathBuf,
+    seen: Option<TokenSet>,
+    pending: Vec<u8>,
+    word: String,
+}
+
+/// Where a needle word must sit in a matching token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    Anywhere,
+    End,
+}
+
+impl Vocab {
+    pub fn new(path: &Path) -> Self {
+        Vocab {
+            path: path.to_path_buf(),
+            seen: None,
+            pending: Vec::new(),
+            word: String::new(),
+        }
+    }
+
+    fn load_seen(&mut self) -> Result<&mut TokenSet, LogStoreError> {
+        if self.seen.is_none() {
+            let mut set = TokenSet::default();
+            match std::fs::read(&self.path) {
+                Ok(bytes) => {
+                    for t in bytes.split(|&b| b == b'\n').filter(|t| !t.is_empty()) {
+                        set.insert(token_hash(t));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogStoreError::io(&self.path, e)),
+            }
+            self.seen = Some(set);
+        }
+        Ok(self.seen.get_or_insert_with(TokenSet::default))
+    }
+
+    /// Notes the tokens of a line (saved by [`Vocab::save`]).
+    pub fn add_line(&mut self, line: &str) -> Result<(), LogStoreError> {
+        let mut word = std::mem::take(&mut self.word);
+        let mut pending = std::mem::take(&mut self.pending);
+        let seen = self.load_seen()?;
+        for (s, e) in token_spans(line) {
+            if e - s > MAX_TOKEN_BYTES {
+                continue;
+            }
+            lowercase_into(&line[s..e], &mut word);
+            if seen.insert(token_hash(word.as_bytes())) {
+                pending.extend_from_slice(word.as_bytes());
+                pending.push(b'\n');
+            }
+        }
+        self.word = word;
+        self.pending = pending;
+        Ok(())
+    }
+
+    pub fn save(&mut self) -> Result<(), LogStoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let path = &self.path;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(&self.pending).and_then(|_| f.sync_data()))
+            .map_err(|e| LogStoreError::io(path, e))?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Forgets the dedupe set (the partition stopped taking writes).
+    pub fn release(&mut self) {
+        self.seen = None;
+    }
+}
+
+/// Saved tokens holding `word` (lowercase) where `anchor` says; `None`
+/// when more than `max` do (the caller then walks the dictionary).
+pub(crate) fn tokens_containing(
+    path: &Path,
+    word: &str,
+    anchor: Anchor,
+    max: usize,
+) -> Result<Option<Vec<String>>, LogStoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        // No vocabulary (nothing indexed yet, or a partition from before
+        // vocabularies): the dictionary walk is the safe answer.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LogStoreError::io(path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| LogStoreError::io(path, e))?
+        .len();
+    if len == 0 || word.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    // SAFETY: the file is only ever appended to (and deleted whole with its
+    // partition, which leaves an existing mapping valid); bytes past the
+    // length mapped here are never read.
+    let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) }
+        .map_err(|e| LogStoreError::io(path, e))?;
+    let bytes: &[u8] = &map;
+    let mut out = Vec::new();
+    let mut last_start = usize::MAX;
+    for hit in memchr::memmem::find_iter(bytes, word.as_bytes()) {
+        let end_of_word = hit + word.len();
+        let start = memchr::memrchr(b'\n', &bytes[..hit]).map_or(0, |n| n + 1);
+        let Some(nl) = memchr::memchr(b'\n', &bytes[end_of_word..]) else {
+            continue;
+        };
+        let end = end_of_word + nl;
+        if anchor == Anchor::End && end != end_of_word {
+            continue;
+        }
+        if start == last_start {
+            continue;
+        }
+        last_start = start;
+        if let Ok(t) = std::str::from_utf8(&bytes[start..end]) {
+            out.push(t.to_string());
+            if out.len() > max {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_saved_once_and_found_by_substring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vocab");
+        let mut v = Vocab::new(&path);
+        v.add_line("GET /api req=7f3a9c2e ok").unwrap();
+        v.add_line("get again: req=7F3A0000, MyError").unwrap();
+        v.save().unwrap();
+        v.release();
+        let mut v = Vocab::new(&path);
+        v.add_line("myerror and api and new").unwrap();
+        v.save().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut saved: Vec<&str> = text.lines().collect();
+        saved.sort();
+        assert_eq!(
+            saved,
+            ["7f3a0000", "7f3a9c2e", "again", "and", "api", "get", "myerror", "new", "ok", "req"]
+        );
+        let find = |w: &str, a: Anchor| {
+            let mut t = tokens_containing(&path, w, a, 100).unwrap().unwrap();
+            t.sort();
+            t
+        };
+        assert_eq!(find("3a", Anchor::Anywhere), ["7f3a0000", "7f3a9c2e"]);
+        assert_eq!(find("error", Anchor::End), ["myerror"]);
+        assert_eq!(find("rro", Anchor::End), Vec::<String>::new());
+        assert!(find("zzz", Anchor::Anywhere).is_empty());
+        assert_eq!(
+            tokens_containing(&path, "a", Anchor::Anywhere, 2).unwrap(),
+            None
+        );
+        assert_eq!(
+            tokens_containing(&dir.path().join("none"), "a", Anchor::Anywhere, 2).unwrap(),
+            Some(vec![])
+        );
+    }
+}
