@@ -228,7 +228,7 @@ mod tests {
         );
         assert_eq!(
             tokens_containing(&dir.path().join("none"), "a", Anchor::Anywhere, 2).unwrap(),
-            Some(vec![])
+            None
         );
     }
 }
