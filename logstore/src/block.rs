@@ -59,10 +59,16 @@ pub(crate) fn encode(entries: &[Entry], out: &mut Vec<u8>) {
 }
 
 /// Decodes a payload written by [`encode`]; `Err` names what is wrong.
-pub(crate) fn decode(mut bytes: &[u8]) -> Result<Vec<Entry>, String> {
+#[cfg(test)]
+pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    for_each(bytes, |ts, line| out.push(Entry::new(ts, line)))?;
+    Ok(out)
+}
+
+/// Visits each entry of a payload in stored order, without copying lines.
+pub(crate) fn for_each(mut bytes: &[u8], mut f: impl FnMut(i64, &str)) -> Result<(), String> {
     let count = get_varint(&mut bytes).ok_or("truncated entry count")? as usize;
-    // Every entry takes at least two bytes: never trust the count further.
-    let mut out = Vec::with_capacity(count.min(bytes.len() / 2));
     let mut prev = 0i64;
     for i in 0..count {
         let delta =
@@ -76,14 +82,14 @@ pub(crate) fn decode(mut bytes: &[u8]) -> Result<Vec<Entry>, String> {
         }
         let (line, rest) = bytes.split_at(len);
         bytes = rest;
-        let line = String::from_utf8(line.to_vec())
-            .map_err(|_| format!("entry {i}: line is not UTF-8"))?;
-        out.push(Entry { ts, line });
+        let line =
+            std::str::from_utf8(line).map_err(|_| format!("entry {i}: line is not UTF-8"))?;
+        f(ts, line);
     }
     if !bytes.is_empty() {
         return Err(format!("{} bytes after the last entry", bytes.len()));
     }
-    Ok(out)
+    Ok(())
 }
 
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -11,7 +11,7 @@
 use crate::block::{self, Entry};
 use crate::error::LogStoreError;
 use crate::streams::{StreamId, StreamRegistry};
-use crate::tokenizer::{LogTokenizer, NeedleTerm, LONG_TOKEN_MARKER, TOKENIZER_NAME};
+use crate::tokenizer::{BlockTokens, LogTokenizer, NeedleTerm, LONG_TOKEN_MARKER, TOKENIZER_NAME};
 use crate::vocab::{tokens_containing, Anchor, Vocab};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -191,19 +191,28 @@ impl Partition {
         let f = self.fields;
         let mut payload = Vec::new();
         let mut vocab = self.vocab.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tokens = BlockTokens::default();
         for (stream, entries) in blocks {
             for chunk in block::split(entries) {
                 let Some(first) = chunk.first() else { continue };
                 let (mut lo, mut hi) = (first.ts, first.ts);
                 let mut doc = TantivyDocument::new();
                 let mut bytes = 0u64;
+                tokens.clear();
                 for e in chunk {
                     lo = lo.min(e.ts);
                     hi = hi.max(e.ts);
                     bytes += e.line.len() as u64;
-                    vocab.add_line(&e.line)?;
-                    doc.add_text(f.tokens, &e.line);
+                    tokens.add_line(&e.line);
                 }
+                vocab.add_tokens(
+                    tokens
+                        .tokens
+                        .iter()
+                        .filter(|(_, t)| t != LONG_TOKEN_MARKER)
+                        .map(|(h, t)| (*h, t.as_str())),
+                )?;
+                doc.add_pre_tokenized_text(f.tokens, tokens.to_pre_tokenized());
                 doc.add_u64(f.entries, chunk.len() as u64);
                 doc.add_u64(f.bytes, bytes);
                 block::encode(chunk, &mut payload);
@@ -338,6 +347,9 @@ impl Partition {
                 ff.u64("bytes").map_err(idx_err(&self.dir))?,
             ));
         }
+        // In store order, so consecutive reads share decompressed store blocks.
+        let mut docs: Vec<DocAddress> = docs.into_iter().collect();
+        docs.sort_unstable();
         for address in docs {
             let Some((s, lo, hi, n, b)) = columns.get(address.segment_ord as usize) else {
                 continue;
@@ -399,6 +411,18 @@ impl Partition {
         searcher: &Searcher,
         address: DocAddress,
     ) -> Result<Vec<Entry>, LogStoreError> {
+        let mut out = Vec::new();
+        self.read_block_with(searcher, address, |ts, line| out.push(Entry::new(ts, line)))?;
+        Ok(out)
+    }
+
+    /// Visits a block's entries in stored order without copying lines.
+    pub fn read_block_with(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+        f: impl FnMut(i64, &str),
+    ) -> Result<(), LogStoreError> {
         let doc: TantivyDocument = searcher.doc(address).map_err(idx_err(&self.dir))?;
         let bytes = doc
             .get_first(self.fields.block)
@@ -408,7 +432,7 @@ impl Partition {
                 what: "log block",
                 detail: format!("document {address:?} has no block payload"),
             })?;
-        block::decode(bytes).map_err(|detail| LogStoreError::Corrupt {
+        block::for_each(bytes, f).map_err(|detail| LogStoreError::Corrupt {
             path: self.dir.clone(),
             what: "log block",
             detail,

@@ -64,6 +64,26 @@ impl BlockHandle {
     }
 }
 
+impl BlockHandle {
+    /// Visits the block's entries in stored order (not sorted by time),
+    /// without copying lines: the scan path of metric queries.
+    pub fn for_each_entry(&self, mut f: impl FnMut(i64, &str)) -> Result<(), LogStoreError> {
+        match &self.source {
+            Source::Memory(e) => {
+                for e in e {
+                    f(e.ts, &e.line);
+                }
+                Ok(())
+            }
+            Source::Indexed {
+                partition,
+                searcher,
+                address,
+            } => partition.read_block_with(searcher, *address, f),
+        }
+    }
+}
+
 impl std::fmt::Debug for BlockHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

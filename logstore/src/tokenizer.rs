@@ -110,6 +110,64 @@ impl TokenStream for LogTokenStream<'_> {
     }
 }
 
+/// The distinct tokens of a block's lines, lowercased, each with its
+/// hash; a token too long to index leaves [`LONG_TOKEN_MARKER`] instead.
+/// Indexing each block's distinct tokens once (instead of every
+/// occurrence) is what keeps the write path cheap.
+#[derive(Default)]
+pub(crate) struct BlockTokens {
+    seen:
+        std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::vocab::IdentityHasher>>,
+    pub tokens: Vec<(u64, String)>,
+    word: String,
+}
+
+impl BlockTokens {
+    pub fn clear(&mut self) {
+        self.seen.clear();
+        self.tokens.clear();
+    }
+
+    pub fn add_line(&mut self, line: &str) {
+        for (s, e) in token_spans(line) {
+            if e - s > MAX_TOKEN_BYTES {
+                self.push_word(LONG_TOKEN_MARKER);
+                continue;
+            }
+            let mut word = std::mem::take(&mut self.word);
+            lowercase_into(&line[s..e], &mut word);
+            self.push_word(&word);
+            self.word = word;
+        }
+    }
+
+    fn push_word(&mut self, w: &str) {
+        let h = crate::vocab::token_hash(w.as_bytes());
+        if self.seen.insert(h) {
+            self.tokens.push((h, w.to_string()));
+        }
+    }
+
+    /// The tokens as tantivy's pre-tokenized text.
+    pub fn to_pre_tokenized(&self) -> tantivy::tokenizer::PreTokenizedString {
+        tantivy::tokenizer::PreTokenizedString {
+            text: String::new(),
+            tokens: self
+                .tokens
+                .iter()
+                .enumerate()
+                .map(|(i, (_, t))| Token {
+                    offset_from: 0,
+                    offset_to: 0,
+                    position: i,
+                    text: t.clone(),
+                    position_length: 1,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// How a word of a needle must appear among a candidate block's tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NeedleTerm {

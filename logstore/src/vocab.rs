@@ -10,7 +10,6 @@
 //! when writes resume.
 
 use crate::error::LogStoreError;
-use crate::tokenizer::{lowercase_into, token_spans, MAX_TOKEN_BYTES};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -19,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// The hash already is one: pass it through.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub(crate) struct IdentityHasher(u64);
 
 impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -38,7 +37,7 @@ impl Hasher for IdentityHasher {
 type TokenSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
 /// A 64-bit hash of a token (wyhash-style multiply-fold over 8-byte words).
-fn token_hash(b: &[u8]) -> u64 {
+pub(crate) fn token_hash(b: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = (b.len() as u64).wrapping_mul(K);
     let mut chunks = b.chunks_exact(8);
@@ -58,7 +57,6 @@ pub(crate) struct Vocab {
     path: PathBuf,
     seen: Option<TokenSet>,
     pending: Vec<u8>,
-    word: String,
 }
 
 /// Where a needle word must sit in a matching token.
@@ -74,7 +72,6 @@ impl Vocab {
             path: path.to_path_buf(),
             seen: None,
             pending: Vec::new(),
-            word: String::new(),
         }
     }
 
@@ -95,24 +92,29 @@ impl Vocab {
         Ok(self.seen.get_or_insert_with(TokenSet::default))
     }
 
-    /// Notes the tokens of a line (saved by [`Vocab::save`]).
-    pub fn add_line(&mut self, line: &str) -> Result<(), LogStoreError> {
-        let mut word = std::mem::take(&mut self.word);
+    /// Notes tokens (already lowercased, with their [`token_hash`]).
+    pub fn add_tokens<'a>(
+        &mut self,
+        tokens: impl IntoIterator<Item = (u64, &'a str)>,
+    ) -> Result<(), LogStoreError> {
         let mut pending = std::mem::take(&mut self.pending);
         let seen = self.load_seen()?;
-        for (s, e) in token_spans(line) {
-            if e - s > MAX_TOKEN_BYTES {
-                continue;
-            }
-            lowercase_into(&line[s..e], &mut word);
-            if seen.insert(token_hash(word.as_bytes())) {
-                pending.extend_from_slice(word.as_bytes());
+        for (h, t) in tokens {
+            if seen.insert(h) {
+                pending.extend_from_slice(t.as_bytes());
                 pending.push(b'\n');
             }
         }
-        self.word = word;
         self.pending = pending;
         Ok(())
+    }
+
+    /// Notes the tokens of a line (saved by [`Vocab::save`]).
+    #[cfg(test)]
+    pub fn add_line(&mut self, line: &str) -> Result<(), LogStoreError> {
+        let mut t = crate::tokenizer::BlockTokens::default();
+        t.add_line(line);
+        self.add_tokens(t.tokens.iter().map(|(h, w)| (*h, w.as_str())))
     }
 
     pub fn save(&mut self) -> Result<(), LogStoreError> {

@@ -217,3 +217,72 @@ fn answers_hold_from_the_head_and_from_the_index() {
     assert_eq!(store.stats().head_entries, 0);
     check(&store, t0);
 }
+
+/// Counts answered from whole blocks' entry counts must equal counts of
+/// the entries themselves, whether window edges cut blocks or not.
+#[test]
+fn counts_from_block_totals_match_counted_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), LogStoreOptions::default()).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let t0 = (now / SEC - 600) * SEC;
+    let ms = 1_000_000;
+    // 2000 entries 1 ms apart: blocks of 256 span 256 ms.
+    let entries: Vec<Entry> = (0..2000)
+        .map(|i| Entry::new(t0 + i * ms, format!("line {i}")))
+        .collect();
+    store
+        .push(vec![PushStream {
+            labels: LabelSet::from_pairs(&[("app", "c")]),
+            entries,
+        }])
+        .unwrap();
+    store.flush().unwrap();
+    let count = |q: &str, start: i64, end: i64, step: i64| -> Vec<f64> {
+        let QueryResult::Matrix(m) = run(&store, q, start, end, step, 100, Direction::Backward)
+        else {
+            panic!()
+        };
+        m.first()
+            .map(|s| s.points.iter().map(|p| p.1).collect())
+            .unwrap_or_default()
+    };
+    // Whole blocks inside one 10 s window.
+    assert_eq!(
+        count(
+            r#"count_over_time({app="c"}[10s])"#,
+            t0 + 5 * SEC,
+            t0 + 5 * SEC,
+            SEC
+        ),
+        [2000.0]
+    );
+    // Windows of 100 ms: edges cut every block.
+    let w = count(
+        r#"count_over_time({app="c"}[100ms])"#,
+        t0 + 100 * ms - 1,
+        t0 + 1900 * ms - 1,
+        100 * ms,
+    );
+    assert_eq!(w.len(), 19);
+    assert!(w.iter().all(|&v| v == 100.0), "{w:?}");
+    // Overlapping windows (range > step), offset, bytes.
+    let w = count(
+        r#"count_over_time({app="c"}[500ms] offset 100ms)"#,
+        t0 + 700 * ms - 1,
+        t0 + 1500 * ms - 1,
+        200 * ms,
+    );
+    assert!(w.iter().all(|&v| v == 500.0), "{w:?}");
+    let b = count(
+        r#"bytes_over_time({app="c"}[1m])"#,
+        t0 + 30 * SEC,
+        t0 + 30 * SEC,
+        SEC,
+    );
+    let want: usize = (0..2000).map(|i| format!("line {i}").len()).sum();
+    assert_eq!(b, [want as f64]);
+}

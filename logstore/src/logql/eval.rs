@@ -166,25 +166,38 @@ fn log_query(
             }
         }
         stats.blocks += 1;
-        for e in b.entries()? {
-            if e.ts < p.start || e.ts > end_incl {
-                continue;
+        let stream_labels = Labels::from_set(&b.labels);
+        b.for_each_entry(|ts, line| {
+            if ts < p.start || ts > end_incl {
+                return;
             }
             stats.entries_scanned += 1;
-            stats.bytes_scanned += e.line.len() as u64;
-            let base = with_labels.then(|| Labels::from_set(&b.labels));
-            let Some((line, labels)) = pipeline::run(&l.stages, &b.labels, e.ts, &e.line, base)
-            else {
-                continue;
+            stats.bytes_scanned += line.len() as u64;
+            // A full heap keeps only entries better than its worst.
+            if heap.len() >= limit {
+                if let Some(top) = heap.peek() {
+                    let worse = if backward {
+                        ts < top.key.0
+                    } else {
+                        ts > top.key.0
+                    };
+                    if worse {
+                        return;
+                    }
+                }
+            }
+            let base = with_labels.then(|| stream_labels.clone());
+            let Some((line, labels)) = pipeline::run(&l.stages, &b.labels, ts, line, base) else {
+                return;
             };
             seq += 1;
-            let key = (e.ts, if backward { u64::MAX - seq } else { seq });
+            let key = (ts, if backward { u64::MAX - seq } else { seq });
             let kept = Kept {
                 key,
                 backward,
-                labels: labels.map_or_else(|| Labels::from_set(&b.labels), Labels::normalized),
+                labels: labels.map_or_else(|| stream_labels.clone(), Labels::normalized),
                 entry: Entry {
-                    ts: e.ts,
+                    ts,
                     line: line.into_owned(),
                 },
             };
@@ -194,7 +207,7 @@ fn log_query(
                 heap.pop();
                 heap.push(kept);
             }
-        }
+        })?;
     }
     let mut kept = heap.into_sorted_vec();
     // Sorted best first: newest first (backward) or oldest first (forward).
@@ -327,22 +340,73 @@ fn range(
     let mut any = false;
     for b in &blocks {
         stats.blocks += 1;
-        let stream_labels = (!with_labels).then(|| Labels::from_set(&b.labels));
-        for e in b.entries()? {
-            if e.ts <= lo || e.ts > hi {
+        // Without label stages every entry of a block has its stream's
+        // labels: find their sample list once per block.
+        if !with_labels {
+            let list = samples
+                .entry(Labels::from_set(&b.labels).normalized())
+                .or_default();
+            // A block inside one set of windows counts as one weighted
+            // sample, read from its fast fields without decoding lines.
+            let countable = matches!(
+                r.func,
+                RangeFunc::CountOverTime
+                    | RangeFunc::Rate
+                    | RangeFunc::BytesOverTime
+                    | RangeFunc::BytesRate
+            );
+            if countable
+                && r.log.stages.is_empty()
+                && b.start > lo
+                && b.end <= hi
+                && !crosses_window_edge(b.start, b.end, p, r)
+            {
+                stats.entries_scanned += b.entries;
+                stats.bytes_scanned += b.bytes;
+                let value = match r.func {
+                    RangeFunc::BytesOverTime | RangeFunc::BytesRate => b.bytes as f64,
+                    _ => b.entries as f64,
+                };
+                if b.entries > 0 {
+                    any = true;
+                    list.push((b.end, value));
+                }
                 continue;
             }
+            b.for_each_entry(|ts, line| {
+                if ts <= lo || ts > hi {
+                    return;
+                }
+                stats.entries_scanned += 1;
+                stats.bytes_scanned += line.len() as u64;
+                // Only line filters and decolorize here; decolorize does not
+                // change what a count or a byte sum of the original sees
+                // except through filters after it, so run the stages.
+                let Some((line, _)) = pipeline::run(&r.log.stages, &b.labels, ts, line, None)
+                else {
+                    return;
+                };
+                let value = match r.func {
+                    RangeFunc::BytesOverTime | RangeFunc::BytesRate => line.len() as f64,
+                    _ => 1.0,
+                };
+                any = true;
+                list.push((ts, value));
+            })?;
+            continue;
+        }
+        b.for_each_entry(|ts, line| {
+            if ts <= lo || ts > hi {
+                return;
+            }
             stats.entries_scanned += 1;
-            stats.bytes_scanned += e.line.len() as u64;
-            let base = with_labels.then(|| Labels::from_set(&b.labels));
-            let Some((line, labels)) = pipeline::run(&r.log.stages, &b.labels, e.ts, &e.line, base)
+            stats.bytes_scanned += line.len() as u64;
+            let base = Some(Labels::from_set(&b.labels));
+            let Some((line, labels)) = pipeline::run(&r.log.stages, &b.labels, ts, line, base)
             else {
-                continue;
+                return;
             };
-            let mut labels = match labels {
-                Some(l) => l,
-                None => stream_labels.clone().unwrap_or_default(),
-            };
+            let mut labels = labels.unwrap_or_default();
             let value = match (&r.unwrap, r.func) {
                 (Some(u), _) => match unwrap_value(u, &labels) {
                     Ok(v) => {
@@ -364,20 +428,21 @@ fn range(
                 .iter()
                 .all(|f| pipeline::apply_label_filter(f, &mut labels))
             {
-                continue;
+                return;
             }
             // Samples that still carry an error are not aggregated.
             if labels.get(ERROR_LABEL).is_some() && r.unwrap.is_some() {
-                continue;
+                return;
             }
             let key = match &r.grouping {
                 Some(g) => group_labels(&labels.normalized(), Some(g)),
                 None => labels.normalized(),
             };
             any = true;
-            samples.entry(key).or_default().push((e.ts, value));
-        }
+            samples.entry(key).or_default().push((ts, value));
+        })?;
     }
+    samples.retain(|_, v| !v.is_empty());
     if r.func == RangeFunc::AbsentOverTime {
         return Ok(absent(r, &steps, samples, any));
     }
@@ -407,6 +472,30 @@ fn range(
         out.push(Series { labels, points });
     }
     Ok(out)
+}
+
+/// Whether some window edge of the steps (`t - offset`, where a window
+/// ends, or `t - offset - range`, where one starts) splits `[start, end]`
+/// so that its entries do not all fall in the same windows.
+fn crosses_window_edge(start: i64, end: i64, p: &QueryParams, r: &RangeExpr) -> bool {
+    let step = p.step_ns.max(1);
+    // Entries at or before an edge and entries after it: split when
+    // start <= edge < end.
+    let first_edge = |base: i64| -> bool {
+        // Edges are base + k * step for k in 0..=steps.
+        let last = base + (p.end - p.start) / step * step;
+        if end <= base || start > last {
+            return false;
+        }
+        let k = if start <= base {
+            0
+        } else {
+            (start - base + step - 1) / step
+        };
+        let e = base + k * step;
+        e >= start && e < end && e <= last
+    };
+    first_edge(p.start - r.offset_ns) || first_edge(p.start - r.offset_ns - r.range_ns)
 }
 
 fn absent(
@@ -445,7 +534,8 @@ fn over_time(f: RangeFunc, param: Option<f64>, w: &[(i64, f64)], range_s: f64) -
     let n = w.len() as f64;
     let sum: f64 = vals().sum();
     Some(match f {
-        CountOverTime => n,
+        // Values are 1 per entry, or a whole block's count.
+        CountOverTime => sum,
         Rate => sum / range_s,
         BytesOverTime => sum,
         BytesRate => sum / range_s,
