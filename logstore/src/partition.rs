@@ -212,7 +212,7 @@ impl Partition {
                         .filter(|(_, t)| t != LONG_TOKEN_MARKER)
                         .map(|(h, t)| (*h, t.as_str())),
                 )?;
-                doc.add_pre_tokenized_text(f.tokens, tokens.to_pre_tokenized());
+                doc.add_pre_tokenized_text(f.tokens, tokens.take_pre_tokenized());
                 doc.add_u64(f.entries, chunk.len() as u64);
                 doc.add_u64(f.bytes, bytes);
                 block::encode(chunk, &mut payload);

@@ -394,8 +394,7 @@ impl Inner {
             self.count(&out);
             return Ok(out);
         }
-        let record: Vec<PushStream> = accepted.iter().map(|(_, s)| s.clone()).collect();
-        w.wal.append(&record)?;
+        w.wal.append(accepted.iter().map(|(_, s)| s))?;
         for (id, s) in accepted {
             w.active.insert(id, clock);
             for e in s.entries {

@@ -148,19 +148,20 @@ impl BlockTokens {
         }
     }
 
-    /// The tokens as tantivy's pre-tokenized text.
-    pub fn to_pre_tokenized(&self) -> tantivy::tokenizer::PreTokenizedString {
+    /// The tokens as tantivy's pre-tokenized text (emptying this set).
+    pub fn take_pre_tokenized(&mut self) -> tantivy::tokenizer::PreTokenizedString {
+        self.seen.clear();
         tantivy::tokenizer::PreTokenizedString {
             text: String::new(),
             tokens: self
                 .tokens
-                .iter()
+                .drain(..)
                 .enumerate()
-                .map(|(i, (_, t))| Token {
+                .map(|(i, (_, text))| Token {
                     offset_from: 0,
                     offset_to: 0,
                     position: i,
-                    text: t.clone(),
+                    text,
                     position_length: 1,
                 })
                 .collect(),

@@ -125,13 +125,17 @@ impl Wal {
     }
 
     /// Appends the streams as one record, durably; returns its sequence.
-    pub fn append(&mut self, streams: &[PushStream]) -> Result<u64, LogStoreError> {
+    pub fn append<'a, I>(&mut self, streams: I) -> Result<u64, LogStoreError>
+    where
+        I: IntoIterator<Item = &'a PushStream>,
+        I::IntoIter: ExactSizeIterator,
+    {
         if self.segment_bytes >= SEGMENT_BYTES {
             self.roll()?;
         }
         let seq = self.next_seq;
         let mut buf = std::mem::take(&mut self.buf);
-        encode_record(seq, streams, &mut buf);
+        encode_record(seq, streams.into_iter(), &mut buf);
         let path = segment_path(&self.dir, *self.segments.last().unwrap_or(&seq));
         let written = self
             .file
@@ -195,7 +199,11 @@ impl Wal {
     }
 }
 
-fn encode_record(seq: u64, streams: &[PushStream], out: &mut Vec<u8>) {
+fn encode_record<'a>(
+    seq: u64,
+    streams: impl ExactSizeIterator<Item = &'a PushStream>,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     out.extend_from_slice(&[0; FRAME_HEADER]);
     out.extend_from_slice(&seq.to_le_bytes());
