@@ -22,6 +22,8 @@ pub enum LogStoreError {
     },
     #[error("log store is closed")]
     Closed,
+    #[error("ingestion backlog: indexing is behind the pushes; retry later")]
+    Backlog,
 }
 
 impl LogStoreError {

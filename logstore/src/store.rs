@@ -113,12 +113,18 @@ struct Inner {
     counters: Counters,
     stop: Mutex<bool>,
     wake: Condvar,
+    /// Signalled when a commit takes the head (pushes wait on it while the
+    /// head is at twice `max_head_bytes`).
+    drained: Condvar,
 }
 
 pub struct LogStore {
     inner: Arc<Inner>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// Longest a push waits for indexing to catch up before it is refused.
+const BACKLOG_WAIT: Duration = Duration::from_secs(20);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -204,6 +210,7 @@ impl LogStore {
             counters: Counters::default(),
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            drained: Condvar::new(),
         });
         let bg = Arc::clone(&inner);
         let thread = std::thread::Builder::new()
@@ -359,6 +366,21 @@ impl Inner {
         }
         let width = dur_ns(self.opts.partition).max(1);
         let mut w = lock(&self.write);
+        // Backpressure: while indexing is behind, the head stops growing
+        // (it is memory until committed); senders wait, then get a retry.
+        let waited = Instant::now();
+        while w.head.bytes >= self.opts.max_head_bytes.saturating_mul(2) {
+            self.wake.notify_all();
+            let left = BACKLOG_WAIT.saturating_sub(waited.elapsed());
+            if left.is_zero() {
+                return Err(LogStoreError::Backlog);
+            }
+            w = self
+                .drained
+                .wait_timeout(w, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
         let clock = Instant::now();
         let mut new_streams = 0;
         let mut new_last: HashMap<StreamId, (i64, u32)> = HashMap::new();
@@ -490,6 +512,7 @@ impl Inner {
             if !w.head.is_empty() {
                 let head = std::mem::take(&mut w.head);
                 frozen.push(Arc::new(Frozen { head, seq }));
+                self.drained.notify_all();
             }
             let idle_after = Instant::now() - self.opts.limits.stream_idle;
             w.active.retain(|_, t| *t >= idle_after);

@@ -101,6 +101,10 @@ pub async fn push(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -
     let stored = tokio::task::spawn_blocking(move || store.push(streams)).await;
     let outcome = match stored {
         Ok(Ok(o)) => o,
+        Ok(Err(e @ logstore::LogStoreError::Backlog)) => {
+            st.metrics.write_request(PROTOCOL, "backlog");
+            return text_error(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "log push failed");
             st.metrics.write_request(PROTOCOL, "error");
