@@ -8,12 +8,20 @@
 //! Tokens are deduplicated by a 64-bit hash while the partition takes
 //! writes; the set is dropped with the writer and rebuilt from the file
 //! when writes resume.
+//!
+//! Beside it, `vocab.grams` holds one record per 64 KiB chunk of the
+//! vocabulary: a 65 536-bit set of the hashed 4-grams of the tokens that
+//! start in the chunk, the vocabulary length it was computed at, and a
+//! checksum. A word of four or more bytes skips every chunk missing one of
+//! its 4-grams; a record that is missing, stale or damaged only means
+//! that chunk is scanned.
 
 use crate::error::LogStoreError;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The hash already is one: pass it through.
@@ -51,6 +59,82 @@ pub(crate) fn token_hash(b: &[u8]) -> u64 {
     let m = u128::from(h ^ u64::from_le_bytes(last))
         .wrapping_mul(u128::from(K ^ 0xe703_7ed1_a0b4_28db));
     (m as u64) ^ ((m >> 64) as u64)
+}
+
+const CHUNK: usize = 64 << 10;
+const GRAM_BITS: usize = 1 << 16;
+const RECORD_HEADER: usize = 16;
+const RECORD: usize = RECORD_HEADER + GRAM_BITS / 8;
+
+fn grams_path(vocab: &Path) -> PathBuf {
+    vocab.with_extension("grams")
+}
+
+fn gram_bit(g: &[u8]) -> usize {
+    let v = u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
+    (v.wrapping_mul(0x9e37_79b1) >> 16) as usize
+}
+
+/// `[start, end)` of the tokens (with their newlines) that start in chunk `k`.
+fn chunk_region(bytes: &[u8], k: usize) -> (usize, usize) {
+    let after_newline_from = |at: usize| -> usize {
+        if at == 0 {
+            return 0;
+        }
+        memchr::memchr(b'\n', &bytes[at - 1..]).map_or(bytes.len(), |p| at + p)
+    };
+    let start = after_newline_from((k * CHUNK).min(bytes.len()));
+    let end = after_newline_from(((k + 1) * CHUNK).min(bytes.len()));
+    (start, end.max(start))
+}
+
+/// The gram record of chunk `k` as of `bytes`.
+fn gram_record(bytes: &[u8], k: usize) -> Vec<u8> {
+    let (start, end) = chunk_region(bytes, k);
+    let mut bits = vec![0u8; GRAM_BITS / 8];
+    for token in bytes[start..end].split(|&b| b == b'\n') {
+        for g in token.windows(4) {
+            let i = gram_bit(g);
+            bits[i / 8] |= 1 << (i % 8);
+        }
+    }
+    let mut rec = Vec::with_capacity(RECORD);
+    rec.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    rec.extend_from_slice(&crc32fast::hash(&bits).to_le_bytes());
+    rec.extend_from_slice(&[0; 4]);
+    rec.extend_from_slice(&bits);
+    rec
+}
+
+/// Rewrites the gram records of the chunks from `from_len`'s to the end.
+fn update_grams(vocab: &Path, from_len: usize) -> Result<(), LogStoreError> {
+    let file = File::open(vocab).map_err(|e| LogStoreError::io(vocab, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| LogStoreError::io(vocab, e))?
+        .len() as usize;
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: as in `tokens_containing`: append-only, read below `len`.
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file) }
+        .map_err(|e| LogStoreError::io(vocab, e))?;
+    let bytes: &[u8] = &map;
+    let path = grams_path(vocab);
+    let f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LogStoreError::io(&path, e))?;
+    // The chunk before may end in a token that was still open.
+    let first = (from_len / CHUNK).saturating_sub(1);
+    let last = (bytes.len() - 1) / CHUNK;
+    for k in first..=last {
+        f.write_all_at(&gram_record(&bytes, k), (k * RECORD) as u64)
+            .map_err(|e| LogStoreError::io(&path, e))?;
+    }
+    Ok(())
 }
 
 pub(crate) struct Vocab {
@@ -122,6 +206,7 @@ impl Vocab {
             return Ok(());
         }
         let path = &self.path;
+        let before = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
         OpenOptions::new()
             .create(true)
             .append(true)
@@ -129,7 +214,7 @@ impl Vocab {
             .and_then(|mut f| f.write_all(&self.pending).and_then(|_| f.sync_data()))
             .map_err(|e| LogStoreError::io(path, e))?;
         self.pending.clear();
-        Ok(())
+        update_grams(path, before)
     }
 
     /// Forgets the dedupe set (the partition stopped taking writes).
@@ -166,9 +251,39 @@ pub(crate) fn tokens_containing(
     let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) }
         .map_err(|e| LogStoreError::io(path, e))?;
     let bytes: &[u8] = &map;
+    let grams = std::fs::read(grams_path(path)).unwrap_or_default();
+    let wanted: Vec<usize> = word.as_bytes().windows(4).map(gram_bit).collect();
     let mut out = Vec::new();
+    let chunks = (bytes.len() - 1) / CHUNK + 1;
+    for k in 0..chunks {
+        let (start, end) = chunk_region(bytes, k);
+        if start >= end {
+            continue;
+        }
+        if !wanted.is_empty() {
+            if let Some(rec) = grams.get(k * RECORD..(k + 1) * RECORD) {
+                let covered = u64::from_le_bytes(rec[0..8].try_into().unwrap_or([0; 8])) as usize;
+                let crc = u32::from_le_bytes(rec[8..12].try_into().unwrap_or([0; 4]));
+                let bits = &rec[RECORD_HEADER..];
+                let trusted = covered >= end && crc32fast::hash(bits) == crc;
+                if trusted && !wanted.iter().all(|&i| bits[i / 8] & (1 << (i % 8)) != 0) {
+                    continue;
+                }
+            }
+        }
+        scan_region(&bytes[..end], start, word, anchor, &mut out);
+        if out.len() > max {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Tokens in `bytes[start..]` (whole tokens) holding `word` where `anchor` says.
+fn scan_region(bytes: &[u8], start: usize, word: &str, anchor: Anchor, out: &mut Vec<String>) {
     let mut last_start = usize::MAX;
-    for hit in memchr::memmem::find_iter(bytes, word.as_bytes()) {
+    for hit in memchr::memmem::find_iter(&bytes[start..], word.as_bytes()) {
+        let hit = hit + start;
         let end_of_word = hit + word.len();
         let start = memchr::memrchr(b'\n', &bytes[..hit]).map_or(0, |n| n + 1);
         let Some(nl) = memchr::memchr(b'\n', &bytes[end_of_word..]) else {
@@ -184,12 +299,8 @@ pub(crate) fn tokens_containing(
         last_start = start;
         if let Ok(t) = std::str::from_utf8(&bytes[start..end]) {
             out.push(t.to_string());
-            if out.len() > max {
-                return Ok(None);
-            }
         }
     }
-    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -232,5 +343,62 @@ mod tests {
             tokens_containing(&dir.path().join("none"), "a", Anchor::Anywhere, 2).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn gram_filters_skip_chunks_without_losing_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vocab");
+        let mut v = Vocab::new(&path);
+        let mut all = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        // Several chunks of random hex ids, saved in uneven batches.
+        for batch in 0..7 {
+            let mut line = String::new();
+            for _ in 0..(3000 + batch * 500) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = format!("{x:016x}");
+                line.push_str(&id);
+                line.push(' ');
+                all.push(id);
+            }
+            v.add_line(&line).unwrap();
+            v.save().unwrap();
+        }
+        assert!(std::fs::metadata(&path).unwrap().len() as usize > 4 * CHUNK);
+        let brute = |w: &str| -> Vec<String> {
+            let mut t: Vec<String> = all.iter().filter(|t| t.contains(w)).cloned().collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        let find = |w: &str| {
+            let mut t = tokens_containing(&path, w, Anchor::Anywhere, usize::MAX)
+                .unwrap()
+                .unwrap();
+            t.sort();
+            t
+        };
+        for probe in [
+            &all[5][3..12],
+            &all[20_000][0..16],
+            &all[all.len() - 1][8..],
+            "abcd",
+            &all[9000][4..8],
+        ] {
+            assert_eq!(find(probe), brute(probe), "{probe}");
+        }
+        // Damaged or missing records only cost a scan.
+        let grams = grams_path(&path);
+        let mut g = std::fs::read(&grams).unwrap();
+        for b in g.iter_mut().skip(RECORD_HEADER).step_by(97) {
+            *b = 0;
+        }
+        std::fs::write(&grams, &g).unwrap();
+        assert_eq!(find(&all[7][2..14]), brute(&all[7][2..14]));
+        std::fs::remove_file(&grams).unwrap();
+        assert_eq!(find(&all[30][0..10]), brute(&all[30][0..10]));
     }
 }

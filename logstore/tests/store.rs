@@ -361,10 +361,16 @@ fn a_full_head_holds_pushes_until_a_commit_takes_it() {
     let t = now() - HOUR;
     let line = "x".repeat(1000);
     for i in 0..100 {
-        store.push(vec![stream(&[("app", "a")], &[(t + i, &line)])]).unwrap();
+        store
+            .push(vec![stream(&[("app", "a")], &[(t + i, &line)])])
+            .unwrap();
         // The head and the one being indexed: each at most twice the limit
         // (plus the push that crossed it).
-        assert!(store.stats().head_entries <= 2 * (2 * 4096 / 1000 + 1), "{:?}", store.stats());
+        assert!(
+            store.stats().head_entries <= 2 * (2 * 4096 / 1000 + 1),
+            "{:?}",
+            store.stats()
+        );
     }
     assert!(store.stats().commits >= 10, "{:?}", store.stats());
     assert_eq!(read(&store, &[], t, t + 100, &[]).len(), 100);
