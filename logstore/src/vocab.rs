@@ -131,7 +131,7 @@ fn update_grams(vocab: &Path, from_len: usize) -> Result<(), LogStoreError> {
     let first = (from_len / CHUNK).saturating_sub(1);
     let last = (bytes.len() - 1) / CHUNK;
     for k in first..=last {
-        f.write_all_at(&gram_record(&bytes, k), (k * RECORD) as u64)
+        f.write_all_at(&gram_record(bytes, k), (k * RECORD) as u64)
             .map_err(|e| LogStoreError::io(&path, e))?;
     }
     Ok(())
