@@ -11,7 +11,7 @@
 use crate::block::{self, Entry};
 use crate::error::LogStoreError;
 use crate::streams::{StreamId, StreamRegistry};
-use crate::tokenizer::{BlockTokens, LogTokenizer, NeedleTerm, LONG_TOKEN_MARKER, TOKENIZER_NAME};
+use crate::tokenizer::{BlockTokens, NeedleTerm, LONG_TOKEN_MARKER, TOKENIZER_NAME};
 use crate::vocab::{tokens_containing, Anchor, Vocab};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -130,9 +130,10 @@ impl Partition {
                 .create_in_dir(dir)
                 .map_err(idx_err(dir))?
         };
-        index
-            .tokenizers()
-            .register(TOKENIZER_NAME, LogTokenizer::default());
+        index.tokenizers().register(
+            TOKENIZER_NAME,
+            tantivy::tokenizer::WhitespaceTokenizer::default(),
+        );
         let committed_seq = index
             .load_metas()
             .map_err(idx_err(dir))?
@@ -205,14 +206,8 @@ impl Partition {
                     bytes += e.line.len() as u64;
                     tokens.add_line(&e.line);
                 }
-                vocab.add_tokens(
-                    tokens
-                        .tokens
-                        .iter()
-                        .filter(|(_, t)| t != LONG_TOKEN_MARKER)
-                        .map(|(h, t)| (*h, t.as_str())),
-                )?;
-                doc.add_pre_tokenized_text(f.tokens, tokens.take_pre_tokenized());
+                vocab.add_tokens(tokens.tokens().filter(|(_, t)| *t != LONG_TOKEN_MARKER))?;
+                doc.add_text(f.tokens, tokens.joined());
                 doc.add_u64(f.entries, chunk.len() as u64);
                 doc.add_u64(f.bytes, bytes);
                 block::encode(chunk, &mut payload);

@@ -9,9 +9,9 @@
 //! the needle's words; [`needle_terms`] works out which, and the caller
 //! still tests every line.
 
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-
-pub(crate) const TOKENIZER_NAME: &str = "vigil_log";
+/// The index field's tokenizer: blocks hand it their distinct tokens
+/// already split, lowercased and space-separated.
+pub(crate) const TOKENIZER_NAME: &str = "vigil_tokens";
 pub(crate) const MAX_TOKEN_BYTES: usize = 64;
 /// Not a possible token (tokens hold no `~`).
 pub(crate) const LONG_TOKEN_MARKER: &str = "~long";
@@ -52,64 +52,6 @@ pub(crate) fn lowercase_into(s: &str, out: &mut String) {
     }
 }
 
-#[derive(Clone, Default)]
-pub(crate) struct LogTokenizer {
-    token: Token,
-}
-
-pub(crate) struct LogTokenStream<'a> {
-    text: &'a str,
-    spans: Box<dyn Iterator<Item = (usize, usize)> + 'a>,
-    token: &'a mut Token,
-    marked_long: bool,
-}
-
-impl Tokenizer for LogTokenizer {
-    type TokenStream<'a> = LogTokenStream<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> LogTokenStream<'a> {
-        self.token.reset();
-        self.token.position = usize::MAX;
-        LogTokenStream {
-            text,
-            spans: Box::new(token_spans(text)),
-            token: &mut self.token,
-            marked_long: false,
-        }
-    }
-}
-
-impl TokenStream for LogTokenStream<'_> {
-    fn advance(&mut self) -> bool {
-        for (start, end) in self.spans.by_ref() {
-            let long = end - start > MAX_TOKEN_BYTES;
-            if long && self.marked_long {
-                continue;
-            }
-            self.token.position = self.token.position.wrapping_add(1);
-            self.token.offset_from = start;
-            self.token.offset_to = end;
-            if long {
-                self.marked_long = true;
-                self.token.text.clear();
-                self.token.text.push_str(LONG_TOKEN_MARKER);
-            } else {
-                lowercase_into(&self.text[start..end], &mut self.token.text);
-            }
-            return true;
-        }
-        false
-    }
-
-    fn token(&self) -> &Token {
-        self.token
-    }
-
-    fn token_mut(&mut self) -> &mut Token {
-        self.token
-    }
-}
-
 /// The distinct tokens of a block's lines, lowercased, each with its
 /// hash; a token too long to index leaves [`LONG_TOKEN_MARKER`] instead.
 /// Indexing each block's distinct tokens once (instead of every
@@ -118,14 +60,19 @@ impl TokenStream for LogTokenStream<'_> {
 pub(crate) struct BlockTokens {
     seen:
         std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::vocab::IdentityHasher>>,
-    pub tokens: Vec<(u64, String)>,
+    /// The distinct tokens, space-separated: what the index's whitespace
+    /// tokenizer reads (one string per block, no allocation per token).
+    joined: String,
+    /// (hash, start, end) of each token in `joined`.
+    spans: Vec<(u64, usize, usize)>,
     word: String,
 }
 
 impl BlockTokens {
     pub fn clear(&mut self) {
         self.seen.clear();
-        self.tokens.clear();
+        self.joined.clear();
+        self.spans.clear();
     }
 
     pub fn add_line(&mut self, line: &str) {
@@ -144,28 +91,21 @@ impl BlockTokens {
     fn push_word(&mut self, w: &str) {
         let h = crate::vocab::token_hash(w.as_bytes());
         if self.seen.insert(h) {
-            self.tokens.push((h, w.to_string()));
+            let start = self.joined.len();
+            self.joined.push_str(w);
+            self.spans.push((h, start, self.joined.len()));
+            self.joined.push(' ');
         }
     }
 
-    /// The tokens as tantivy's pre-tokenized text (emptying this set).
-    pub fn take_pre_tokenized(&mut self) -> tantivy::tokenizer::PreTokenizedString {
-        self.seen.clear();
-        tantivy::tokenizer::PreTokenizedString {
-            text: String::new(),
-            tokens: self
-                .tokens
-                .drain(..)
-                .enumerate()
-                .map(|(i, (_, text))| Token {
-                    offset_from: 0,
-                    offset_to: 0,
-                    position: i,
-                    text,
-                    position_length: 1,
-                })
-                .collect(),
-        }
+    /// The distinct tokens with their hashes, in first-seen order.
+    pub fn tokens(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
+        self.spans.iter().map(|&(h, s, e)| (h, &self.joined[s..e]))
+    }
+
+    /// All distinct tokens, space-separated, for the whitespace tokenizer.
+    pub fn joined(&self) -> &str {
+        &self.joined
     }
 }
 
@@ -220,13 +160,9 @@ mod tests {
     use super::*;
 
     fn tokens(text: &str) -> Vec<String> {
-        let mut t = LogTokenizer::default();
-        let mut s = t.token_stream(text);
-        let mut out = Vec::new();
-        while s.advance() {
-            out.push(s.token().text.clone());
-        }
-        out
+        let mut t = BlockTokens::default();
+        t.add_line(text);
+        t.tokens().map(|(_, w)| w.to_string()).collect()
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Vocab {
     pub fn add_line(&mut self, line: &str) -> Result<(), LogStoreError> {
         let mut t = crate::tokenizer::BlockTokens::default();
         t.add_line(line);
-        self.add_tokens(t.tokens.iter().map(|(h, w)| (*h, w.as_str())))
+        self.add_tokens(t.tokens())
     }
 
     pub fn save(&mut self) -> Result<(), LogStoreError> {
