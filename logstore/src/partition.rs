@@ -148,6 +148,7 @@ impl Partition {
             .try_into()
             .map_err(idx_err(dir))?;
         let streams = StreamRegistry::open(&dir.join("streams"))?;
+        crate::vocab::repair_grams(&dir.join(VOCAB_FILE))?;
         Ok(Partition {
             start,
             end,
