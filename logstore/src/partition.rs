@@ -12,7 +12,7 @@ use crate::block::{self, Entry};
 use crate::error::LogStoreError;
 use crate::streams::{StreamId, StreamRegistry};
 use crate::tokenizer::{BlockTokens, NeedleTerm, LONG_TOKEN_MARKER, TOKENIZER_NAME};
-use crate::vocab::{tokens_containing, Anchor, Vocab};
+use crate::vocab::{tokens_containing, Anchor, Vocab, VocabMaps};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -104,6 +104,7 @@ pub(crate) struct Partition {
     idle_cycles: AtomicU32,
     disk_bytes: AtomicU64,
     vocab: Mutex<Vocab>,
+    vocab_maps: VocabMaps,
 }
 
 fn idx_err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> LogStoreError + '_ {
@@ -162,6 +163,7 @@ impl Partition {
             idle_cycles: AtomicU32::new(0),
             disk_bytes: AtomicU64::new(dir_bytes(dir)),
             vocab: Mutex::new(Vocab::new(&dir.join(VOCAB_FILE))),
+            vocab_maps: VocabMaps::default(),
         })
     }
 
@@ -382,9 +384,13 @@ impl Partition {
             NeedleTerm::Infix(t) => (format!(".*{}.*", escape(t)), Some((t, Anchor::Anywhere))),
         };
         let from_vocab = match anchor {
-            Some((word, anchor)) => {
-                tokens_containing(&self.dir.join(VOCAB_FILE), word, anchor, MAX_VOCAB_TERMS)?
-            }
+            Some((word, anchor)) => tokens_containing(
+                &self.vocab_maps,
+                &self.dir.join(VOCAB_FILE),
+                word,
+                anchor,
+                MAX_VOCAB_TERMS,
+            )?,
             None => None,
         };
         let words: Box<dyn Query> = match from_vocab {

@@ -25,6 +25,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The hash already is one: pass it through.
 #[derive(Default)]
@@ -118,7 +119,7 @@ fn update_grams(vocab: &Path, from_len: usize) -> Result<(), LogStoreError> {
     if len == 0 {
         return Ok(());
     }
-    // SAFETY: as in `tokens_containing`: append-only, read below `len`.
+    // SAFETY: as in `VocabMaps::get`: append-only, read below `len`.
     let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file) }
         .map_err(|e| LogStoreError::io(vocab, e))?;
     let bytes: &[u8] = &map;
@@ -270,42 +271,80 @@ impl Vocab {
 
 /// Saved tokens holding `word` (lowercase) where `anchor` says; `None`
 /// when more than `max` do (the caller then walks the dictionary).
+type Maps = (u64, u64, Arc<memmap2::Mmap>, Option<Arc<memmap2::Mmap>>);
+
+/// A partition's vocabulary and filter mappings, kept across queries: a
+/// fresh mapping per query pays a page fault for every record it touches.
+/// Remapped when either file's length changes (records rewritten in place
+/// show through the shared mapping).
+#[derive(Default)]
+pub(crate) struct VocabMaps {
+    cached: Mutex<Option<Maps>>,
+}
+
+impl VocabMaps {
+    fn get(&self, path: &Path) -> Result<Option<Maps>, LogStoreError> {
+        let vlen = match std::fs::metadata(path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(LogStoreError::io(path, e)),
+        };
+        let gpath = grams_path(path);
+        let glen = std::fs::metadata(&gpath).map_or(0, |m| m.len());
+        let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = cached.as_ref() {
+            if c.0 == vlen && c.1 == glen {
+                return Ok(Some(c.clone()));
+            }
+        }
+        if vlen == 0 {
+            // Nothing indexed: walking the (empty) dictionary is as cheap.
+            return Ok(None);
+        }
+        let file = File::open(path).map_err(|e| LogStoreError::io(path, e))?;
+        // SAFETY: the file is only ever appended to (and deleted whole with
+        // its partition, which leaves an existing mapping valid); bytes past
+        // the length mapped here are never read.
+        let vmap = unsafe { memmap2::MmapOptions::new().len(vlen as usize).map(&file) }
+            .map_err(|e| LogStoreError::io(path, e))?;
+        let gmap = if glen > 0 {
+            File::open(&gpath)
+                .ok()
+                // SAFETY: records are rewritten in place, only ever adding
+                // bits; a record read mid-rewrite admits at least as much.
+                .and_then(|f| {
+                    unsafe { memmap2::MmapOptions::new().len(glen as usize).map(&f) }.ok()
+                })
+                .map(Arc::new)
+        } else {
+            None
+        };
+        let maps = (vlen, glen, Arc::new(vmap), gmap);
+        *cached = Some(maps.clone());
+        Ok(Some(maps))
+    }
+}
+
+/// Saved tokens holding `word` (lowercase) where `anchor` says; `None`
+/// when more than `max` do, or there is no vocabulary (the caller then
+/// walks the dictionary).
 pub(crate) fn tokens_containing(
+    maps: &VocabMaps,
     path: &Path,
     word: &str,
     anchor: Anchor,
     max: usize,
 ) -> Result<Option<Vec<String>>, LogStoreError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        // No vocabulary (nothing indexed yet, or a partition from before
-        // vocabularies): the dictionary walk is the safe answer.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LogStoreError::io(path, e)),
+    // No vocabulary (nothing indexed yet, or a partition from before
+    // vocabularies): the dictionary walk is the safe answer.
+    let Some((len, _, vmap, gmap)) = maps.get(path)? else {
+        return Ok(None);
     };
-    let len = file
-        .metadata()
-        .map_err(|e| LogStoreError::io(path, e))?
-        .len();
     if len == 0 || word.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    // SAFETY: the file is only ever appended to (and deleted whole with its
-    // partition, which leaves an existing mapping valid); bytes past the
-    // length mapped here are never read.
-    let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) }
-        .map_err(|e| LogStoreError::io(path, e))?;
-    let bytes: &[u8] = &map;
-    // Mapped, not read: a query touches a few bits of each record.
-    let grams_map = File::open(grams_path(path)).ok().and_then(|f| {
-        let len = f.metadata().ok()?.len() as usize;
-        // SAFETY: records are rewritten in place by the writer, and every
-        // record read here is checked against its checksum before use.
-        (len > 0)
-            .then(|| unsafe { memmap2::MmapOptions::new().len(len).map(&f) }.ok())
-            .flatten()
-    });
-    let grams: &[u8] = grams_map.as_deref().unwrap_or(&[]);
+    let bytes: &[u8] = &vmap[..len as usize];
+    let grams: &[u8] = gmap.as_deref().map_or(&[], |m| &m[..]);
     let wanted: Vec<usize> = word.as_bytes().windows(4).map(gram_bit).collect();
     let mut out = Vec::new();
     let chunks = (bytes.len() - 1) / CHUNK + 1;
@@ -384,7 +423,9 @@ mod tests {
             ["7f3a0000", "7f3a9c2e", "again", "and", "api", "get", "myerror", "new", "ok", "req"]
         );
         let find = |w: &str, a: Anchor| {
-            let mut t = tokens_containing(&path, w, a, 100).unwrap().unwrap();
+            let mut t = tokens_containing(&VocabMaps::default(), &path, w, a, 100)
+                .unwrap()
+                .unwrap();
             t.sort();
             t
         };
@@ -393,11 +434,18 @@ mod tests {
         assert_eq!(find("rro", Anchor::End), Vec::<String>::new());
         assert!(find("zzz", Anchor::Anywhere).is_empty());
         assert_eq!(
-            tokens_containing(&path, "a", Anchor::Anywhere, 2).unwrap(),
+            tokens_containing(&VocabMaps::default(), &path, "a", Anchor::Anywhere, 2).unwrap(),
             None
         );
         assert_eq!(
-            tokens_containing(&dir.path().join("none"), "a", Anchor::Anywhere, 2).unwrap(),
+            tokens_containing(
+                &VocabMaps::default(),
+                &dir.path().join("none"),
+                "a",
+                Anchor::Anywhere,
+                2
+            )
+            .unwrap(),
             None
         );
     }
@@ -432,9 +480,15 @@ mod tests {
             t
         };
         let find = |w: &str| {
-            let mut t = tokens_containing(&path, w, Anchor::Anywhere, usize::MAX)
-                .unwrap()
-                .unwrap();
+            let mut t = tokens_containing(
+                &VocabMaps::default(),
+                &path,
+                w,
+                Anchor::Anywhere,
+                usize::MAX,
+            )
+            .unwrap()
+            .unwrap();
             t.sort();
             t
         };
