@@ -461,7 +461,9 @@ fn dashboard_assets_and_health_endpoints_are_served() {
 fn status_reports_what_the_head_holds() {
     let dir = tempfile::tempdir().unwrap();
     let v = Vigil::start(dir.path(), &[]);
-    let t0 = now_ms() - 600_000;
+    // Inside one 2 h block window (chunks are also cut at its edges), and
+    // in the past.
+    let t0 = (now_ms() - 600_000).div_euclid(7_200_000) * 7_200_000 + 1000;
     // 250 samples: two full chunks and an open one.
     let samples: Vec<(i64, f64)> = (0..250).map(|i| (t0 + i * 1000, i as f64 * 0.25)).collect();
     let (code, body) = remote_write(
