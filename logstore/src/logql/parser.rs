@@ -338,6 +338,23 @@ fn error_at(src: &str, at: usize, msg: &str) -> ParseError {
     }
 }
 
+/// Whether a token compares a label (so the identifier before it is a
+/// label filter, not a stage or keyword).
+fn is_label_comparison(t: &Tok) -> bool {
+    matches!(
+        t,
+        Tok::Eq
+            | Tok::BangEq
+            | Tok::EqTilde
+            | Tok::BangTilde
+            | Tok::Gt
+            | Tok::Ge
+            | Tok::Lt
+            | Tok::Le
+            | Tok::EqEq
+    )
+}
+
 const PARSERS: &[&str] = &[
     "json",
     "logfmt",
@@ -548,19 +565,7 @@ impl Parser<'_> {
             }
             let word = match self.peek() {
                 Tok::Ident(w)
-                    if PARSERS.contains(&w.as_str())
-                        && !matches!(
-                            self.peek_at(1),
-                            Tok::Eq
-                                | Tok::BangEq
-                                | Tok::EqTilde
-                                | Tok::BangTilde
-                                | Tok::Gt
-                                | Tok::Ge
-                                | Tok::Lt
-                                | Tok::Le
-                                | Tok::EqEq
-                        ) =>
+                    if PARSERS.contains(&w.as_str()) && !is_label_comparison(self.peek_at(1)) =>
                 {
                     Some(w.clone())
                 }
@@ -767,18 +772,7 @@ impl Parser<'_> {
             let comma = matches!(self.peek(), Tok::Comma);
             // `a="x" b="y"` (space-separated) also means and.
             let implicit = matches!(self.peek(), Tok::Ident(w) if w != "or" && w != "and" && !PARSERS.contains(&w.as_str()))
-                && matches!(
-                    self.peek_at(1),
-                    Tok::Eq
-                        | Tok::BangEq
-                        | Tok::EqTilde
-                        | Tok::BangTilde
-                        | Tok::Gt
-                        | Tok::Ge
-                        | Tok::Lt
-                        | Tok::Le
-                        | Tok::EqEq
-                );
+                && is_label_comparison(self.peek_at(1));
             if !(and || comma || implicit) {
                 return Ok(lhs);
             }

@@ -2,7 +2,7 @@
 //! `/loki/api/v1/series`, answered from the partitions' stream registries
 //! without opening an index.
 
-use super::{log_store, time_range, LokiError};
+use super::{log_store, params, time_range, LokiError};
 use crate::api::params::Params;
 use crate::selector::parse_selector;
 use crate::server::AppState;
@@ -48,10 +48,6 @@ async fn streams(
     .await
     .map_err(|e| LokiError::internal(format!("query task failed: {e}")))?;
     Ok(found.into_iter().collect())
-}
-
-fn params(query: Option<String>, body: &Bytes) -> Params {
-    Params::parse(query.as_deref(), (!body.is_empty()).then_some(&body[..]))
 }
 
 pub async fn labels(State(st): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {

@@ -50,6 +50,14 @@ impl IntoResponse for LokiError {
     }
 }
 
+/// A request's parameters: the query string and a form body (POST).
+pub(crate) fn params(
+    query: Option<String>,
+    body: &axum::body::Bytes,
+) -> crate::api::params::Params {
+    crate::api::params::Params::parse(query.as_deref(), (!body.is_empty()).then_some(&body[..]))
+}
+
 pub(crate) fn log_store(st: &AppState) -> Result<Arc<LogStore>, LokiError> {
     st.logs().ok_or_else(|| LokiError {
         code: StatusCode::SERVICE_UNAVAILABLE,

@@ -2,7 +2,7 @@
 //! over the log store, answered in Loki's shapes (`streams`, `matrix`,
 //! `vector`, `scalar`) with a `stats.summary` Grafana reads.
 
-use super::{log_store, now_ns, parse_time, time_range, LokiError};
+use super::{log_store, now_ns, params, parse_time, time_range, LokiError};
 use crate::api::params::{parse_duration, Params};
 use crate::api::query_json::{write_point, write_str};
 use crate::server::AppState;
@@ -17,10 +17,6 @@ use std::time::{Duration, Instant};
 const MAX_SERIES: usize = 500;
 /// Most entries one log query may return (Loki's `max_entries_limit_per_query`).
 const MAX_LIMIT: usize = 5000;
-
-fn params(query: Option<String>, body: &Bytes) -> Params {
-    Params::parse(query.as_deref(), (!body.is_empty()).then_some(&body[..]))
-}
 
 fn limit(p: &Params) -> Result<usize, LokiError> {
     match p.get("limit") {
