@@ -51,6 +51,11 @@ pub struct LogsConfig {
     pub reject_old_samples_max_age: Duration,
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub creation_grace_period: Duration,
+    /// Loki's `unordered_writes`: entries older than their stream's newest
+    /// are taken back to `max_chunk_age / 2` behind it.
+    pub unordered_writes: bool,
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub max_chunk_age: Duration,
 }
 
 impl Default for LogsConfig {
@@ -68,6 +73,8 @@ impl Default for LogsConfig {
             max_global_streams_per_user: o.limits.max_streams,
             reject_old_samples_max_age: o.limits.reject_older_than,
             creation_grace_period: o.limits.creation_grace,
+            unordered_writes: o.limits.unordered_writes,
+            max_chunk_age: o.limits.max_chunk_age,
         }
     }
 }
@@ -94,6 +101,8 @@ impl LogsConfig {
                 max_streams: self.max_global_streams_per_user,
                 reject_older_than: self.reject_old_samples_max_age,
                 creation_grace: self.creation_grace_period,
+                unordered_writes: self.unordered_writes,
+                max_chunk_age: self.max_chunk_age,
                 ..defaults.limits
             },
             ..defaults

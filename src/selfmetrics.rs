@@ -249,6 +249,12 @@ impl Collector for LogStoreCollector {
         )?;
         gauge(
             e,
+            "logs_segments",
+            "Searchable tantivy segments over all log partitions (one per sealed partition)",
+            s.segments as i64,
+        )?;
+        gauge(
+            e,
             "logs_partition_bytes",
             "Bytes of log partitions on disk",
             s.partition_bytes as i64,

@@ -20,6 +20,10 @@ pub struct Limits {
     pub reject_older_than: Duration,
     /// Entries further than this in the future are refused.
     pub creation_grace: Duration,
+    /// Loki 3's default: a stream takes entries older than its newest one,
+    /// back to `max_chunk_age / 2` behind it. Off: only in-order entries.
+    pub unordered_writes: bool,
+    pub max_chunk_age: Duration,
 }
 
 impl Default for Limits {
@@ -33,6 +37,8 @@ impl Default for Limits {
             stream_idle: Duration::from_secs(3600),
             reject_older_than: Duration::from_secs(7 * 24 * 3600),
             creation_grace: Duration::from_secs(600),
+            unordered_writes: true,
+            max_chunk_age: Duration::from_secs(2 * 3600),
         }
     }
 }
@@ -74,6 +80,18 @@ pub enum Rejection {
         ts: i64,
         newest: i64,
     },
+    /// Older than the stream's newest entry minus the out-of-order window.
+    TooFarBehind {
+        labels: String,
+        ts: i64,
+        oldest: i64,
+    },
+    /// Older than the stream's newest entry, with unordered writes off.
+    OutOfOrder {
+        labels: String,
+        ts: i64,
+        newest: i64,
+    },
 }
 
 impl Rejection {
@@ -92,6 +110,8 @@ impl Rejection {
             Rejection::StreamLimit { .. } => "stream_limit",
             Rejection::TooOld { .. } => "greater_than_max_sample_age",
             Rejection::TooNew { .. } => "too_far_in_future",
+            Rejection::TooFarBehind { .. } => "too_far_behind",
+            Rejection::OutOfOrder { .. } => "out_of_order",
         }
     }
 }
@@ -158,6 +178,19 @@ impl fmt::Display for Rejection {
                 rfc3339(*ts),
                 rfc3339(*newest)
             ),
+            Rejection::TooFarBehind { labels, ts, oldest } => write!(
+                f,
+                "entry with timestamp {} ignored, reason: 'entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}' for stream: {labels}",
+                rfc3339(*ts),
+                rfc3339(*ts),
+                rfc3339(*oldest)
+            ),
+            Rejection::OutOfOrder { labels, ts, newest } => write!(
+                f,
+                "entry with timestamp {} ignored, reason: 'entry out of order' (the stream's newest entry is at {}) for stream: {labels}",
+                rfc3339(*ts),
+                rfc3339(*newest)
+            ),
         }
     }
 }
@@ -177,6 +210,11 @@ pub struct PushOutcome {
 }
 
 impl PushOutcome {
+    pub(crate) fn reject_entry(&mut self, why: Rejection) {
+        self.rejected_entries += 1;
+        self.rejections.push(why);
+    }
+
     /// The message Loki would answer with, or `None` when all was stored.
     pub fn error_message(&self, total_entries: u64) -> Option<String> {
         let first = self.rejections.first()?;

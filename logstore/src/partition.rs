@@ -16,8 +16,10 @@ use crate::vocab::{tokens_containing, Anchor, Vocab, VocabMaps};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
 use tantivy::collector::DocSetCollector;
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, STORED,
@@ -35,6 +37,18 @@ const MAX_VOCAB_TERMS: usize = 4096;
 
 /// Per-thread indexing memory of a partition's writer.
 const WRITER_MEMORY: usize = 32 << 20;
+/// A sealing merge adds no documents: tantivy's minimum will do.
+const SEAL_WRITER_MEMORY: usize = 15 << 20;
+
+/// Tantivy's default puts every segment under 10 000 documents in one
+/// level, so each merge of fresh segments rewrote the growing merged one
+/// too. A document here is a block of up to 256 lines, so levels start
+/// at a few hundred documents and merges stay logarithmic.
+fn merge_policy() -> LogMergePolicy {
+    let mut p = LogMergePolicy::default();
+    p.set_min_layer_size(256);
+    p
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -98,6 +112,8 @@ pub(crate) struct Partition {
     reader: IndexReader,
     fields: Fields,
     writer: Mutex<Option<IndexWriter>>,
+    /// The background merge of an idle partition into one segment.
+    sealing: Mutex<Option<JoinHandle<()>>>,
     committed_seq: AtomicU64,
     pub streams: RwLock<StreamRegistry>,
     /// Commit cycles since this partition last took a write.
@@ -158,6 +174,7 @@ impl Partition {
             reader,
             fields,
             writer: Mutex::new(None),
+            sealing: Mutex::new(None),
             committed_seq: AtomicU64::new(committed_seq),
             streams: RwLock::new(streams),
             idle_cycles: AtomicU32::new(0),
@@ -183,10 +200,13 @@ impl Partition {
     ) -> Result<(), LogStoreError> {
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            let w = self
+            // Late entries for a sealed partition: the seal holds the lock.
+            self.wait_sealed();
+            let w: IndexWriter = self
                 .index
                 .writer_with_num_threads(1, WRITER_MEMORY)
                 .map_err(idx_err(&self.dir))?;
+            w.set_merge_policy(Box::new(merge_policy()));
             *guard = Some(w);
         }
         let Some(writer) = guard.as_ref() else {
@@ -266,9 +286,11 @@ impl Partition {
         Ok(())
     }
 
-    /// Counts a commit cycle without writes; releases the writer (its
-    /// memory and merge threads, once merges end) after `after` of them.
-    pub fn idle(&self, after: u32) -> Result<(), LogStoreError> {
+    /// Counts a commit cycle without writes; after `after` of them releases
+    /// the writer (its memory and merge threads) and seals the partition:
+    /// its segments are merged into one in the background, so a query
+    /// opens one term dictionary per partition instead of dozens.
+    pub fn idle(self: &Arc<Self>, after: u32) -> Result<(), LogStoreError> {
         if self.idle_cycles.fetch_add(1, Ordering::Relaxed) + 1 < after {
             return Ok(());
         }
@@ -277,13 +299,73 @@ impl Partition {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let Some(w) = taken else { return Ok(()) };
+        self.vocab
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .release();
+        let mut sealing = self.sealing.lock().unwrap_or_else(PoisonError::into_inner);
+        // A seal still running means no write came since: nothing to add.
+        if sealing.is_some() {
+            w.wait_merging_threads().map_err(idx_err(&self.dir))?;
+            return self.reload();
+        }
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("logstore-seal".into())
+            .spawn(move || {
+                if let Err(e) = me.seal(w) {
+                    tracing::error!(dir = ?me.dir, error = %e, "sealing a log partition failed; it stays in several segments");
+                }
+            });
+        match spawned {
+            Ok(h) => *sealing = Some(h),
+            Err(e) => return Err(LogStoreError::io(&self.dir, e)),
+        }
+        Ok(())
+    }
+
+    fn seal(&self, writer: IndexWriter) -> Result<(), LogStoreError> {
+        writer.wait_merging_threads().map_err(idx_err(&self.dir))?;
+        let ids = self
+            .index
+            .searchable_segment_ids()
+            .map_err(idx_err(&self.dir))?;
+        if ids.len() > 1 {
+            let mut w: IndexWriter = self
+                .index
+                .writer_with_num_threads(1, SEAL_WRITER_MEMORY)
+                .map_err(idx_err(&self.dir))?;
+            w.set_merge_policy(Box::new(NoMergePolicy));
+            w.merge(&ids).wait().map_err(idx_err(&self.dir))?;
+            w.wait_merging_threads().map_err(idx_err(&self.dir))?;
+        }
+        self.reload()
+    }
+
+    /// Waits for a background seal, if one runs (before writing again,
+    /// deleting the partition or closing the store).
+    pub fn wait_sealed(&self) {
+        let h = self
+            .sealing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(h) = h {
+            let _ = h.join();
+        }
+    }
+
+    /// Releases the writer without sealing (a partition about to be dropped).
+    pub fn release(&self) -> Result<(), LogStoreError> {
+        self.wait_sealed();
+        let taken = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(w) = taken {
             w.wait_merging_threads().map_err(idx_err(&self.dir))?;
-            self.vocab
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .release();
-            self.reload()?;
         }
         Ok(())
     }

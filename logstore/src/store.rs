@@ -65,6 +65,9 @@ pub struct LogStoreStats {
     pub active_streams: u64,
     pub partitions: u64,
     pub partition_bytes: u64,
+    /// Searchable tantivy segments over all partitions (one per sealed
+    /// partition).
+    pub segments: u64,
     pub wal_bytes: u64,
     pub head_entries: u64,
     pub commits: u64,
@@ -81,10 +84,33 @@ struct Frozen {
 struct WriteState {
     wal: Wal,
     head: Head,
-    /// Each stream's last entry (time, line checksum), for Loki's dedupe.
-    last: HashMap<StreamId, (i64, u32)>,
+    /// Each stream's last and newest entries, for Loki's dedupe and
+    /// out-of-order window.
+    last: HashMap<StreamId, StreamTail>,
     /// When each stream last took an entry, for the stream limit.
     active: HashMap<StreamId, Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StreamTail {
+    /// The last entry taken: time and line checksum.
+    last: (i64, u32),
+    /// The newest entry time taken.
+    newest: i64,
+}
+
+impl StreamTail {
+    fn first(key: (i64, u32)) -> Self {
+        StreamTail {
+            last: key,
+            newest: key.0,
+        }
+    }
+
+    fn take(&mut self, key: (i64, u32)) {
+        self.last = key;
+        self.newest = self.newest.max(key.0);
+    }
 }
 
 #[derive(Default)]
@@ -183,7 +209,10 @@ impl LogStore {
                         .next_back()
                         .filter(|(_, p)| e.ts < p.end)
                         .is_some_and(|(_, p)| p.committed_seq() >= record.seq);
-                    last.insert(id, (e.ts, crc32fast::hash(e.line.as_bytes())));
+                    let tail = (e.ts, crc32fast::hash(e.line.as_bytes()));
+                    last.entry(id)
+                        .and_modify(|t: &mut StreamTail| t.take(tail))
+                        .or_insert_with(|| StreamTail::first(tail));
                     if !covered {
                         replayed += 1;
                         head.append(key, id, &stream.labels, e);
@@ -257,7 +286,9 @@ impl LogStore {
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
-        self.inner.commit_cycle()
+        let committed = self.inner.commit_cycle();
+        self.inner.wait_sealed();
+        committed
     }
 }
 
@@ -268,6 +299,7 @@ impl Drop for LogStore {
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
+        self.inner.wait_sealed();
     }
 }
 
@@ -351,8 +383,7 @@ impl Inner {
                     None
                 };
                 if let Some(r) = rejection {
-                    out.rejected_entries += 1;
-                    out.rejections.push(r);
+                    out.reject_entry(r);
                     return false;
                 }
                 if truncate_line(&mut e.line, limits.max_line_size) {
@@ -383,7 +414,8 @@ impl Inner {
         }
         let clock = Instant::now();
         let mut new_streams = 0;
-        let mut new_last: HashMap<StreamId, (i64, u32)> = HashMap::new();
+        let mut new_last: HashMap<StreamId, StreamTail> = HashMap::new();
+        let window = dur_ns(limits.max_chunk_age / 2);
         accepted.retain_mut(|(id, s)| {
             if !w.active.contains_key(id) {
                 if w.active.len() + new_streams >= limits.max_streams {
@@ -396,18 +428,42 @@ impl Inner {
                 }
                 new_streams += 1;
             }
-            let mut prev = new_last.get(id).or_else(|| w.last.get(id)).copied();
+            let mut tail = new_last.get(id).or_else(|| w.last.get(id)).copied();
+            let labels = &s.labels;
             s.entries.retain(|e| {
                 let key = (e.ts, crc32fast::hash(e.line.as_bytes()));
-                if prev == Some(key) {
+                let Some(t) = tail.as_mut() else {
+                    tail = Some(StreamTail::first(key));
+                    return true;
+                };
+                if t.last == key {
                     out.duplicates += 1;
                     return false;
                 }
-                prev = Some(key);
+                let rejection = if !limits.unordered_writes && e.ts < t.newest {
+                    Some(Rejection::OutOfOrder {
+                        labels: labels.to_string(),
+                        ts: e.ts,
+                        newest: t.newest,
+                    })
+                } else if e.ts < t.newest.saturating_sub(window) {
+                    Some(Rejection::TooFarBehind {
+                        labels: labels.to_string(),
+                        ts: e.ts,
+                        oldest: t.newest.saturating_sub(window),
+                    })
+                } else {
+                    None
+                };
+                if let Some(r) = rejection {
+                    out.reject_entry(r);
+                    return false;
+                }
+                t.take(key);
                 true
             });
-            if let Some(p) = prev {
-                new_last.insert(*id, p);
+            if let Some(t) = tail {
+                new_last.insert(*id, t);
             }
             !s.entries.is_empty()
         });
@@ -582,13 +638,7 @@ impl Inner {
             lock(&self.write).wal.truncate_through(seq)?;
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
         }
-        let all: Vec<Arc<Partition>> = self
-            .partitions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let all = self.all_partitions();
         for p in all.iter().filter(|p| !touched.contains_key(&p.start)) {
             p.idle(3)?;
         }
@@ -625,12 +675,28 @@ impl Inner {
             }
         }
         for p in doomed {
-            p.idle(0)?;
+            p.release()?;
             tracing::info!(dir = ?p.dir(), "dropping a log partition past retention");
             std::fs::remove_dir_all(p.dir()).map_err(|e| LogStoreError::io(p.dir(), e))?;
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn wait_sealed(&self) {
+        let all = self.all_partitions();
+        for p in all {
+            p.wait_sealed();
+        }
     }
 
     fn overlapping(&self, start: i64, end: i64) -> Vec<Arc<Partition>> {
@@ -796,6 +862,10 @@ impl Inner {
             active_streams: active,
             partitions: parts.len() as u64,
             partition_bytes: parts.values().map(|p| p.disk_bytes()).sum(),
+            segments: parts
+                .values()
+                .map(|p| p.searcher().segment_readers().len() as u64)
+                .sum(),
             wal_bytes,
             head_entries: head_entries + frozen_entries,
             commits: c.commits.load(Ordering::Relaxed),

@@ -72,12 +72,12 @@ fn pushes_read_back_from_head_index_and_reopen() {
             stream(
                 &[("app", "api"), ("namespace", "prod")],
                 &[
+                    (t - HOUR, "an hour earlier, another partition"),
                     (t, "GET /users/42 200 request_id=7f3a9c2e"),
                     (
                         t + 1,
                         "level=error msg=\"timeout talking to db\" host=10.2.3.4",
                     ),
-                    (t - HOUR, "an hour earlier, another partition"),
                 ],
             ),
             stream(
@@ -312,12 +312,65 @@ fn limits_refuse_what_they_must_and_keep_the_rest() {
 }
 
 #[test]
+fn out_of_order_entries_are_taken_within_half_the_chunk_age_as_loki_3_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now() - 3 * HOUR;
+    let store = LogStore::open(dir.path(), opts()).unwrap();
+    let min = 60_000_000_000;
+    let out = store
+        .push(vec![stream(
+            &[("app", "a")],
+            &[
+                (t, "newest first"),
+                (t - 30 * min, "half an hour behind"),
+                (t - 61 * min, "too far behind"),
+                (t + 90 * min, "moves the window"),
+                (t - 20 * min, "now too far behind"),
+                (t + 31 * min, "inside the moved window"),
+            ],
+        )])
+        .unwrap();
+    assert_eq!((out.accepted_entries, out.rejected_entries), (4, 2));
+    let reasons: Vec<&str> = out.rejections.iter().map(|r| r.reason()).collect();
+    assert_eq!(reasons, ["too_far_behind", "too_far_behind"]);
+    let msg = out.error_message(6).unwrap();
+    assert!(
+        msg.contains("reason: 'entry too far behind, entry timestamp is: "),
+        "{msg}"
+    );
+    assert!(!out.rejections.iter().any(Rejection::is_rate_limit));
+    // Another stream has its own window; the window outlives the push.
+    let out = store
+        .push(vec![
+            stream(&[("app", "b")], &[(t - 2 * HOUR, "b's first")]),
+            stream(&[("app", "a")], &[(t + 29 * min, "a behind its newest")]),
+        ])
+        .unwrap();
+    assert_eq!((out.accepted_entries, out.rejected_entries), (1, 1));
+    let lines = read(&store, &app("a"), t - HOUR, t + 2 * HOUR, &[]);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    drop(store);
+
+    let mut o = opts();
+    o.limits.unordered_writes = false;
+    let store = LogStore::open(dir.path(), o).unwrap();
+    let out = store
+        .push(vec![stream(
+            &[("app", "c")],
+            &[(t, "one"), (t - 1, "behind"), (t, "same time, other line")],
+        )])
+        .unwrap();
+    assert_eq!((out.accepted_entries, out.rejected_entries), (2, 1));
+    assert_eq!(out.rejections[0].reason(), "out_of_order");
+}
+
+#[test]
 fn retention_drops_whole_partitions_by_age_and_by_size() {
     let dir = tempfile::tempdir().unwrap();
     let t = now();
     {
         let store = LogStore::open(dir.path(), opts()).unwrap();
-        for h in 0..5 {
+        for h in (0..5).rev() {
             let line = format!("hour {h} {}", "padding ".repeat(200));
             store
                 .push(vec![stream(&[("app", "a")], &[(t - h * HOUR, &line)])])
@@ -349,6 +402,57 @@ fn retention_drops_whole_partitions_by_age_and_by_size() {
         left.iter()
             .all(|l| l.contains("hour 0") || l.contains("hour 1")),
         "{left:?}"
+    );
+}
+
+#[test]
+fn an_idle_partition_is_sealed_into_one_segment_and_still_takes_late_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now() - 2 * HOUR;
+    let store = LogStore::open(dir.path(), opts()).unwrap();
+    for i in 0..4 {
+        let line = format!("early {i} req-{i:04}");
+        store
+            .push(vec![stream(&[("app", "a")], &[(t + i, &line)])])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    assert_eq!(store.stats().segments, 4, "a commit adds a segment");
+    // Writes elsewhere; the first partition idles through three cycles.
+    for i in 0..3 {
+        let line = format!("later {i}");
+        store
+            .push(vec![stream(&[("app", "a")], &[(t + HOUR + i, &line)])])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.stats().segments > 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sealed: {} segments",
+            store.stats().segments
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let early = read(&store, &app("a"), t, t + HOUR - 1, &[]);
+    assert_eq!(early.len(), 4, "{early:?}");
+    assert_eq!(
+        read(&store, &app("a"), t, t + HOUR - 1, &["req-0002"]).len(),
+        1
+    );
+    // A late entry for the sealed hour opens a writer again.
+    store
+        .push(vec![stream(&[("app", "a")], &[(t + 10, "early late")])])
+        .unwrap();
+    store.flush().unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path(), opts()).unwrap();
+    assert_eq!(read(&store, &app("a"), t, t + HOUR - 1, &[]).len(), 5);
+    assert_eq!(
+        read(&store, &app("a"), t + HOUR, t + 2 * HOUR, &[]).len(),
+        3
     );
 }
 
