@@ -496,3 +496,87 @@ remote_write:
     assert_eq!(agent.terminate(), Some(0));
     api.stop();
 }
+
+/// `logs.pod_labels`: the agent tails a pod's log file and its streams
+/// carry the pod's labels from the API (names made valid), queryable
+/// through the Loki API; a relabelled pod's later lines follow.
+#[test]
+fn pod_logs_carry_the_pods_labels_from_the_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut web = pod("web", "node-1", 1, 1001);
+    web["metadata"]["labels"] =
+        json!({"app.kubernetes.io/name": "shop-web", "tier": "front", "unasked": "x"});
+    let api = FakeApi::start(0, 1, vec![web.clone(), pod("other", "node-2", 1, 1002)]);
+    let kubeconfig = kubeconfig(dir.path(), api.port);
+    let server = Vigil::start(&dir.path().join("data"), &[]);
+    let pods = dir.path().join("pods");
+    let log = pods.join("shop_web_uid-web/app/0.log");
+    std::fs::create_dir_all(log.parent().expect("parent")).expect("mkdir");
+    let now = cri_now();
+    std::fs::write(&log, format!("{now} stdout F hello from web\n")).expect("write log");
+    let cfg_path = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "logs:\n  pods_dir: {}\n  node_name: node-1\n  poll_interval: 100ms\n  pod_labels: [app.kubernetes.io/name, tier, missing]\n  kubernetes: {{kubeconfig_file: {}}}\n  push:\n    url: {}/loki/api/v1/push\n    queue_config: {{batch_send_deadline: 100ms}}\n",
+            pods.display(),
+            kubeconfig.display(),
+            server.base
+        ),
+    )
+    .expect("write config");
+    let _agent = common::start_agent(&cfg_path, &dir.path().join("agent"));
+    let query = |q: &str| {
+        let (_, body) = get_json(&server.url(&format!(
+            "/loki/api/v1/query_range?query={}&since=1h",
+            common::enc(q)
+        )));
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_for(
+        "web's line, with its pod labels",
+        Duration::from_secs(30),
+        || !query(r#"{app_kubernetes_io_name="shop-web"}"#).is_empty(),
+    );
+    let streams = query(r#"{namespace="shop"}"#);
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    let labels = &streams[0]["stream"];
+    assert_eq!(labels["tier"], "front", "{labels}");
+    assert_eq!(labels["pod"], "web", "{labels}");
+    assert!(labels.get("unasked").is_none(), "{labels}");
+    assert_eq!(streams[0]["values"][0][1], "hello from web");
+    assert!(api
+        .selectors
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|s| s == "spec.nodeName=node-1"));
+
+    // The pod is relabelled: lines written after that carry the new value.
+    web["metadata"]["labels"]["tier"] = json!("back");
+    api.event("MODIFIED", web);
+    std::thread::sleep(Duration::from_secs(1));
+    let now = cri_now();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open log");
+    writeln!(f, "{now} stdout F after the change").expect("append");
+    wait_for(
+        "the line after relabelling",
+        Duration::from_secs(30),
+        || {
+            query(r#"{tier="back"}"#)
+                .iter()
+                .any(|s| s["values"][0][1] == "after the change")
+        },
+    );
+}
+
+/// Now as RFC 3339 with nanoseconds, as the CRI writes it.
+fn cri_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

@@ -375,6 +375,15 @@ impl Agent {
                 Some(m) => reader.with_multiline(m.rule().map_err(AgentError::Logs)?),
                 None => reader,
             };
+            let reader = if logs.pod_labels.is_empty() {
+                reader
+            } else {
+                let api = logs.kubernetes.clone().unwrap_or_default();
+                let source =
+                    crate::logs::pod_labels::ApiPodLabels::start(&api, &node, &logs.pod_labels)
+                        .map_err(|e| AgentError::Logs(format!("pod_labels: {e}")))?;
+                reader.with_pod_labels(Box::new(source))
+            };
             let (sh, st, every) = (Arc::clone(&shipper), Arc::clone(&stop), logs.poll_interval);
             let counters = Arc::clone(&log_counters);
             log_reader = Some(

@@ -276,6 +276,14 @@ pub struct LogsConfig {
     pub multiline: Option<MultilineConfig>,
     /// The host's own log files too (a glob in the last path element).
     pub paths: Vec<HostLogConfig>,
+    /// Pod labels (from the Kubernetes API) copied onto each pod's log
+    /// streams, names made valid (`app.kubernetes.io/name` →
+    /// `app_kubernetes_io_name`).
+    pub pod_labels: Vec<String>,
+    /// How to reach the API for `pod_labels`: `api_server`,
+    /// `kubeconfig_file`, `bearer_token_file`, `tls_config` as in
+    /// `kubernetes_sd_configs`; in-cluster when unset.
+    pub kubernetes: Option<crate::kubernetes_sd::KubernetesSdConfig>,
     /// Where entries go (`url` of a Loki push API, e.g. Vigil's or Loki's
     /// `/loki/api/v1/push`), with the remote_write fields for headers
     /// (`X-Scope-OrgID`), auth, TLS and the queue.
@@ -291,6 +299,8 @@ impl Default for LogsConfig {
             max_line_size: 256 << 10,
             multiline: None,
             paths: Vec::new(),
+            pod_labels: Vec::new(),
+            kubernetes: None,
             push: RemoteWriteConfig::default(),
         }
     }
@@ -676,6 +686,18 @@ impl AgentConfig {
             if let Some(m) = &l.multiline {
                 m.rule().map_err(ConfigError::Logs)?;
             }
+            for (i, name) in l.pod_labels.iter().enumerate() {
+                if name.is_empty() {
+                    return Err(ConfigError::Logs(format!(
+                        "pod_labels[{i}]: empty (a Kubernetes pod label, e.g. app.kubernetes.io/name)"
+                    )));
+                }
+            }
+            if l.kubernetes.as_ref().is_some_and(|k| k.role.is_some()) {
+                return Err(ConfigError::Logs(
+                    "kubernetes: role is not taken here (the pods of this node are watched)".into(),
+                ));
+            }
             for (i, h) in l.paths.iter().enumerate() {
                 let dir = Path::new(&h.path).parent().map(|d| d.display().to_string());
                 if !h.path.starts_with('/') || dir.is_some_and(|d| d.contains(['*', '?'])) {
@@ -978,6 +1000,14 @@ mod tests {
         );
         let e = err("logs:\n  paths: [{path: '/var/*/x.log'}]\n  push: {url: 'http://v/loki/api/v1/push'}\n");
         assert!(e.contains("glob only in its last element"), "{e}");
+        let e = err("logs:\n  pod_labels: [app, '']\n  push: {url: 'http://v/loki/api/v1/push'}\n");
+        assert!(e.starts_with("logs: pod_labels[1]: empty"), "{e}");
+        let e = err("logs:\n  pod_labels: [app]\n  kubernetes: {role: pod}\n  push: {url: 'http://v/loki/api/v1/push'}\n");
+        assert!(e.contains("kubernetes: role is not taken here"), "{e}");
+        let c = AgentConfig::parse("logs:\n  pod_labels: [app.kubernetes.io/name]\n  kubernetes: {kubeconfig_file: /k}\n  push: {url: 'http://v/loki/api/v1/push'}\n").unwrap();
+        let l = c.logs.unwrap();
+        assert_eq!(l.pod_labels, ["app.kubernetes.io/name"]);
+        assert!(l.kubernetes.unwrap().kubeconfig_file.is_some());
         let e = err("logs:\n  multiline: {firstline: '(unclosed'}\n  push: {url: 'http://v/loki/api/v1/push'}\n");
         assert!(
             e.starts_with("logs: multiline: firstline \"(unclosed\""),

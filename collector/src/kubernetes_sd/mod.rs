@@ -95,6 +95,10 @@ pub struct KubernetesSdConfig {
     /// Vigil's: only this agent's node, for the roles where that means
     /// something (node, pod, endpoints, endpointslice).
     pub own_node: bool,
+    /// This agent's node when the caller knows it (the logs tailer's
+    /// `node_name`); else `$NODE_NAME` or the host's name.
+    #[serde(skip)]
+    pub node_name: Option<String>,
 }
 
 impl Default for KubernetesSdConfig {
@@ -108,6 +112,7 @@ impl Default for KubernetesSdConfig {
             bearer_token_file: None,
             tls_config: None,
             own_node: true,
+            node_name: None,
         }
     }
 }
@@ -321,7 +326,7 @@ async fn discover(job: &str, cfg: &KubernetesSdConfig, shared: Arc<Shared>) {
     };
     let Some(role) = cfg.role else { return };
     let node_name = if cfg.own_node && role != Role::Service {
-        own_node_name()
+        cfg.node_name.clone().or_else(own_node_name)
     } else {
         None
     };

@@ -7,6 +7,7 @@
 
 pub mod cri;
 pub mod multiline;
+pub mod pod_labels;
 pub mod pod_path;
 pub mod push;
 pub mod reader;

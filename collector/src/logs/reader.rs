@@ -12,12 +12,18 @@
 
 use super::cri::{parse_cri, parse_docker, Joiner, Stream};
 use super::multiline::Multiline;
+use super::pod_labels::PodLabelSource;
 use super::pod_path::PodLogPath;
 use super::push::{PushEntry, PushStream};
 use super::tail::{FileId, TailError, Tailer};
 use crate::labels::Labels;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a new pod's log waits for the API to tell the pod's labels
+/// before it is read without them.
+const POD_LABELS_WAIT: Duration = Duration::from_secs(10);
 
 /// What a poll read, and the positions to commit once it is durable.
 #[derive(Debug, Default)]
@@ -37,6 +43,9 @@ struct FileState {
     pending_from: [Option<u64>; 2],
     /// Per stream, when multi-line joining is configured.
     multi: [Option<Multiline>; 2],
+    /// From the path (and a host log's configuration).
+    base: Labels,
+    /// `base` plus the pod's labels from the API, when configured.
     labels: Labels,
 }
 
@@ -93,6 +102,12 @@ pub struct PodLogReader {
     host_logs: Vec<(String, Labels)>,
     /// Which host log pattern each discovered host file came from.
     host_files: HashMap<PathBuf, usize>,
+    pod_labels: Option<Box<dyn PodLabelSource>>,
+    /// Pod log files being read (with pod labels configured, a new file
+    /// waits for its pod's labels first).
+    admitted: HashSet<PathBuf>,
+    /// New files waiting for their pod's labels, since when.
+    waiting: HashMap<PathBuf, Instant>,
 }
 
 impl PodLogReader {
@@ -114,7 +129,64 @@ impl PodLogReader {
             multiline: None,
             host_logs: Vec::new(),
             host_files: HashMap::new(),
+            pod_labels: None,
+            admitted: HashSet::new(),
+            waiting: HashMap::new(),
         })
+    }
+
+    /// Adds each pod's labels from `source` to its containers' streams.
+    pub fn with_pod_labels(mut self, source: Box<dyn PodLabelSource>) -> Self {
+        self.pod_labels = Some(source);
+        self
+    }
+
+    /// The file's labels plus its pod's, if known.
+    fn labelled(&self, base: &Labels) -> Labels {
+        let mut l = base.clone();
+        if let (Some(src), Some(ns), Some(pod)) =
+            (&self.pod_labels, base.get("namespace"), base.get("pod"))
+        {
+            let pod_labels = src.labels(ns, pod).unwrap_or_default();
+            for (k, v) in pod_labels.iter() {
+                // The path's own labels win over a pod label of that name.
+                if l.get(k).is_none() {
+                    l.set(k, v);
+                }
+            }
+        }
+        l
+    }
+
+    /// Holds back a new pod log file while its pod's labels are not known
+    /// yet (up to [`POD_LABELS_WAIT`]), so its first lines do not go out
+    /// in a stream without them.
+    fn hold_unlabelled(&mut self, paths: Vec<PathBuf>, now: Instant) -> Vec<PathBuf> {
+        let Some(src) = &self.pod_labels else {
+            return paths;
+        };
+        let present: HashSet<&PathBuf> = paths.iter().collect();
+        self.admitted.retain(|p| present.contains(p));
+        self.waiting.retain(|p, _| present.contains(p));
+        let mut out = Vec::with_capacity(paths.len());
+        for p in paths {
+            if self.admitted.contains(&p) || self.host_files.contains_key(&p) {
+                out.push(p);
+                continue;
+            }
+            let base = path_labels(&self.root, &p, &self.node);
+            let known = match (base.get("namespace"), base.get("pod")) {
+                (Some(ns), Some(pod)) => src.labels(ns, pod).is_some(),
+                _ => true,
+            };
+            let since = *self.waiting.entry(p.clone()).or_insert(now);
+            if known || now.duration_since(since) >= POD_LABELS_WAIT {
+                self.waiting.remove(&p);
+                self.admitted.insert(p.clone());
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Also follows the host's own log files matching each pattern (a glob
@@ -191,8 +263,21 @@ impl PodLogReader {
 
     /// Everything new since the last poll.
     pub fn poll(&mut self) -> Batch {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
+        if self.pod_labels.as_mut().is_some_and(|s| s.refresh()) {
+            let relabelled: Vec<(FileId, Labels)> = self
+                .files
+                .iter()
+                .map(|(id, f)| (*id, self.labelled(&f.base)))
+                .collect();
+            for (id, l) in relabelled {
+                if let Some(f) = self.files.get_mut(&id) {
+                    f.labels = l;
+                }
+            }
+        }
         let paths = self.discover();
+        let paths = self.hold_unlabelled(paths, now);
         let mut batch = Batch::default();
         let mut streams: BTreeMap<Labels, Vec<PushEntry>> = BTreeMap::new();
         for chunk in self.tailer.poll(&paths) {
@@ -201,16 +286,8 @@ impl PodLogReader {
                 .host_files
                 .get(&chunk.path)
                 .map(|&i| &self.host_logs[i].1);
-            let state = self.files.entry(chunk.id).or_insert_with(|| FileState {
-                raw: host.is_some(),
-                joiner: Joiner::new(self.max_line_bytes),
-                pending_from: [None, None],
-                multi: [0, 1].map(|_| {
-                    multiline
-                        .as_ref()
-                        .map(|r| Multiline::new(r.first.clone(), r.max_lines, r.max_wait))
-                }),
-                labels: match host {
+            if !self.files.contains_key(&chunk.id) {
+                let base = match host {
                     Some(l) => {
                         let mut l = l.clone();
                         l.set("node", self.node.as_str());
@@ -218,8 +295,27 @@ impl PodLogReader {
                         l
                     }
                     None => path_labels(&self.root, &chunk.path, &self.node),
-                },
-            });
+                };
+                let labels = self.labelled(&base);
+                self.files.insert(
+                    chunk.id,
+                    FileState {
+                        raw: host.is_some(),
+                        joiner: Joiner::new(self.max_line_bytes),
+                        pending_from: [None, None],
+                        multi: [0, 1].map(|_| {
+                            multiline
+                                .as_ref()
+                                .map(|r| Multiline::new(r.first.clone(), r.max_lines, r.max_wait))
+                        }),
+                        base,
+                        labels,
+                    },
+                );
+            }
+            let Some(state) = self.files.get_mut(&chunk.id) else {
+                continue;
+            };
             // Offsets of each line's start, counted back from the chunk's end.
             let total: u64 = chunk.lines.iter().map(|l| l.len() as u64 + 1).sum();
             let mut at = chunk.offset.saturating_sub(total);
@@ -592,5 +688,77 @@ mod tests {
         );
         let got: Vec<String> = lines(&b).into_iter().map(|(_, _, l)| l).collect();
         assert_eq!(got, ["after rotation", "written while down"]);
+    }
+
+    /// Pod labels from a table a test fills in.
+    /// Whether it changed, and (namespace, pod) → labels.
+    type Shared = std::sync::Arc<std::sync::Mutex<(bool, HashMap<(String, String), Labels>)>>;
+    struct Table(Shared);
+
+    impl PodLabelSource for Table {
+        fn refresh(&mut self) -> bool {
+            std::mem::take(&mut self.0.lock().unwrap().0)
+        }
+        fn labels(&self, ns: &str, pod: &str) -> Option<Labels> {
+            let t = self.0.lock().unwrap();
+            t.1.get(&(ns.to_string(), pod.to_string())).cloned()
+        }
+    }
+
+    #[test]
+    fn pod_labels_join_the_streams_and_a_new_pod_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pods");
+        let web = root.join("shop_web-0_uid-1/app/0.log");
+        append(&web, "2026-12-03T10:00:00.1Z stdout F first\n");
+        let table = std::sync::Arc::new(std::sync::Mutex::new((false, HashMap::new())));
+        let mut r = PodLogReader::open(&root, &dir.path().join("positions"), "node-1", 1 << 20)
+            .unwrap()
+            .with_pod_labels(Box::new(Table(std::sync::Arc::clone(&table))));
+        // The API has not told about the pod yet: its file waits.
+        assert!(r.poll().streams.is_empty());
+        {
+            let mut t = table.lock().unwrap();
+            t.0 = true;
+            t.1.insert(
+                ("shop".into(), "web-0".into()),
+                Labels::from_pairs([("app", "web"), ("pod", "not-this")]),
+            );
+        }
+        let b = r.poll();
+        assert_eq!(b.streams.len(), 1);
+        let l = &b.streams[0].labels;
+        assert_eq!(
+            (l.get("app"), l.get("pod"), l.get("container")),
+            (Some("web"), Some("web-0"), Some("app")),
+            "the path's labels win: {l:?}"
+        );
+        assert_eq!(b.streams[0].entries[0].line, "first");
+        r.commit(&b.positions).unwrap();
+        // The labels change: later lines of the file follow.
+        {
+            let mut t = table.lock().unwrap();
+            t.0 = true;
+            t.1.insert(
+                ("shop".into(), "web-0".into()),
+                Labels::from_pairs([("app", "web2")]),
+            );
+        }
+        append(&web, "2026-12-03T10:00:01Z stdout F second\n");
+        let b = r.poll();
+        assert_eq!(b.streams[0].labels.get("app"), Some("web2"));
+        assert_eq!(b.streams[0].entries[0].line, "second");
+        // A pod the API never tells about is read without them, later.
+        let other = root.join("shop_batch-1_uid-2/job/0.log");
+        append(&other, "2026-12-03T10:00:02Z stdout F unlabelled\n");
+        assert!(r.poll().streams.is_empty());
+        let started = Instant::now() - POD_LABELS_WAIT;
+        for since in r.waiting.values_mut() {
+            *since = started;
+        }
+        let b = r.poll();
+        assert_eq!(b.streams.len(), 1);
+        assert_eq!(b.streams[0].labels.get("app"), None);
+        assert_eq!(b.streams[0].entries[0].line, "unlabelled");
     }
 }
