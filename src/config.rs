@@ -19,6 +19,33 @@ pub struct ServerConfig {
     pub query: QueryConfig,
     pub local_agent: LocalAgentConfig,
     pub logs: LogsConfig,
+    pub global: GlobalConfig,
+    /// Prometheus rule files (a glob in the last element); relative paths
+    /// are taken from the config file's directory.
+    pub rule_files: Vec<PathBuf>,
+}
+
+/// prometheus.yml's `global` as the rule engine uses it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub evaluation_interval: Duration,
+    /// Added to alerts sent out and seen by templates as `$externalLabels`.
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// The URL users reach Vigil at (`$externalURL`, alerts' generatorURL);
+    /// default `http://<listen address>`.
+    pub external_url: Option<String>,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            evaluation_interval: Duration::from_secs(60),
+            external_labels: Default::default(),
+            external_url: None,
+        }
+    }
 }
 
 /// The log store and its push limits; limit names and defaults as Loki's
@@ -249,7 +276,15 @@ impl ServerConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let mut cfg = Self::parse(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for f in &mut cfg.rule_files {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
+        }
+        Ok(cfg)
     }
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {

@@ -8,12 +8,14 @@ mod agent_cmd;
 mod api;
 mod assets;
 mod build_info;
+mod check_cli;
 mod config;
 mod ingest;
 mod local_agent;
 mod logs_cli;
 mod metric_metadata;
 mod query_cli;
+mod rules;
 mod selector;
 mod selfmetrics;
 mod server;
@@ -69,6 +71,9 @@ enum Command {
     /// Run a LogQL query against a running Vigil (at --listen-addr) and print
     /// the lines (or a metric query's table), like logcli
     Logs(logs_cli::LogsArgs),
+    /// Check configuration files (as promtool check)
+    #[command(subcommand)]
+    Check(check_cli::CheckCommand),
 }
 
 /// glibc gives each thread that contends for the heap its own arena (up to
@@ -98,6 +103,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(Command::Query(args)) = &cli.command {
         let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");
         return query_cli::run(addr, args);
+    }
+    if let Some(Command::Check(cmd)) = &cli.command {
+        std::process::exit(check_cli::run(cmd));
     }
     if let Some(Command::Logs(args)) = &cli.command {
         let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");

@@ -2,7 +2,7 @@
 //! (bind, open the store, serve, shut down cleanly).
 
 use crate::api::error::ApiError;
-use crate::api::{export, loki, metadata, prom_status, query, status, write};
+use crate::api::{export, loki, metadata, prom_status, query, rules, status, write};
 use crate::assets;
 use crate::config::ServerConfig;
 use crate::metric_metadata::MetadataStore;
@@ -42,9 +42,15 @@ pub struct AppState {
     pub targets: Arc<crate::api::targets::TargetsRegistry>,
     /// Metric metadata reported by remote_write senders.
     pub metric_metadata: Arc<MetadataStore>,
+    rules: Arc<OnceLock<Arc<alerting::RuleManager>>>,
 }
 
 impl AppState {
+    /// The rule engine, once the store is open.
+    pub fn rules(&self) -> Option<Arc<alerting::RuleManager>> {
+        self.rules.get().cloned()
+    }
+
     /// The log store, once it has replayed its WAL.
     pub fn logs(&self) -> Option<Arc<logstore::LogStore>> {
         self.logs.get().cloned()
@@ -113,6 +119,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/app_bg.wasm", get(assets::app_wasm))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(rules::reload).put(rules::reload))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
         .route("/metrics", get(metrics))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
@@ -227,6 +236,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     let db_cell: Arc<OnceLock<Arc<Db>>> = Arc::new(OnceLock::new());
     let logs_cell: Arc<OnceLock<Arc<logstore::LogStore>>> = Arc::new(OnceLock::new());
     let metric_metadata = Arc::new(MetadataStore::open(&settings.data_dir));
+    let rules_cell: Arc<OnceLock<Arc<alerting::RuleManager>>> = Arc::new(OnceLock::new());
     let state = AppState {
         db: db_cell.clone(),
         logs: logs_cell.clone(),
@@ -242,6 +252,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         flags: Arc::new(flags(&settings)),
         targets: Arc::default(),
         metric_metadata: metric_metadata.clone(),
+        rules: rules_cell.clone(),
     };
     let app = router(state, cfg.limits.max_request_body_bytes);
     // SIGINT/SIGTERM is caught from the start (even during WAL replay);
@@ -300,6 +311,34 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     .with_context(|| format!("cannot open the log store in {}", log_dir.display()))?;
     let logs = Arc::new(logs);
     let _ = logs_cell.set(logs.clone());
+    let rule_manager = Arc::new(alerting::RuleManager::new(
+        Arc::new(crate::rules::DbBackend {
+            db: db.clone(),
+            engine: promql::Engine::new(cfg.query.to_engine()),
+        }),
+        alerting::EvalOptions {
+            default_interval: cfg
+                .global
+                .evaluation_interval
+                .max(Duration::from_millis(10)),
+            external_labels: cfg.global.external_labels.clone(),
+            external_url: cfg
+                .global
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{local}")),
+            ..Default::default()
+        },
+    ));
+    {
+        let (m, files) = (rule_manager.clone(), cfg.rule_files.clone());
+        tokio::task::spawn_blocking(move || m.load(&files))
+            .await
+            .context("rule loading task failed")?
+            .map_err(|e| anyhow::anyhow!("cannot load rule files: {e}"))?;
+    }
+    let _ = rules_cell.set(rule_manager.clone());
+    spawn_sighup_reload(rule_manager.clone());
     tracing::info!(%local, "ready");
 
     let fsync = spawn_fsync_loop(db.clone(), cfg.storage.wal_fsync_interval);
@@ -340,6 +379,10 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             server.await.context("server task failed")?
         }
     };
+    {
+        let m = rule_manager.clone();
+        let _ = tokio::task::spawn_blocking(move || m.shutdown()).await;
+    }
     if let Some(f) = fsync {
         f.abort();
     }
@@ -360,6 +403,29 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         .context("final log store commit failed")?;
     tracing::info!("shut down cleanly");
     served.context("HTTP server failed")
+}
+
+/// SIGHUP reloads the rule files, as it does for Prometheus.
+fn spawn_sighup_reload(m: Arc<alerting::RuleManager>) {
+    tokio::spawn(async move {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through POST /-/reload");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            let m = m.clone();
+            match tokio::task::spawn_blocking(move || m.reload()).await {
+                Ok(Ok(n)) => tracing::info!(rules = n, "rule files reloaded on SIGHUP"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "reloading rule files failed; the old rules stay")
+                }
+                Err(e) => tracing::error!(error = %e, "reload task failed"),
+            }
+        }
+    });
 }
 
 fn spawn_fsync_loop(db: Arc<Db>, every: Duration) -> Option<tokio::task::JoinHandle<()>> {

@@ -8,6 +8,7 @@ pub mod params;
 pub mod prom_status;
 pub mod query;
 pub mod query_json;
+pub mod rules;
 pub mod status;
 pub mod targets;
 pub mod write;

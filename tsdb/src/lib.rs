@@ -13,6 +13,7 @@ pub mod block;
 pub mod block_writer;
 pub mod chunk;
 pub mod chunk_file;
+pub mod civil;
 pub mod compact;
 pub mod db;
 pub mod error;

@@ -1,0 +1,18 @@
+//! Alerting: Prometheus rule files (checked as `promtool check rules`
+//! checks them), rule groups evaluated on their interval, recording
+//! rules written back, the alert state machine with `ALERTS` and
+//! `ALERTS_FOR_STATE`, and Go templates for labels and annotations.
+//!
+//! It owns rules and alert state; it never stores samples or runs
+//! queries itself — the server hands it a [`group::Backend`] — and it
+//! never panics on a rule file, a template or a query result.
+
+pub mod duration;
+pub mod group;
+pub mod manager;
+pub mod rule_file;
+pub mod template;
+
+pub use group::{Alert, AlertState, Backend, EvalOptions, GroupState, Health, RuleState};
+pub use manager::RuleManager;
+pub use rule_file::{RuleFileError, RuleGroup, RuleKind};

@@ -1,0 +1,197 @@
+//! End to end: rule files loaded by the server, data ingested through
+//! remote_write makes an alert go pending then firing; `/api/v1/rules`
+//! and `/api/v1/alerts` in Prometheus's shapes; `ALERTS` and recording
+//! rule output queryable; reload by `POST /-/reload` and SIGHUP keeps
+//! alert state; a restart while pending keeps the `for` progress.
+
+mod common;
+
+use common::{get_json, now_ms, remote_write, wait_for, TestSeries, Vigil};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const RULES: &str = r#"
+groups:
+  - name: availability
+    interval: 1s
+    rules:
+      - record: job:up:min
+        expr: min by (job) (up)
+      - alert: TargetDown
+        expr: up == 0
+        for: 2s
+        labels: {severity: page}
+        annotations:
+          summary: "{{ $labels.instance }} of {{ $labels.job }} is down ({{ $value }})"
+      - alert: SlowBurn
+        expr: up == 0
+        for: 1h
+"#;
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    std::fs::write(dir.join("rules.yml"), RULES).expect("write rules");
+    let cfg = dir.join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        "global:\n  evaluation_interval: 1s\n  external_labels: {cluster: test}\nrule_files: [rules.yml]\n",
+    )
+    .expect("write config");
+    cfg
+}
+
+fn feed(v: &Vigil) {
+    let t = now_ms();
+    let (status, body) = remote_write(
+        v,
+        &[TestSeries {
+            labels: vec![("__name__", "up"), ("job", "node"), ("instance", "a:9100")],
+            samples: vec![(t, 0.0)],
+        }],
+    );
+    assert!(status < 300, "{status} {body}");
+}
+
+fn alerts(v: &Vigil) -> Vec<Value> {
+    let (_, body) = get_json(&v.url("/api/v1/alerts"));
+    body["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn alert<'a>(all: &'a [Value], name: &str) -> Option<&'a Value> {
+    all.iter().find(|a| a["labels"]["alertname"] == name)
+}
+
+fn query(v: &Vigil, q: &str) -> Vec<Value> {
+    let (_, body) = get_json(&v.url(&format!("/api/v1/query?query={}", common::enc(q))));
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn rules_fire_reload_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    let data = dir.path().join("data");
+    let cfg_arg = cfg.to_str().expect("utf-8 path");
+    let mut v = Vigil::start(&data, &["--config", cfg_arg]);
+    feed(&v);
+    wait_for("TargetDown pending", Duration::from_secs(20), || {
+        alert(&alerts(&v), "TargetDown").is_some_and(|a| a["state"] == "pending")
+    });
+    wait_for("TargetDown firing", Duration::from_secs(20), || {
+        feed(&v);
+        alert(&alerts(&v), "TargetDown").is_some_and(|a| a["state"] == "firing")
+    });
+    let all = alerts(&v);
+    let a = alert(&all, "TargetDown").expect("firing");
+    assert_eq!(a["labels"]["severity"], "page");
+    assert_eq!(a["labels"]["instance"], "a:9100");
+    assert_eq!(a["annotations"]["summary"], "a:9100 of node is down (0)");
+    assert_eq!(a["value"], "0e+00");
+    let active_at = a["activeAt"].as_str().expect("activeAt").to_string();
+
+    // /api/v1/rules: groups, rule types, health, states.
+    let (_, body) = get_json(&v.url("/api/v1/rules"));
+    let g = &body["data"]["groups"][0];
+    assert_eq!(g["name"], "availability");
+    assert_eq!(g["interval"], 1.0);
+    assert!(
+        g["file"].as_str().is_some_and(|f| f.ends_with("rules.yml")),
+        "{g}"
+    );
+    let rules = g["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[0]["type"], "recording");
+    assert_eq!(rules[0]["health"], "ok");
+    assert_eq!(rules[1]["type"], "alerting");
+    assert_eq!(rules[1]["state"], "firing");
+    assert_eq!(rules[1]["duration"], 2.0);
+    assert_eq!(rules[2]["state"], "pending");
+    let (_, only) = get_json(&v.url("/api/v1/rules?type=record"));
+    assert_eq!(
+        only["data"]["groups"][0]["rules"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Rule output in the store.
+    wait_for(
+        "ALERTS and the recorded series",
+        Duration::from_secs(10),
+        || {
+            !query(&v, "ALERTS{alertname=\"TargetDown\",alertstate=\"firing\"}").is_empty()
+                && !query(&v, "job:up:min{job=\"node\"}").is_empty()
+        },
+    );
+    let fs = query(&v, "ALERTS_FOR_STATE{alertname=\"SlowBurn\"}");
+    assert_eq!(fs.len(), 1, "{fs:?}");
+    let slow_active: f64 = fs[0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("activeAt value");
+
+    // Reload with a rule added: alerts keep their state.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{RULES}      - record: job:up:count\n        expr: count by (job) (up)\n"),
+    )
+    .expect("rewrite rules");
+    let (status, text) = common::post(&v.url("/-/reload"), "text/plain", b"");
+    assert_eq!(status, 200, "{text}");
+    let (_, body) = get_json(&v.url("/api/v1/rules"));
+    assert_eq!(
+        body["data"]["groups"][0]["rules"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let all = alerts(&v);
+    let a = alert(&all, "TargetDown").expect("still there");
+    assert_eq!(
+        (a["state"].as_str(), a["activeAt"].as_str()),
+        (Some("firing"), Some(active_at.as_str()))
+    );
+    // A broken file is refused and the running rules stay.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: x\n    rules:\n      - alert: B\n        expr: up ==\n",
+    )
+    .expect("break rules");
+    let (status, text) = common::post(&v.url("/-/reload"), "text/plain", b"");
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("group \"x\", rule 1, \"B\""), "{text}");
+    let (_, body) = get_json(&v.url("/api/v1/rules"));
+    assert_eq!(
+        body["data"]["groups"][0]["rules"].as_array().map(Vec::len),
+        Some(4)
+    );
+    // SIGHUP reloads too.
+    std::fs::write(dir.path().join("rules.yml"), RULES).expect("restore rules");
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &v.pid().to_string()])
+        .status();
+    wait_for("the SIGHUP reload", Duration::from_secs(10), || {
+        let (_, body) = get_json(&v.url("/api/v1/rules"));
+        body["data"]["groups"][0]["rules"].as_array().map(Vec::len) == Some(3)
+    });
+
+    // Restart while SlowBurn is pending: its pending time is restored
+    // (shifted by the downtime), not started again.
+    assert_eq!(v.terminate(), Some(0));
+    let down = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let v = Vigil::start(&data, &["--config", cfg_arg]);
+    feed(&v);
+    wait_for("SlowBurn restored", Duration::from_secs(20), || {
+        feed(&v);
+        let fs = query(&v, "ALERTS_FOR_STATE{alertname=\"SlowBurn\"}");
+        fs.first()
+            .and_then(|s| s["value"][1].as_str().and_then(|x| x.parse::<f64>().ok()))
+            .is_some_and(|x| {
+                (x - slow_active).abs() < down.elapsed().as_secs_f64() + 3.0
+                    && x < now_ms() as f64 / 1000.0 - 2.0
+            })
+    });
+}

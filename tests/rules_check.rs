@@ -1,0 +1,99 @@
+//! `vigil check rules` against `promtool check rules` (Prometheus 2.42,
+//! Debian) on a corpus of rule files: the same verdict for each, and
+//! Vigil's errors name the file, and for a rule its group and number.
+//! `tests/rules/newer/` holds fields later Prometheus versions added
+//! (group `labels`, `query_offset`): Vigil accepts them, 2.42 does not.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/rules")
+        .join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+        .expect("corpus dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn vigil_check(f: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["check", "rules"])
+        .arg(f)
+        .output()
+        .expect("run vigil check rules");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_same_verdicts_as_promtool() {
+    let Some(promtool) = common::peer_binary("promtool") else {
+        return;
+    };
+    let mut differ = Vec::new();
+    for dir in ["accept", "reject"] {
+        for f in files(dir) {
+            let p = Command::new(&promtool)
+                .args(["check", "rules"])
+                .arg(&f)
+                .output()
+                .expect("run promtool");
+            let (ok, text) = vigil_check(&f);
+            assert_eq!(
+                ok,
+                dir == "accept",
+                "{}: corpus says {dir}; vigil said:\n{text}",
+                f.display()
+            );
+            if p.status.success() != ok {
+                differ.push(format!(
+                    "{}: promtool {}, vigil {ok}\n{text}",
+                    f.display(),
+                    p.status.success()
+                ));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "verdicts differ:\n{}", differ.join("\n"));
+    for f in files("newer") {
+        let (ok, text) = vigil_check(&f);
+        assert!(ok, "{}: {text}", f.display());
+    }
+}
+
+#[test]
+fn errors_name_file_group_and_rule() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/reject");
+    let (ok, text) = vigil_check(&dir.join("second_rule_bad.yml"));
+    assert!(!ok);
+    assert!(
+        text.contains(
+            "second_rule_bad.yml: group \"bad\", rule 2, \"Broken\": could not parse expression"
+        ),
+        "{text}"
+    );
+    let (_, text) = vigil_check(&dir.join("bad_label_template.yml"));
+    assert!(
+        text.contains(
+            "group \"g\", rule 1, \"A\": label \"severity\": template: __alert_A:1: unexpected EOF"
+        ),
+        "{text}"
+    );
+    let (ok, text) =
+        vigil_check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/accept/full.yml"));
+    assert!(ok, "{text}");
+    assert!(text.contains("SUCCESS: 2 rules found"), "{text}");
+    let (ok, text) = vigil_check(Path::new("/nonexistent/rules.yml"));
+    assert!(!ok && text.contains("/nonexistent/rules.yml"), "{text}");
+}
