@@ -14,6 +14,7 @@ need_pkgs=()
 [ -x /usr/bin/victoria-metrics ] || need_pkgs+=(victoria-metrics)
 [ -x /usr/bin/prometheus-node-exporter ] || need_pkgs+=(prometheus-node-exporter)
 [ -x /usr/bin/etcd ] || need_pkgs+=(etcd-server)
+[ -x /usr/bin/prometheus-alertmanager ] || need_pkgs+=(prometheus-alertmanager)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"

@@ -20,9 +20,89 @@ pub struct ServerConfig {
     pub local_agent: LocalAgentConfig,
     pub logs: LogsConfig,
     pub global: GlobalConfig,
+    /// prometheus.yml's `alerting`: the Alertmanagers alerts go to.
+    pub alerting: AlertingConfig,
     /// Prometheus rule files (a glob in the last element); relative paths
     /// are taken from the config file's directory.
     pub rule_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// Prometheus's `--rules.alert.resend-delay`.
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub resend_delay: Duration,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            alertmanagers: Vec::new(),
+            resend_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    pub static_configs: Vec<AlertmanagerTargets>,
+    pub scheme: String,
+    pub path_prefix: String,
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub timeout: Duration,
+    pub api_version: String,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        AlertmanagerConfig {
+            static_configs: Vec::new(),
+            scheme: "http".into(),
+            path_prefix: String::new(),
+            timeout: Duration::from_secs(10),
+            api_version: "v2".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerTargets {
+    pub targets: Vec<String>,
+}
+
+impl AlertingConfig {
+    /// Every Alertmanager's `/api/v2/alerts` URL, with the shortest timeout.
+    pub fn endpoints(&self) -> anyhow::Result<(Vec<String>, Duration)> {
+        let mut urls = Vec::new();
+        let mut timeout = Duration::from_secs(10);
+        for (i, am) in self.alertmanagers.iter().enumerate() {
+            if am.api_version != "v2" {
+                anyhow::bail!(
+                    "alerting.alertmanagers[{i}].api_version {:?}: only v2 is supported (Alertmanager 0.16 and later)",
+                    am.api_version
+                );
+            }
+            if am.scheme != "http" {
+                anyhow::bail!(
+                    "alerting.alertmanagers[{i}].scheme {:?}: only http is supported so far",
+                    am.scheme
+                );
+            }
+            timeout = timeout.min(am.timeout.max(Duration::from_millis(100)));
+            let prefix = am.path_prefix.trim_end_matches('/');
+            for t in am.static_configs.iter().flat_map(|s| &s.targets) {
+                if t.is_empty() || t.contains('/') {
+                    anyhow::bail!("alerting.alertmanagers[{i}]: target {t:?} is not HOST:PORT");
+                }
+                urls.push(format!("{}://{t}{prefix}/api/v2/alerts", am.scheme));
+            }
+        }
+        Ok((urls, timeout))
+    }
 }
 
 /// prometheus.yml's `global` as the rule engine uses it.

@@ -311,6 +311,21 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     .with_context(|| format!("cannot open the log store in {}", log_dir.display()))?;
     let logs = Arc::new(logs);
     let _ = logs_cell.set(logs.clone());
+    let (am_urls, am_timeout) = cfg
+        .alerting
+        .endpoints()
+        .context("invalid alerting configuration")?;
+    let notifier = if am_urls.is_empty() {
+        None
+    } else {
+        let n = alerting::Notifier::start(alerting::NotifierOptions {
+            alertmanagers: am_urls,
+            timeout: am_timeout,
+            external_labels: cfg.global.external_labels.clone(),
+        })
+        .context("cannot start the alert notifier")?;
+        Some(Arc::new(n))
+    };
     let rule_manager = Arc::new(alerting::RuleManager::new(
         Arc::new(crate::rules::DbBackend {
             db: db.clone(),
@@ -327,8 +342,10 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
                 .external_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{local}")),
+            resend_delay: cfg.alerting.resend_delay,
             ..Default::default()
         },
+        notifier,
     ));
     {
         let (m, files) = (rule_manager.clone(), cfg.rule_files.clone());

@@ -195,3 +195,155 @@ fn rules_fire_reload_and_survive_a_restart() {
             })
     });
 }
+
+/// A receiver for Alertmanager's webhooks: every POST body, as JSON.
+fn webhook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    let port = listener.local_addr().expect("addr").port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().expect("clone"));
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                g.lock().expect("lock").push(v);
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, got)
+}
+
+/// Alerts reach a real Alertmanager (Debian's) through API v2, with
+/// external labels and a generatorURL; it notifies a webhook of the alert
+/// firing, then resolved once the series recovers.
+#[test]
+fn alerts_reach_a_real_alertmanager_then_resolve() {
+    let Some(am_bin) = common::peer_binary("prometheus-alertmanager") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook_port, hooks) = webhook_receiver();
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:{hook_port}/hook\n        send_resolved: true\n"
+        ),
+    )
+    .expect("write am.yml");
+    let am_port = common::free_port();
+    let mut am = std::process::Command::new(am_bin)
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("am.yml").display()
+        ))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start alertmanager");
+    let am_base = format!("http://127.0.0.1:{am_port}");
+    wait_for("alertmanager ready", Duration::from_secs(30), || {
+        common::try_get(&format!("{am_base}/-/ready")).is_ok_and(|(s, _)| s == 200)
+    });
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: TargetDown\n        expr: up == 0\n        labels: {severity: page}\n        annotations: {summary: '{{ $labels.instance }} down'}\n",
+    )
+    .expect("write rules");
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!("global:\n  external_labels: {{cluster: test}}\nalerting:\n  resend_delay: 1s\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]\nrule_files: [rules.yml]\n"),
+    )
+    .expect("write config");
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+    );
+    let up = |value: f64| {
+        let (status, body) = remote_write(
+            &v,
+            &[TestSeries {
+                labels: vec![("__name__", "up"), ("job", "node"), ("instance", "a:9100")],
+                samples: vec![(now_ms(), value)],
+            }],
+        );
+        assert!(status < 300, "{status} {body}");
+    };
+    up(0.0);
+    let am_alerts = || {
+        let (_, body) = get_json(&format!("{am_base}/api/v2/alerts"));
+        body.as_array().cloned().unwrap_or_default()
+    };
+    wait_for("the alert in Alertmanager", Duration::from_secs(30), || {
+        am_alerts()
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "TargetDown")
+    });
+    let a = am_alerts()
+        .into_iter()
+        .find(|a| a["labels"]["alertname"] == "TargetDown")
+        .expect("alert");
+    assert_eq!(a["labels"]["cluster"], "test", "{a}");
+    assert_eq!(a["labels"]["severity"], "page");
+    assert_eq!(a["annotations"]["summary"], "a:9100 down");
+    assert_eq!(a["status"]["state"], "active", "{a}");
+    assert!(
+        a["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&format!("{}/graph?g0.expr=up+%3D%3D+0", v.base))),
+        "{a}"
+    );
+    wait_for("the firing webhook", Duration::from_secs(30), || {
+        hooks
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|h| h["status"] == "firing")
+    });
+    {
+        let h = hooks.lock().expect("lock");
+        let firing = h.iter().find(|h| h["status"] == "firing").expect("firing");
+        assert_eq!(firing["version"], "4");
+        assert_eq!(firing["alerts"][0]["labels"]["instance"], "a:9100");
+    }
+    // The series recovers: the alert resolves in Alertmanager and the
+    // webhook hears it.
+    up(1.0);
+    wait_for("the resolved webhook", Duration::from_secs(30), || {
+        hooks
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|h| h["status"] == "resolved")
+    });
+    let (_, body) = get_json(&format!("{am_base}/api/v2/alerts?active=true"));
+    assert!(
+        body.as_array()
+            .is_none_or(|a| a.iter().all(|x| x["labels"]["alertname"] != "TargetDown")),
+        "{body}"
+    );
+    let _ = am.kill();
+    let _ = am.wait();
+}

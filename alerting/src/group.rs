@@ -130,6 +130,8 @@ pub struct EvalOptions {
     pub for_grace_period: Duration,
     /// How long a resolved alert is kept (for notifiers).
     pub resolved_retention: Duration,
+    /// Least time between two sends of an unchanged alert.
+    pub resend_delay: Duration,
 }
 
 impl Default for EvalOptions {
@@ -141,6 +143,7 @@ impl Default for EvalOptions {
             outage_tolerance: Duration::from_secs(3600),
             for_grace_period: Duration::from_secs(600),
             resolved_retention: Duration::from_secs(900),
+            resend_delay: Duration::from_secs(60),
         }
     }
 }
@@ -290,6 +293,47 @@ impl GroupState {
         }
         self.last_evaluation = Some(now);
         self.evaluation_time = started.elapsed();
+    }
+
+    /// The alerts to send after the evaluation at `ts`, as Prometheus picks
+    /// them: firing ones again every `resend_delay`, resolved ones once
+    /// resolved and then on the same schedule until dropped; each valid
+    /// until four resend periods (or intervals, if longer) from now.
+    pub fn alerts_to_send(
+        &mut self,
+        opts: &EvalOptions,
+        ts: i64,
+    ) -> Vec<crate::notifier::OutgoingAlert> {
+        let resend = ms(opts.resend_delay);
+        let valid_until = ts + 4 * resend.max(ms(self.interval));
+        let mut out = Vec::new();
+        for r in &mut self.rules {
+            if !matches!(r.rule.kind, RuleKind::Alerting { .. }) {
+                continue;
+            }
+            for a in r.alerts.values_mut() {
+                if a.state == AlertState::Pending {
+                    continue;
+                }
+                let resolved_since_sent = match (a.resolved_at, a.last_sent_at) {
+                    (Some(res), Some(sent)) => res > sent,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                let due = a.last_sent_at.is_none_or(|sent| sent + resend < ts);
+                if !resolved_since_sent && !due {
+                    continue;
+                }
+                a.last_sent_at = Some(ts);
+                out.push(crate::notifier::OutgoingAlert::from_alert(
+                    a,
+                    &r.rule.expr,
+                    &opts.external_url,
+                    valid_until,
+                ));
+            }
+        }
+        out
     }
 
     /// After a restart, pending alerts take back their `for` progress from

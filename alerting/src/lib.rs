@@ -10,9 +10,11 @@
 pub mod duration;
 pub mod group;
 pub mod manager;
+pub mod notifier;
 pub mod rule_file;
 pub mod template;
 
 pub use group::{Alert, AlertState, Backend, EvalOptions, GroupState, Health, RuleState};
 pub use manager::RuleManager;
+pub use notifier::{Notifier, NotifierOptions};
 pub use rule_file::{RuleFileError, RuleGroup, RuleKind};

@@ -3,6 +3,7 @@
 //! losing alert state; snapshots for `/api/v1/rules` and `/api/v1/alerts`.
 
 use crate::group::{Backend, EvalOptions, GroupState};
+use crate::notifier::Notifier;
 use crate::rule_file::{self, RuleFileError, RuleGroup};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ pub struct RuleManager {
     groups: Mutex<Vec<Running>>,
     pub counters: Arc<RuleCounters>,
     stopped: AtomicBool,
+    notifier: Option<Arc<Notifier>>,
 }
 
 /// Expands the patterns of `rule_files` (a glob in the last element).
@@ -93,8 +95,14 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<RuleGroup>, RuleFileError> {
 }
 
 impl RuleManager {
-    pub fn new(backend: Arc<dyn Backend>, opts: EvalOptions) -> Self {
+    /// `notifier`: where firing and resolved alerts are sent, if anywhere.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        opts: EvalOptions,
+        notifier: Option<Arc<Notifier>>,
+    ) -> Self {
         RuleManager {
+            notifier,
             backend,
             opts,
             files: Mutex::new(Vec::new()),
@@ -156,16 +164,16 @@ impl RuleManager {
     fn start(&self, state: GroupState) -> Running {
         let state = Arc::new(Mutex::new(state));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let (s, st, backend, opts, counters) = (
-            Arc::clone(&state),
-            Arc::clone(&stop),
-            Arc::clone(&self.backend),
-            self.opts.clone(),
-            Arc::clone(&self.counters),
-        );
+        let ctx = GroupContext {
+            backend: Arc::clone(&self.backend),
+            opts: self.opts.clone(),
+            counters: Arc::clone(&self.counters),
+            notifier: self.notifier.clone(),
+        };
+        let (s, st) = (Arc::clone(&state), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("rule-group".into())
-            .spawn(move || run_group(&s, &st, &*backend, &opts, &counters))
+            .spawn(move || run_group(&s, &st, &ctx))
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "cannot start a rule group thread; it is not evaluated");
                 std::thread::spawn(|| {})
@@ -193,6 +201,9 @@ impl RuleManager {
             stop(&r.stop);
             let _ = r.thread.join();
         }
+        if let Some(n) = &self.notifier {
+            n.stop();
+        }
     }
 }
 
@@ -207,13 +218,16 @@ fn stop(s: &(Mutex<bool>, Condvar)) {
     s.1.notify_all();
 }
 
-fn run_group(
-    state: &Mutex<GroupState>,
-    stop: &(Mutex<bool>, Condvar),
-    backend: &dyn Backend,
-    opts: &EvalOptions,
-    counters: &RuleCounters,
-) {
+/// What a group's thread shares with the manager.
+struct GroupContext {
+    backend: Arc<dyn Backend>,
+    opts: EvalOptions,
+    counters: Arc<RuleCounters>,
+    notifier: Option<Arc<Notifier>>,
+}
+
+fn run_group(state: &Mutex<GroupState>, stop: &(Mutex<bool>, Condvar), ctx: &GroupContext) {
+    let (backend, opts, counters) = (&*ctx.backend, &ctx.opts, &*ctx.counters);
     let interval = lock(state).interval;
     let iv = interval.as_millis().max(1) as i64;
     // The first slot after now (a restart does not evaluate twice in one slot).
@@ -251,6 +265,9 @@ fn run_group(
         let mut g = lock(state);
         g.missed += behind as u64;
         g.evaluate(backend, opts, next, now);
+        if let Some(n) = &ctx.notifier {
+            n.send(g.alerts_to_send(opts, next));
+        }
         counters
             .evaluations
             .fetch_add(g.rules.len() as u64, Ordering::Relaxed);

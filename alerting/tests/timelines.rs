@@ -344,3 +344,37 @@ fn a_restart_while_pending_keeps_the_for_progress() {
         "30m of pending, outage excluded"
     );
 }
+
+#[test]
+fn alerts_are_sent_on_firing_every_resend_delay_and_once_resolved() {
+    let b = Script::default();
+    let mut g = group("groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 15s\n");
+    let o = EvalOptions::default();
+    for t in 0..=5 {
+        b.set("up == 0", t * 15 * S, &[(DOWN, 0.0)]);
+    }
+    let mut sent = Vec::new();
+    for t in 0..=8 {
+        let ts = t * 15 * S;
+        g.evaluate(&b, &o, ts, ts);
+        for a in g.alerts_to_send(&o, ts) {
+            sent.push((ts / S, a.starts_at / S, a.ends_at / S));
+        }
+    }
+    // Pending at 0 (not sent); firing at 15 s: sent, valid for 4 × 1 m;
+    // not again until more than a minute after that (75 s is not); gone at
+    // 90 s: resolved, sent at once.
+    assert_eq!(sent[0], (15, 15, 15 + 240));
+    assert_eq!(
+        sent[1],
+        (90, 15, 90),
+        "resolved at 90 s: sent at once, ending then"
+    );
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(g.alerts_to_send(&o, 100 * S).is_empty());
+    assert_eq!(
+        g.alerts_to_send(&o, 160 * S).len(),
+        1,
+        "a resolved alert is resent a minute later"
+    );
+}

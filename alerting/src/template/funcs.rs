@@ -229,17 +229,7 @@ pub(super) fn call(ctx: &mut Ctx<'_, '_>, name: &str, args: Vec<Value>) -> Resul
         }
         "urlquery" => {
             let t: String = args.iter().map(Value::print).collect();
-            let mut out = String::new();
-            for b in t.bytes() {
-                match b {
-                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        out.push(b as char)
-                    }
-                    b' ' => out.push('+'),
-                    _ => out.push_str(&format!("%{b:02X}")),
-                }
-            }
-            s(out)
+            s(crate::notifier::query_escape(&t))
         }
         "query" => {
             want(name, &args, 1)?;
