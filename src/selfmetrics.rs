@@ -22,7 +22,11 @@ pub struct SelfMetrics {
 }
 
 impl SelfMetrics {
-    pub fn new(db: Arc<OnceLock<Arc<Db>>>, logs: Arc<OnceLock<Arc<LogStore>>>) -> Self {
+    pub fn new(
+        db: Arc<OnceLock<Arc<Db>>>,
+        logs: Arc<OnceLock<Arc<LogStore>>>,
+        rules: Arc<OnceLock<Arc<alerting::RuleManager>>>,
+    ) -> Self {
         let mut registry = Registry::with_prefix("vigil");
         let samples_ingested = Family::<Labels, Counter>::default();
         registry.register(
@@ -50,6 +54,7 @@ impl SelfMetrics {
         );
         registry.register_collector(Box::new(StoreCollector { db }));
         registry.register_collector(Box::new(LogStoreCollector { logs }));
+        registry.register_collector(Box::new(RuleCollector { rules }));
         SelfMetrics {
             registry,
             samples_ingested,
@@ -187,6 +192,137 @@ impl Collector for StoreCollector {
             "Bytes the store keeps on disk",
             s.bytes_on_disk() as i64,
         )?;
+        Ok(())
+    }
+}
+
+/// The rule engine and notifier at scrape time (`vigil_rule_*`,
+/// `vigil_notifications_*`: Prometheus's `prometheus_rule_*` and
+/// `prometheus_notifications_*` under Vigil's prefix).
+struct RuleCollector {
+    rules: Arc<OnceLock<Arc<alerting::RuleManager>>>,
+}
+
+impl std::fmt::Debug for RuleCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RuleCollector")
+    }
+}
+
+impl Collector for RuleCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(m) = self.rules.get() else {
+            return Ok(());
+        };
+        let groups = m.with_groups(|g| {
+            (
+                g.key(),
+                g.evaluation_time.as_secs_f64(),
+                g.interval.as_secs_f64(),
+                g.last_evaluation.map_or(0.0, |t| t as f64 / 1000.0),
+                g.rules.len() as i64,
+            )
+        });
+        let per_group = [
+            (
+                "rule_group_last_duration_seconds",
+                "How long the group's last evaluation took",
+                1,
+            ),
+            (
+                "rule_group_interval_seconds",
+                "The group's evaluation interval",
+                2,
+            ),
+            (
+                "rule_group_last_evaluation_timestamp_seconds",
+                "When the group was last evaluated",
+                3,
+            ),
+        ];
+        for (name, help, field) in per_group {
+            let mut d = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for g in &groups {
+                let v = match field {
+                    1 => g.1,
+                    2 => g.2,
+                    _ => g.3,
+                };
+                let labels = [("rule_group", g.0.as_str())];
+                ConstGauge::new(v).encode(d.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut d = enc.encode_descriptor(
+                "rule_group_rules",
+                "Rules in the group",
+                None,
+                MetricType::Gauge,
+            )?;
+            for g in &groups {
+                let labels = [("rule_group", g.0.as_str())];
+                ConstGauge::new(g.4).encode(d.encode_family(&labels)?)?;
+            }
+        }
+        let c = &m.counters;
+        counter(
+            &mut enc,
+            "rule_evaluations",
+            "Rule evaluations",
+            c.evaluations.load(Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "rule_evaluation_failures",
+            "Rule evaluations that failed (query errors, limits, writes)",
+            c.evaluation_failures.load(Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "rule_group_iterations_missed",
+            "Group evaluation slots skipped because an evaluation ran late",
+            c.missed_iterations.load(Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "rule_reloads",
+            "Rule file loads that succeeded",
+            c.reloads.load(Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "rule_reload_failures",
+            "Rule file loads refused (nothing changed)",
+            c.reload_failures.load(Relaxed),
+        )?;
+        if let Some(n) = m.notifier() {
+            let n = n.counters();
+            counter(
+                &mut enc,
+                "notifications_sent",
+                "Alerts sent to Alertmanagers",
+                n.sent.load(Relaxed),
+            )?;
+            counter(
+                &mut enc,
+                "notifications_errors",
+                "Failed sends of an alert batch to an Alertmanager",
+                n.errors.load(Relaxed),
+            )?;
+            counter(
+                &mut enc,
+                "notifications_dropped",
+                "Alerts dropped because the queue was full",
+                n.dropped.load(Relaxed),
+            )?;
+            gauge(
+                &mut enc,
+                "notifications_queue_length",
+                "Alerts waiting to be sent",
+                n.queue_length.load(Relaxed) as i64,
+            )?;
+        }
         Ok(())
     }
 }

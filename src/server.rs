@@ -240,7 +240,11 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     let state = AppState {
         db: db_cell.clone(),
         logs: logs_cell.clone(),
-        metrics: Arc::new(SelfMetrics::new(db_cell.clone(), logs_cell.clone())),
+        metrics: Arc::new(SelfMetrics::new(
+            db_cell.clone(),
+            logs_cell.clone(),
+            rules_cell.clone(),
+        )),
         data_dir: Arc::new(settings.data_dir.clone()),
         started_at: chrono::Utc::now(),
         sync_every_write: cfg.storage.wal_fsync_interval.is_zero(),

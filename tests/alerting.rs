@@ -134,6 +134,19 @@ fn rules_fire_reload_and_survive_a_restart() {
         .and_then(|s| s.parse().ok())
         .expect("activeAt value");
 
+    // The rule engine on /metrics.
+    let (_, metrics) = common::get(&v.url("/metrics"));
+    assert!(
+        metrics.contains("vigil_rule_group_last_duration_seconds{rule_group=\"")
+            && metrics.contains("rules.yml;availability\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vigil_rule_evaluations_total "),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vigil_rule_group_rules{"), "{metrics}");
+
     // Reload with a rule added: alerts keep their state.
     std::fs::write(
         dir.path().join("rules.yml"),
@@ -344,6 +357,13 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
             .is_none_or(|a| a.iter().all(|x| x["labels"]["alertname"] != "TargetDown")),
         "{body}"
     );
+    let (_, metrics) = common::get(&v.url("/metrics"));
+    let sent: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_notifications_sent_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(sent >= 2.0, "firing and resolved sent: {metrics}");
     let _ = am.kill();
     let _ = am.wait();
 }

@@ -97,3 +97,43 @@ fn errors_name_file_group_and_rule() {
     let (ok, text) = vigil_check(Path::new("/nonexistent/rules.yml"));
     assert!(!ok && text.contains("/nonexistent/rules.yml"), "{text}");
 }
+
+/// deploy/'s starter rule pack passes both checkers.
+#[test]
+fn the_starter_rule_pack_passes_both_checkers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cm: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root.join("deploy/server-config.yaml"))
+            .expect("server-config.yaml"),
+    )
+    .expect("yaml");
+    let rules = cm["data"]["rules.yml"].as_str().expect("data.rules.yml");
+    let server = cm["data"]["server.yaml"]
+        .as_str()
+        .expect("data.server.yaml");
+    assert!(
+        server.contains("/etc/vigil/rules.yml"),
+        "the server loads the pack: {server}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("rules.yml");
+    std::fs::write(&f, rules).expect("write");
+    let (ok, text) = vigil_check(&f);
+    assert!(ok, "{text}");
+    let groups: Vec<&str> = ["node", "pods", "etcd", "vigil"].to_vec();
+    for g in groups {
+        assert!(rules.contains(&format!("- name: {g}")), "group {g}");
+    }
+    if let Some(promtool) = common::peer_binary("promtool") {
+        let out = Command::new(promtool)
+            .args(["check", "rules"])
+            .arg(&f)
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

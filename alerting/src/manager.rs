@@ -185,6 +185,11 @@ impl RuleManager {
         }
     }
 
+    /// Where alerts are sent, if anywhere.
+    pub fn notifier(&self) -> Option<&Arc<Notifier>> {
+        self.notifier.as_ref()
+    }
+
     /// Calls `f` with every group's state, in load order.
     pub fn with_groups<T>(&self, mut f: impl FnMut(&GroupState) -> T) -> Vec<T> {
         lock(&self.groups)
