@@ -19,6 +19,7 @@ mod rules;
 mod selector;
 mod selfmetrics;
 mod server;
+mod test_rules_cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -74,6 +75,18 @@ enum Command {
     /// Check configuration files (as promtool check)
     #[command(subcommand)]
     Check(check_cli::CheckCommand),
+    /// Run unit tests (as promtool test)
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TestCommand {
+    /// Run rule unit tests in promtool's format (as `promtool test rules`)
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// glibc gives each thread that contends for the heap its own arena (up to
@@ -92,7 +105,13 @@ fn limit_malloc_arenas() {
 fn limit_malloc_arenas() {}
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The checking and testing tools print verdicts; the store's progress
+    // logs would only get in the way.
+    if matches!(cli.command, Some(Command::Check(_) | Command::Test(_))) && cli.log_level == "info"
+    {
+        cli.log_level = "warn".into();
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .with_context(|| format!("invalid --log-level {:?}", cli.log_level))?;
     tracing_subscriber::fmt()
@@ -103,6 +122,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(Command::Query(args)) = &cli.command {
         let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");
         return query_cli::run(addr, args);
+    }
+    if let Some(Command::Test(TestCommand::Rules { files })) = &cli.command {
+        std::process::exit(test_rules_cli::run(files));
     }
     if let Some(Command::Check(cmd)) = &cli.command {
         std::process::exit(check_cli::run(cmd));

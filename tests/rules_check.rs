@@ -137,3 +137,63 @@ fn the_starter_rule_pack_passes_both_checkers() {
         );
     }
 }
+
+/// `vigil test rules` against `promtool test rules` on a corpus of unit
+/// test files (tests/rules/unit/): `pass_*` pass and `fail_*` fail under
+/// both, and Vigil's failures say which alert or expression and when.
+#[test]
+fn rule_unit_tests_get_promtools_verdicts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/unit");
+    let mut tests: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("unit dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pass_") || n.starts_with("fail_"))
+        })
+        .collect();
+    tests.sort();
+    assert!(tests.len() >= 6);
+    let promtool = common::peer_binary("promtool");
+    for t in &tests {
+        let want = t
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("pass_"));
+        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["test", "rules"])
+            .arg(t)
+            .output()
+            .expect("vigil test rules");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), want, "{}:\n{text}", t.display());
+        assert!(text.starts_with("Unit Testing:  "), "{text}");
+        if let Some(p) = &promtool {
+            let ok = Command::new(p)
+                .args(["test", "rules"])
+                .arg(t)
+                .output()
+                .expect("promtool test rules")
+                .status
+                .success();
+            assert_eq!(ok, want, "promtool on {}", t.display());
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["test", "rules"])
+        .arg(dir.join("fail_labels.yml"))
+        .output()
+        .expect("vigil test rules");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("alertname: InstanceDown, time: 10m"), "{err}");
+    assert!(
+        err.contains("severity=\"critical\"") && err.contains("severity=\"page\""),
+        "{err}"
+    );
+}

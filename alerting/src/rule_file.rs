@@ -12,10 +12,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum RuleFileError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     Yaml { path: PathBuf, message: String },
@@ -130,9 +130,9 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
 
 /// Reads and checks one rule file.
 pub fn load(path: &Path) -> Result<Vec<RuleGroup>, RuleFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RuleFileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| RuleFileError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(path, &text)
 }
