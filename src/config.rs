@@ -25,6 +25,8 @@ pub struct ServerConfig {
     /// Prometheus rule files (a glob in the last element); relative paths
     /// are taken from the config file's directory.
     pub rule_files: Vec<PathBuf>,
+    /// Rule files in Loki's ruler format (LogQL metric expressions).
+    pub log_rule_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +104,23 @@ impl AlertingConfig {
             }
         }
         Ok((urls, timeout))
+    }
+}
+
+impl ServerConfig {
+    /// Every rule file pattern with its expressions' language.
+    pub fn rule_sources(&self) -> Vec<alerting::RuleSource> {
+        let src = |lang| {
+            move |p: &PathBuf| alerting::RuleSource {
+                pattern: p.clone(),
+                lang,
+            }
+        };
+        self.rule_files
+            .iter()
+            .map(src(alerting::Lang::PromQL))
+            .chain(self.log_rule_files.iter().map(src(alerting::Lang::LogQL)))
+            .collect()
     }
 }
 
@@ -359,7 +378,11 @@ impl ServerConfig {
         let mut cfg = Self::parse(&text)
             .with_context(|| format!("invalid config file {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for f in &mut cfg.rule_files {
+        for f in cfg
+            .rule_files
+            .iter_mut()
+            .chain(cfg.log_rule_files.iter_mut())
+        {
             if f.is_relative() {
                 *f = base.join(&*f);
             }

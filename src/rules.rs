@@ -10,6 +10,8 @@ use tsdb::{AppendMode, Db, LabelSet, Matcher, Querier, SeriesSamples, TimeRange}
 pub struct DbBackend {
     pub db: Arc<Db>,
     pub engine: Engine,
+    /// For log-based rules (LogQL).
+    pub logs: Option<Arc<logstore::LogStore>>,
 }
 
 impl Backend for DbBackend {
@@ -53,6 +55,43 @@ impl Backend for DbBackend {
             .rev()
             .find(|x| x.v.to_bits() != tsdb::STALE_NAN_BITS)
             .map(|x| (x.t, x.v)))
+    }
+
+    fn query_logs(&self, expr: &str, t: i64) -> Result<Vec<(LabelSet, f64)>, String> {
+        use logstore::logql;
+        let store = self
+            .logs
+            .as_ref()
+            .ok_or("log-based rules need the log store")?;
+        let parsed = logql::parse(expr).map_err(|e| e.to_string())?;
+        let t_ns = t.saturating_mul(1_000_000);
+        let params = logql::QueryParams {
+            start: t_ns,
+            end: t_ns,
+            step_ns: 1_000_000_000,
+            limit: 100,
+            direction: logql::Direction::Backward,
+            max_series: 100_000,
+        };
+        let (result, _) = logql::evaluate(store, &parsed, &params).map_err(|e| e.to_string())?;
+        match result {
+            logql::QueryResult::Matrix(series) => Ok(series
+                .into_iter()
+                .filter_map(|s| {
+                    let v = s.points.last()?.1;
+                    let labels = LabelSet::from_labels(
+                        s.labels
+                            .0
+                            .iter()
+                            .map(|(k, v)| tsdb::Label::new(k.as_str(), v.as_str()))
+                            .collect(),
+                    );
+                    Some((labels, v))
+                })
+                .collect()),
+            logql::QueryResult::Scalar(v) => Ok(vec![(LabelSet::default(), v)]),
+            logql::QueryResult::Streams(_) => Err("a log query is not a rule expression".into()),
+        }
     }
 
     fn append(&self, series: Vec<SeriesSamples>) -> Result<(), String> {

@@ -334,6 +334,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         Arc::new(crate::rules::DbBackend {
             db: db.clone(),
             engine: promql::Engine::new(cfg.query.to_engine()),
+            logs: Some(logs.clone()),
         }),
         alerting::EvalOptions {
             default_interval: cfg
@@ -352,7 +353,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         notifier,
     ));
     {
-        let (m, files) = (rule_manager.clone(), cfg.rule_files.clone());
+        let (m, files) = (rule_manager.clone(), cfg.rule_sources());
         tokio::task::spawn_blocking(move || m.load(&files))
             .await
             .context("rule loading task failed")?

@@ -267,6 +267,7 @@ fn run_group(file_dir: &Path, file: &TestFile, tg: &TestGroup) -> anyhow::Result
     let backend = crate::rules::DbBackend {
         db: db.clone(),
         engine: promql::Engine::new(promql::EngineOptions::default()),
+        logs: None,
     };
     let mut alert_tests: BTreeMap<i64, Vec<&AlertTest>> = BTreeMap::new();
     for t in &tg.alert_rule_test {

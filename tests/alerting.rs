@@ -367,3 +367,70 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
     let _ = am.kill();
     let _ = am.wait();
 }
+
+/// Log-based rules in Loki's ruler format: a LogQL metric expression over
+/// pushed lines makes an alert fire, and a recording rule's output lands
+/// in the metric store; a log query as a rule is refused at load.
+#[test]
+fn log_rules_fire_from_pushed_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("log-rules.yml"),
+        "groups:\n  - name: logs\n    interval: 1s\n    rules:\n      - record: app:log_errors:count1m\n        expr: sum by (app) (count_over_time({app=~\".+\"} |= \"error\" [1m]))\n      - alert: ManyErrors\n        expr: sum by (app) (count_over_time({app=~\".+\"} |= \"error\" [1m])) > 2\n        annotations: {summary: '{{ $labels.app }} logged {{ $value }} errors in a minute'}\n",
+    )
+    .expect("write rules");
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(&cfg, "log_rule_files: [log-rules.yml]\n").expect("write config");
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+    );
+    let now_ns = now_ms() * 1_000_000;
+    let values: Vec<Value> = (0..4)
+        .map(|i| {
+            serde_json::json!([
+                (now_ns - 1_000_000_000 + i).to_string(),
+                format!("error: request {i} failed")
+            ])
+        })
+        .chain(std::iter::once(serde_json::json!([
+            now_ns.to_string(),
+            "all fine"
+        ])))
+        .collect();
+    let body =
+        serde_json::json!({"streams": [{"stream": {"app": "web"}, "values": values}]}).to_string();
+    let (status, text) = common::post(
+        &v.url("/loki/api/v1/push"),
+        "application/json",
+        body.as_bytes(),
+    );
+    assert_eq!(status, 204, "{text}");
+    wait_for("ManyErrors firing", Duration::from_secs(20), || {
+        alert(&alerts(&v), "ManyErrors").is_some_and(|a| a["state"] == "firing")
+    });
+    let all = alerts(&v);
+    let a = alert(&all, "ManyErrors").expect("alert");
+    assert_eq!(a["labels"]["app"], "web");
+    assert_eq!(
+        a["annotations"]["summary"],
+        "web logged 4 errors in a minute"
+    );
+    wait_for("the recorded series", Duration::from_secs(10), || {
+        query(&v, "app:log_errors:count1m{app=\"web\"}")
+            .first()
+            .is_some_and(|s| s["value"][1] == "4")
+    });
+    // A log query is not a rule: the reload is refused, naming the rule.
+    std::fs::write(
+        dir.path().join("log-rules.yml"),
+        "groups:\n  - name: logs\n    rules:\n      - alert: Lines\n        expr: '{app=\"web\"} |= \"error\"'\n",
+    )
+    .expect("rewrite rules");
+    let (status, text) = common::post(&v.url("/-/reload"), "text/plain", b"");
+    assert_eq!(status, 500, "{text}");
+    assert!(
+        text.contains("group \"logs\", rule 1, \"Lines\": a log query is not a rule expression"),
+        "{text}"
+    );
+}

@@ -5,7 +5,7 @@
 //! `keep_firing_for`), `ALERTS` and `ALERTS_FOR_STATE` series, stale
 //! markers for series a rule stopped producing, and `limit`.
 
-use crate::rule_file::{Rule, RuleGroup, RuleKind};
+use crate::rule_file::{Lang, Rule, RuleGroup, RuleKind};
 use crate::template::{AlertData, QueryFn, Template, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -25,6 +25,24 @@ pub trait Backend: Send + Sync {
     ) -> Result<Option<(i64, f64)>, String>;
     /// Writes rule output (recording rules, `ALERTS`, stale markers).
     fn append(&self, series: Vec<SeriesSamples>) -> Result<(), String>;
+    /// A LogQL metric query at `t` (ms), for log-based rules.
+    fn query_logs(&self, expr: &str, t: i64) -> Result<Vec<(LabelSet, f64)>, String> {
+        let _ = (expr, t);
+        Err("log-based rules need the log store".into())
+    }
+}
+
+/// Runs a rule's expression in its language.
+fn run_query(
+    backend: &dyn Backend,
+    lang: Lang,
+    expr: &str,
+    t: i64,
+) -> Result<Vec<(LabelSet, f64)>, String> {
+    match lang {
+        Lang::PromQL => backend.query(expr, t),
+        Lang::LogQL => backend.query_logs(expr, t),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,7 +417,7 @@ fn eval_recording(
     let RuleKind::Recording { record } = &r.rule.kind else {
         return Ok(Vec::new());
     };
-    let vector = backend.query(&r.rule.expr, ts)?;
+    let vector = run_query(backend, r.rule.lang, &r.rule.expr, ts)?;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(vector.len());
     for (labels, v) in vector {
@@ -451,10 +469,10 @@ fn eval_alerting(
     else {
         return Ok(Vec::new());
     };
-    let vector = backend.query(&r.rule.expr, ts)?;
+    let lang = r.rule.lang;
+    let vector = run_query(backend, lang, &r.rule.expr, ts)?;
     let query = |q: &str| -> Result<Vec<Value>, String> {
-        Ok(backend
-            .query(q, ts)?
+        Ok(run_query(backend, lang, q, ts)?
             .into_iter()
             .map(|(l, v)| {
                 Value::Map(BTreeMap::from([

@@ -15,6 +15,6 @@ pub mod rule_file;
 pub mod template;
 
 pub use group::{Alert, AlertState, Backend, EvalOptions, GroupState, Health, RuleState};
-pub use manager::RuleManager;
+pub use manager::{RuleManager, RuleSource};
 pub use notifier::{Notifier, NotifierOptions};
-pub use rule_file::{RuleFileError, RuleGroup, RuleKind};
+pub use rule_file::{Lang, RuleFileError, RuleGroup, RuleKind};

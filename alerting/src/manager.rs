@@ -4,7 +4,7 @@
 
 use crate::group::{Backend, EvalOptions, GroupState};
 use crate::notifier::Notifier;
-use crate::rule_file::{self, RuleFileError, RuleGroup};
+use crate::rule_file::{self, Lang, RuleFileError, RuleGroup};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,11 +41,18 @@ struct Running {
 pub struct RuleManager {
     backend: Arc<dyn Backend>,
     opts: EvalOptions,
-    files: Mutex<Vec<PathBuf>>,
+    files: Mutex<Vec<RuleSource>>,
     groups: Mutex<Vec<Running>>,
     pub counters: Arc<RuleCounters>,
     stopped: AtomicBool,
     notifier: Option<Arc<Notifier>>,
+}
+
+/// A `rule_files` pattern and the language of its files' expressions.
+#[derive(Debug, Clone)]
+pub struct RuleSource {
+    pub pattern: PathBuf,
+    pub lang: Lang,
 }
 
 /// Expands the patterns of `rule_files` (a glob in the last element).
@@ -86,10 +93,20 @@ fn glob_regex(glob: &str) -> regex::Regex {
 }
 
 /// Loads every file; the first error stops (nothing is applied).
-pub fn load_all(files: &[PathBuf]) -> Result<Vec<RuleGroup>, RuleFileError> {
+pub fn load_all(files: &[(PathBuf, Lang)]) -> Result<Vec<RuleGroup>, RuleFileError> {
     let mut out = Vec::new();
-    for f in files {
-        out.extend(rule_file::load(f)?);
+    for (f, lang) in files {
+        out.extend(rule_file::load_lang(f, *lang)?);
+    }
+    Ok(out)
+}
+
+fn expand_sources(sources: &[RuleSource]) -> Result<Vec<(PathBuf, Lang)>, String> {
+    let mut out = Vec::new();
+    for s in sources {
+        for f in expand_files(std::slice::from_ref(&s.pattern))? {
+            out.push((f, s.lang));
+        }
     }
     Ok(out)
 }
@@ -114,8 +131,8 @@ impl RuleManager {
 
     /// Loads `patterns` and (re)starts the groups; state of rules that stay
     /// is kept. On any error nothing changes.
-    pub fn load(&self, patterns: &[PathBuf]) -> Result<usize, String> {
-        let result = expand_files(patterns).and_then(|files| {
+    pub fn load(&self, patterns: &[RuleSource]) -> Result<usize, String> {
+        let result = expand_sources(patterns).and_then(|files| {
             load_all(&files)
                 .map_err(|e| e.to_string())
                 .map(|g| (files, g))

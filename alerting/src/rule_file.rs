@@ -75,10 +75,19 @@ struct RawRule {
     annotations: Option<BTreeMap<String, String>>,
 }
 
+/// The query language of a rule file's expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    PromQL,
+    /// Loki's ruler format: the same YAML, LogQL metric queries.
+    LogQL,
+}
+
 /// A group as loaded: its rules in file order.
 #[derive(Debug, Clone)]
 pub struct RuleGroup {
     pub file: PathBuf,
+    pub lang: Lang,
     pub name: String,
     /// `None`: the server's `evaluation_interval`.
     pub interval: Option<Duration>,
@@ -107,6 +116,7 @@ pub enum RuleKind {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub kind: RuleKind,
+    pub lang: Lang,
     pub expr: String,
     /// Label templates (alerting) or values (recording), group labels merged.
     pub labels: Vec<(String, Template)>,
@@ -128,17 +138,27 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
     }
 }
 
-/// Reads and checks one rule file.
+/// Reads and checks one Prometheus rule file.
 pub fn load(path: &Path) -> Result<Vec<RuleGroup>, RuleFileError> {
+    load_lang(path, Lang::PromQL)
+}
+
+/// Reads and checks one rule file of `lang`.
+pub fn load_lang(path: &Path, lang: Lang) -> Result<Vec<RuleGroup>, RuleFileError> {
     let text = std::fs::read_to_string(path).map_err(|error| RuleFileError::Read {
         path: path.to_path_buf(),
         error,
     })?;
-    parse(path, &text)
+    parse_lang(path, &text, lang)
 }
 
-/// Checks rule file text (`path` names it in errors).
+/// Checks Prometheus rule file text (`path` names it in errors).
 pub fn parse(path: &Path, text: &str) -> Result<Vec<RuleGroup>, RuleFileError> {
+    parse_lang(path, text, Lang::PromQL)
+}
+
+/// Checks rule file text whose expressions are in `lang`.
+pub fn parse_lang(path: &Path, text: &str, lang: Lang) -> Result<Vec<RuleGroup>, RuleFileError> {
     let raw: RawFile = if text.trim().is_empty() {
         RawFile { groups: Vec::new() }
     } else {
@@ -191,10 +211,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<RuleGroup>, RuleFileError> {
                 name: name.clone(),
                 message,
             };
-            rules.push(check_rule(r, &g.labels).map_err(rule_err)?);
+            rules.push(check_rule(r, &g.labels, lang).map_err(rule_err)?);
         }
         out.push(RuleGroup {
             file: path.to_path_buf(),
+            lang,
             name: g.name,
             interval,
             query_offset,
@@ -206,7 +227,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<RuleGroup>, RuleFileError> {
     Ok(out)
 }
 
-fn check_rule(r: RawRule, group_labels: &BTreeMap<String, String>) -> Result<Rule, String> {
+fn check_rule(
+    r: RawRule,
+    group_labels: &BTreeMap<String, String>,
+    lang: Lang,
+) -> Result<Rule, String> {
     let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
     match (has(&r.record), has(&r.alert)) {
         (true, true) => return Err("only one of 'record' and 'alert' must be set".into()),
@@ -223,7 +248,22 @@ fn check_rule(r: RawRule, group_labels: &BTreeMap<String, String>) -> Result<Rul
     if expr.trim().is_empty() {
         return Err("field 'expr' must be set in rule".into());
     }
-    promql::syntax_error::parse(&expr).map_err(|e| format!("could not parse expression: {e}"))?;
+    match lang {
+        Lang::PromQL => {
+            promql::syntax_error::parse(&expr)
+                .map_err(|e| format!("could not parse expression: {e}"))?;
+        }
+        Lang::LogQL => {
+            let parsed = logstore::logql::parse(&expr)
+                .map_err(|e| format!("could not parse expression: {e}"))?;
+            if matches!(parsed, logstore::logql::ast::Expr::Log(_)) {
+                return Err(
+                    "a log query is not a rule expression: use a metric query, e.g. sum(rate({app=\"x\"} |= \"error\" [5m]))"
+                        .into(),
+                );
+            }
+        }
+    }
     let mut labels: BTreeMap<String, String> = group_labels.clone();
     for (k, v) in r.labels.iter().flatten() {
         labels.insert(k.clone(), v.clone());
@@ -283,6 +323,7 @@ fn check_rule(r: RawRule, group_labels: &BTreeMap<String, String>) -> Result<Rul
     }
     Ok(Rule {
         kind,
+        lang,
         expr,
         labels: label_templates,
     })
