@@ -33,6 +33,9 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
     pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// An alertmanager.yml (route, receivers) for the built-in notifier;
+    /// relative to this file.
+    pub notifier_config_file: Option<PathBuf>,
     /// Prometheus's `--rules.alert.resend-delay`.
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub resend_delay: Duration,
@@ -42,6 +45,7 @@ impl Default for AlertingConfig {
     fn default() -> Self {
         AlertingConfig {
             alertmanagers: Vec::new(),
+            notifier_config_file: None,
             resend_delay: Duration::from_secs(60),
         }
     }
@@ -382,6 +386,7 @@ impl ServerConfig {
             .rule_files
             .iter_mut()
             .chain(cfg.log_rule_files.iter_mut())
+            .chain(cfg.alerting.notifier_config_file.iter_mut())
         {
             if f.is_relative() {
                 *f = base.join(&*f);

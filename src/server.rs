@@ -330,6 +330,25 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         .context("cannot start the alert notifier")?;
         Some(Arc::new(n))
     };
+    let external_url = cfg
+        .global
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let dispatcher = match &cfg.alerting.notifier_config_file {
+        Some(path) => {
+            let dc = alerting::dispatch::config::DispatchConfig::load(path)
+                .map_err(|e| anyhow::anyhow!("alerting.notifier_config_file: {e}"))?;
+            let d = alerting::Dispatcher::start(
+                dc,
+                external_url.clone(),
+                cfg.global.external_labels.clone(),
+            )
+            .context("cannot start the built-in notifier")?;
+            Some(Arc::new(d))
+        }
+        None => None,
+    };
     let rule_manager = Arc::new(alerting::RuleManager::new(
         Arc::new(crate::rules::DbBackend {
             db: db.clone(),
@@ -342,15 +361,12 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
                 .evaluation_interval
                 .max(Duration::from_millis(10)),
             external_labels: cfg.global.external_labels.clone(),
-            external_url: cfg
-                .global
-                .external_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{local}")),
+            external_url,
             resend_delay: cfg.alerting.resend_delay,
             ..Default::default()
         },
         notifier,
+        dispatcher,
     ));
     {
         let (m, files) = (rule_manager.clone(), cfg.rule_sources());

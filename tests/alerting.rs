@@ -40,16 +40,23 @@ fn config(dir: &Path) -> std::path::PathBuf {
     cfg
 }
 
-fn feed(v: &Vigil) {
-    let t = now_ms();
+/// One alerting rule, evaluated every second, for the notifier tests.
+const TARGET_DOWN: &str = "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: TargetDown\n        expr: up == 0\n        labels: {severity: page}\n        annotations: {summary: '{{ $labels.instance }} down'}\n";
+
+/// Writes `up{job="node",instance="a:9100"} value` now.
+fn up_is(v: &Vigil, value: f64) {
     let (status, body) = remote_write(
         v,
         &[TestSeries {
             labels: vec![("__name__", "up"), ("job", "node"), ("instance", "a:9100")],
-            samples: vec![(t, 0.0)],
+            samples: vec![(now_ms(), value)],
         }],
     );
     assert!(status < 300, "{status} {body}");
+}
+
+fn feed(v: &Vigil) {
+    up_is(v, 0.0);
 }
 
 fn alerts(v: &Vigil) -> Vec<Value> {
@@ -210,9 +217,9 @@ fn rules_fire_reload_and_survive_a_restart() {
 }
 
 /// A receiver for Alertmanager's webhooks: every POST body, as JSON.
-fn webhook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+fn webhook_receiver(port: u16) -> (u16, Hooks) {
     use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind receiver");
     let port = listener.local_addr().expect("addr").port();
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let g = got.clone();
@@ -242,6 +249,27 @@ fn webhook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     (port, got)
 }
 
+type Hooks = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// The first webhook payload with `status`, waiting up to 30 s for it.
+fn hook_with(hooks: &Hooks, status: &str) -> Value {
+    let mut found = None;
+    wait_for(
+        &format!("a {status} webhook"),
+        Duration::from_secs(30),
+        || {
+            found = hooks
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|h| h["status"] == status)
+                .cloned();
+            found.is_some()
+        },
+    );
+    found.unwrap_or(Value::Null)
+}
+
 /// Alerts reach a real Alertmanager (Debian's) through API v2, with
 /// external labels and a generatorURL; it notifies a webhook of the alert
 /// firing, then resolved once the series recovers.
@@ -251,7 +279,7 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (hook_port, hooks) = webhook_receiver();
+    let (hook_port, hooks) = webhook_receiver(0);
     std::fs::write(
         dir.path().join("am.yml"),
         format!(
@@ -279,11 +307,7 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
     wait_for("alertmanager ready", Duration::from_secs(30), || {
         common::try_get(&format!("{am_base}/-/ready")).is_ok_and(|(s, _)| s == 200)
     });
-    std::fs::write(
-        dir.path().join("rules.yml"),
-        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: TargetDown\n        expr: up == 0\n        labels: {severity: page}\n        annotations: {summary: '{{ $labels.instance }} down'}\n",
-    )
-    .expect("write rules");
+    std::fs::write(dir.path().join("rules.yml"), TARGET_DOWN).expect("write rules");
     let cfg = dir.path().join("vigil.yaml");
     std::fs::write(
         &cfg,
@@ -294,16 +318,7 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
         &dir.path().join("data"),
         &["--config", cfg.to_str().expect("utf-8")],
     );
-    let up = |value: f64| {
-        let (status, body) = remote_write(
-            &v,
-            &[TestSeries {
-                labels: vec![("__name__", "up"), ("job", "node"), ("instance", "a:9100")],
-                samples: vec![(now_ms(), value)],
-            }],
-        );
-        assert!(status < 300, "{status} {body}");
-    };
+    let up = |value: f64| up_is(&v, value);
     up(0.0);
     let am_alerts = || {
         let (_, body) = get_json(&format!("{am_base}/api/v2/alerts"));
@@ -328,29 +343,13 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
             .is_some_and(|u| u.starts_with(&format!("{}/graph?g0.expr=up+%3D%3D+0", v.base))),
         "{a}"
     );
-    wait_for("the firing webhook", Duration::from_secs(30), || {
-        hooks
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|h| h["status"] == "firing")
-    });
-    {
-        let h = hooks.lock().expect("lock");
-        let firing = h.iter().find(|h| h["status"] == "firing").expect("firing");
-        assert_eq!(firing["version"], "4");
-        assert_eq!(firing["alerts"][0]["labels"]["instance"], "a:9100");
-    }
+    let firing = hook_with(&hooks, "firing");
+    assert_eq!(firing["version"], "4");
+    assert_eq!(firing["alerts"][0]["labels"]["instance"], "a:9100");
     // The series recovers: the alert resolves in Alertmanager and the
     // webhook hears it.
     up(1.0);
-    wait_for("the resolved webhook", Duration::from_secs(30), || {
-        hooks
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|h| h["status"] == "resolved")
-    });
+    hook_with(&hooks, "resolved");
     let (_, body) = get_json(&format!("{am_base}/api/v2/alerts?active=true"));
     assert!(
         body.as_array()
@@ -432,5 +431,85 @@ fn log_rules_fire_from_pushed_lines() {
     assert!(
         text.contains("group \"logs\", rule 1, \"Lines\": a log query is not a rule expression"),
         "{text}"
+    );
+}
+
+/// The built-in notifier (no Alertmanager): an alertmanager.yml route and
+/// webhook receiver; the receiver is down at first and still gets the
+/// firing notification (retries), with Alertmanager's payload; then the
+/// resolved one.
+#[test]
+fn the_built_in_notifier_routes_groups_and_retries_webhooks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook_port = common::free_port();
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n    - matchers: ['severity=\"never\"']\n      receiver: nobody\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{hook_port}/hook'}}]\n  - name: nobody\n"
+        ),
+    )
+    .expect("write am.yml");
+    std::fs::write(dir.path().join("rules.yml"), TARGET_DOWN).expect("write rules");
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        "global:\n  external_labels: {cluster: test}\nalerting:\n  resend_delay: 1s\n  notifier_config_file: am.yml\nrule_files: [rules.yml]\n",
+    )
+    .expect("write config");
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+    );
+    let up = |value: f64| up_is(&v, value);
+    up(0.0);
+    wait_for("TargetDown firing", Duration::from_secs(20), || {
+        alert(&alerts(&v), "TargetDown").is_some_and(|a| a["state"] == "firing")
+    });
+    // The receiver comes up a few seconds late.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, hooks) = webhook_receiver(hook_port);
+    {
+        let n = hook_with(&hooks, "firing");
+        assert_eq!(n["version"], "4");
+        assert_eq!(n["receiver"], "hook");
+        assert_eq!(n["groupKey"], "{}:{alertname=\"TargetDown\"}", "{n}");
+        assert_eq!(n["groupLabels"]["alertname"], "TargetDown");
+        assert_eq!(n["commonLabels"]["cluster"], "test");
+        assert_eq!(n["externalURL"], v.base.as_str());
+        let a = &n["alerts"][0];
+        assert_eq!(a["status"], "firing");
+        assert_eq!(a["labels"]["instance"], "a:9100");
+        assert_eq!(a["labels"]["severity"], "page");
+        assert_eq!(a["annotations"]["summary"], "a:9100 down");
+        assert_eq!(a["endsAt"], "0001-01-01T00:00:00Z");
+        assert!(
+            a["startsAt"]
+                .as_str()
+                .is_some_and(|s| s.ends_with('Z') && s.starts_with("20")),
+            "{a}"
+        );
+        assert!(
+            a["generatorURL"]
+                .as_str()
+                .is_some_and(|u| u.starts_with(&format!("{}/graph?g0.expr=up+%3D%3D+0", v.base))),
+            "{a}"
+        );
+        assert_eq!(a["fingerprint"].as_str().map(str::len), Some(16));
+    }
+    up(1.0);
+    let n = hook_with(&hooks, "resolved");
+    let h = hooks.lock().expect("lock");
+    let a = &n["alerts"][0];
+    assert_eq!(a["status"], "resolved");
+    assert!(
+        a["endsAt"]
+            .as_str()
+            .is_some_and(|s| s != "0001-01-01T00:00:00Z"),
+        "{a}"
+    );
+    let firing = h.iter().filter(|h| h["status"] == "firing").count();
+    assert_eq!(
+        firing, 1,
+        "one firing notification, not one per evaluation: {h:?}"
     );
 }

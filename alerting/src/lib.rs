@@ -7,6 +7,8 @@
 //! queries itself — the server hands it a [`group::Backend`] — and it
 //! never panics on a rule file, a template or a query result.
 
+mod clock;
+pub mod dispatch;
 pub mod duration;
 pub mod group;
 pub mod manager;
@@ -14,6 +16,7 @@ pub mod notifier;
 pub mod rule_file;
 pub mod template;
 
+pub use dispatch::Dispatcher;
 pub use group::{Alert, AlertState, Backend, EvalOptions, GroupState, Health, RuleState};
 pub use manager::{RuleManager, RuleSource};
 pub use notifier::{Notifier, NotifierOptions};

@@ -2,25 +2,17 @@
 //! slots, counting missed and slow evaluations; reloading files without
 //! losing alert state; snapshots for `/api/v1/rules` and `/api/v1/alerts`.
 
+use crate::clock::{lock, now_ms};
+use crate::dispatch::Dispatcher;
 use crate::group::{Backend, EvalOptions, GroupState};
 use crate::notifier::Notifier;
 use crate::rule_file::{self, Lang, RuleFileError, RuleGroup};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use std::time::Duration;
 
 /// Counters for `/metrics` (Prometheus's `prometheus_rule_*` names).
 #[derive(Debug, Default)]
@@ -46,6 +38,7 @@ pub struct RuleManager {
     pub counters: Arc<RuleCounters>,
     stopped: AtomicBool,
     notifier: Option<Arc<Notifier>>,
+    dispatcher: Option<Arc<Dispatcher>>,
 }
 
 /// A `rule_files` pattern and the language of its files' expressions.
@@ -112,14 +105,17 @@ fn expand_sources(sources: &[RuleSource]) -> Result<Vec<(PathBuf, Lang)>, String
 }
 
 impl RuleManager {
-    /// `notifier`: where firing and resolved alerts are sent, if anywhere.
+    /// Firing and resolved alerts go to `notifier` (Alertmanagers) and
+    /// `dispatcher` (the built-in notifier), where configured.
     pub fn new(
         backend: Arc<dyn Backend>,
         opts: EvalOptions,
         notifier: Option<Arc<Notifier>>,
+        dispatcher: Option<Arc<Dispatcher>>,
     ) -> Self {
         RuleManager {
             notifier,
+            dispatcher,
             backend,
             opts,
             files: Mutex::new(Vec::new()),
@@ -186,6 +182,7 @@ impl RuleManager {
             opts: self.opts.clone(),
             counters: Arc::clone(&self.counters),
             notifier: self.notifier.clone(),
+            dispatcher: self.dispatcher.clone(),
         };
         let (s, st) = (Arc::clone(&state), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
@@ -200,6 +197,11 @@ impl RuleManager {
             stop,
             thread,
         }
+    }
+
+    /// The built-in notifier, if configured.
+    pub fn dispatcher(&self) -> Option<&Arc<Dispatcher>> {
+        self.dispatcher.as_ref()
     }
 
     /// Where alerts are sent, if anywhere.
@@ -226,6 +228,9 @@ impl RuleManager {
         if let Some(n) = &self.notifier {
             n.stop();
         }
+        if let Some(d) = &self.dispatcher {
+            d.stop();
+        }
     }
 }
 
@@ -246,6 +251,7 @@ struct GroupContext {
     opts: EvalOptions,
     counters: Arc<RuleCounters>,
     notifier: Option<Arc<Notifier>>,
+    dispatcher: Option<Arc<Dispatcher>>,
 }
 
 fn run_group(state: &Mutex<GroupState>, stop: &(Mutex<bool>, Condvar), ctx: &GroupContext) {
@@ -287,8 +293,14 @@ fn run_group(state: &Mutex<GroupState>, stop: &(Mutex<bool>, Condvar), ctx: &Gro
         let mut g = lock(state);
         g.missed += behind as u64;
         g.evaluate(backend, opts, next, now);
-        if let Some(n) = &ctx.notifier {
-            n.send(g.alerts_to_send(opts, next));
+        if ctx.notifier.is_some() || ctx.dispatcher.is_some() {
+            let out = g.alerts_to_send(opts, next);
+            if let Some(d) = &ctx.dispatcher {
+                d.send(out.clone());
+            }
+            if let Some(n) = &ctx.notifier {
+                n.send(out);
+            }
         }
         counters
             .evaluations

@@ -4,19 +4,16 @@
 //! 64 to every Alertmanager, external labels added, failures counted and
 //! logged and the batch dropped (the next resend carries the alerts again).
 
+use crate::clock::lock;
 use crate::group::{Alert, AlertState};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 const QUEUE_CAPACITY: usize = 10_000;
 const MAX_BATCH: usize = 64;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// One alert as Alertmanager's API v2 takes it.
 #[derive(Debug, Clone, PartialEq)]

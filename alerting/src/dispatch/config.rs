@@ -1,0 +1,429 @@
+//! The built-in notifier's configuration, in alertmanager.yml's shape:
+//! `route` (a tree: `receiver`, `group_by`, `group_wait`,
+//! `group_interval`, `repeat_interval`, `matchers`, legacy `match` /
+//! `match_re`, `continue`, `routes`) and `receivers` (`webhook_configs`).
+
+use crate::duration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    global: Option<serde_yaml::Value>,
+    route: RawRoute,
+    #[serde(default)]
+    receivers: Vec<RawReceiver>,
+    #[serde(default)]
+    templates: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(default)]
+    receiver: Option<String>,
+    #[serde(default)]
+    group_by: Option<Vec<String>>,
+    #[serde(default)]
+    group_wait: Option<String>,
+    #[serde(default)]
+    group_interval: Option<String>,
+    #[serde(default)]
+    repeat_interval: Option<String>,
+    #[serde(default)]
+    matchers: Vec<String>,
+    #[serde(default, rename = "match")]
+    match_eq: BTreeMap<String, String>,
+    #[serde(default)]
+    match_re: BTreeMap<String, String>,
+    #[serde(default, rename = "continue")]
+    continue_: bool,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReceiver {
+    name: String,
+    #[serde(default)]
+    webhook_configs: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    url_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    send_resolved: bool,
+    #[serde(default)]
+    max_alerts: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One label matcher of a route.
+#[derive(Debug, Clone)]
+pub enum LabelMatch {
+    Equal(String, String),
+    NotEqual(String, String),
+    Regex(String, regex::Regex),
+    NotRegex(String, regex::Regex),
+}
+
+impl LabelMatch {
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let get = |n: &str| labels.get(n).map_or("", String::as_str);
+        match self {
+            LabelMatch::Equal(n, v) => get(n) == v,
+            LabelMatch::NotEqual(n, v) => get(n) != v,
+            LabelMatch::Regex(n, r) => r.is_match(get(n)),
+            LabelMatch::NotRegex(n, r) => !r.is_match(get(n)),
+        }
+    }
+
+    /// As Alertmanager prints it in group keys.
+    pub fn show(&self) -> String {
+        match self {
+            LabelMatch::Equal(n, v) => format!("{n}={v:?}"),
+            LabelMatch::NotEqual(n, v) => format!("{n}!={v:?}"),
+            LabelMatch::Regex(n, r) => format!("{n}=~{:?}", strip_anchors(r.as_str())),
+            LabelMatch::NotRegex(n, r) => format!("{n}!~{:?}", strip_anchors(r.as_str())),
+        }
+    }
+}
+
+fn strip_anchors(s: &str) -> &str {
+    s.strip_prefix("^(?:")
+        .and_then(|r| r.strip_suffix(")$"))
+        .unwrap_or(s)
+}
+
+fn anchored(re: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("invalid regex {re:?}: {e}"))
+}
+
+/// `name="value"`, `name!=value`, `name=~"re"`, `name!~re` (quotes optional).
+pub fn parse_matcher(s: &str) -> Result<LabelMatch, String> {
+    let s = s.trim();
+    let ops = ["=~", "!~", "!=", "="];
+    let (at, op) = ops
+        .iter()
+        .filter_map(|op| s.find(op).map(|i| (i, *op)))
+        .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))
+        .ok_or_else(|| format!("matcher {s:?}: no operator (=, !=, =~, !~)"))?;
+    let name = s[..at].trim();
+    if !tsdb::labels::is_valid_label_name(name) {
+        return Err(format!("matcher {s:?}: invalid label name {name:?}"));
+    }
+    let raw = s[at + op.len()..].trim();
+    let value = if raw.len() >= 2 && raw.starts_with('"') && raw.ends_with('"') {
+        serde_yaml::from_str::<String>(raw).map_err(|e| format!("matcher {s:?}: {e}"))?
+    } else {
+        raw.to_string()
+    };
+    let name = name.to_string();
+    Ok(match op {
+        "=" => LabelMatch::Equal(name, value),
+        "!=" => LabelMatch::NotEqual(name, value),
+        "=~" => LabelMatch::Regex(name, anchored(&value)?),
+        _ => LabelMatch::NotRegex(name, anchored(&value)?),
+    })
+}
+
+/// How a route groups its alerts.
+#[derive(Debug, Clone)]
+pub enum GroupBy {
+    Labels(Vec<String>),
+    /// `group_by: ['...']`: every label (each alert alone).
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub receiver: String,
+    pub group_by: GroupBy,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    pub matchers: Vec<LabelMatch>,
+    pub continue_: bool,
+    pub routes: Vec<Route>,
+    /// `{}` for the root, `{}/{matchers}` below it, as in group keys.
+    pub key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub send_resolved: bool,
+    pub max_alerts: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub name: String,
+    pub webhooks: Vec<Webhook>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    pub route: Route,
+    pub receivers: BTreeMap<String, Receiver>,
+}
+
+fn dur(v: &Option<String>, what: &str, inherited: Duration) -> Result<Duration, String> {
+    match v {
+        Some(s) => duration::parse(s).map_err(|e| format!("{what}: {e}")),
+        None => Ok(inherited),
+    }
+}
+
+fn build_route(raw: RawRoute, parent: Option<&Route>, path: &str) -> Result<Route, String> {
+    let mut matchers = Vec::new();
+    for m in &raw.matchers {
+        matchers.push(parse_matcher(m).map_err(|e| format!("{path}: {e}"))?);
+    }
+    for (k, v) in &raw.match_eq {
+        matchers.push(LabelMatch::Equal(k.clone(), v.clone()));
+    }
+    for (k, v) in &raw.match_re {
+        matchers.push(LabelMatch::Regex(
+            k.clone(),
+            anchored(v).map_err(|e| format!("{path}: {e}"))?,
+        ));
+    }
+    let receiver = match (&raw.receiver, parent) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) => p.receiver.clone(),
+        (None, None) => return Err("route: the root route needs a receiver".into()),
+    };
+    let group_by = match (&raw.group_by, parent) {
+        (Some(g), _) if g.iter().any(|l| l == "...") => GroupBy::All,
+        (Some(g), _) => {
+            for l in g {
+                if !tsdb::labels::is_valid_label_name(l) {
+                    return Err(format!("{path}: group_by: invalid label name {l:?}"));
+                }
+            }
+            GroupBy::Labels(g.clone())
+        }
+        (None, Some(p)) => p.group_by.clone(),
+        (None, None) => GroupBy::Labels(Vec::new()),
+    };
+    let key = match parent {
+        None => "{}".to_string(),
+        Some(p) => {
+            let shown: Vec<String> = matchers.iter().map(LabelMatch::show).collect();
+            format!("{}/{{{}}}", p.key, shown.join(","))
+        }
+    };
+    let mut route = Route {
+        receiver,
+        group_by,
+        group_wait: dur(
+            &raw.group_wait,
+            &format!("{path}: group_wait"),
+            parent.map_or(Duration::from_secs(30), |p| p.group_wait),
+        )?,
+        group_interval: dur(
+            &raw.group_interval,
+            &format!("{path}: group_interval"),
+            parent.map_or(Duration::from_secs(300), |p| p.group_interval),
+        )?,
+        repeat_interval: dur(
+            &raw.repeat_interval,
+            &format!("{path}: repeat_interval"),
+            parent.map_or(Duration::from_secs(4 * 3600), |p| p.repeat_interval),
+        )?,
+        matchers,
+        continue_: raw.continue_,
+        routes: Vec::new(),
+        key,
+    };
+    if route.group_interval.is_zero() {
+        return Err(format!("{path}: group_interval cannot be zero"));
+    }
+    if route.repeat_interval.is_zero() {
+        return Err(format!("{path}: repeat_interval cannot be zero"));
+    }
+    let mut children = Vec::new();
+    for (i, child) in raw.routes.into_iter().enumerate() {
+        children.push(build_route(
+            child,
+            Some(&route),
+            &format!("{path}.routes[{i}]"),
+        )?);
+    }
+    route.routes = children;
+    Ok(route)
+}
+
+fn receivers_used(r: &Route, out: &mut Vec<String>) {
+    out.push(r.receiver.clone());
+    for c in &r.routes {
+        receivers_used(c, out);
+    }
+}
+
+impl DispatchConfig {
+    pub fn load(path: &Path) -> Result<DispatchConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<DispatchConfig, String> {
+        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let _ = (&raw.global, &raw.templates);
+        let route = build_route(raw.route, None, "route")?;
+        let mut receivers = BTreeMap::new();
+        for r in raw.receivers {
+            let mut webhooks = Vec::new();
+            for (i, w) in r.webhook_configs.into_iter().enumerate() {
+                let what = format!("receiver {:?}: webhook_configs[{i}]", r.name);
+                // A URL from a file keeps the secret out of the config.
+                let url = match (w.url, w.url_file) {
+                    (Some(u), None) => u,
+                    (None, Some(f)) => std::fs::read_to_string(&f)
+                        .map_err(|e| format!("{what}: url_file {}: {e}", f.display()))?
+                        .trim()
+                        .to_string(),
+                    (Some(_), Some(_)) => {
+                        return Err(format!("{what}: url and url_file are mutually exclusive"))
+                    }
+                    (None, None) => {
+                        return Err(format!("{what}: one of url or url_file must be configured"))
+                    }
+                };
+                if !url.starts_with("http://") {
+                    return Err(format!("{what}: only http:// URLs are supported so far"));
+                }
+                webhooks.push(Webhook {
+                    url,
+                    send_resolved: w.send_resolved,
+                    max_alerts: w.max_alerts,
+                });
+            }
+            if receivers
+                .insert(
+                    r.name.clone(),
+                    Receiver {
+                        name: r.name.clone(),
+                        webhooks,
+                    },
+                )
+                .is_some()
+            {
+                return Err(format!(
+                    "notification config name {:?} is not unique",
+                    r.name
+                ));
+            }
+        }
+        let mut used = Vec::new();
+        receivers_used(&route, &mut used);
+        for u in used {
+            if !receivers.contains_key(&u) {
+                return Err(format!("undefined receiver {u:?} used in route"));
+            }
+        }
+        Ok(DispatchConfig { route, receivers })
+    }
+}
+
+impl Route {
+    /// The routes an alert goes to: the deepest matching children, in
+    /// order, stopping at the first unless it says `continue`.
+    pub fn matching<'a>(&'a self, labels: &BTreeMap<String, String>) -> Vec<&'a Route> {
+        if !self.matchers.iter().all(|m| m.matches(labels)) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for c in &self.routes {
+            let found = c.matching(labels);
+            if found.is_empty() {
+                continue;
+            }
+            out.extend(found);
+            if !c.continue_ {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push(self);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "route:\n  receiver: default\n  group_by: [alertname]\n  group_wait: 10s\n  routes:\n    - matchers: ['severity=\"page\"']\n      receiver: pager\n      continue: true\n    - match_re: {team: 'db|infra'}\n      receiver: infra\n      group_by: ['...']\nreceivers:\n  - name: default\n    webhook_configs: [{url: 'http://a/'}]\n  - name: pager\n    webhook_configs: [{url: 'http://b/'}]\n  - name: infra\n    webhook_configs: [{url: 'http://c/', send_resolved: false}]\n";
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn routes_match_with_continue_and_inherit_settings() {
+        let c = DispatchConfig::parse(CFG).unwrap();
+        let names = |l: &[(&str, &str)]| -> Vec<String> {
+            c.route
+                .matching(&labels(l))
+                .iter()
+                .map(|r| r.receiver.clone())
+                .collect()
+        };
+        assert_eq!(names(&[("alertname", "A")]), ["default"]);
+        assert_eq!(
+            names(&[("severity", "page"), ("team", "db")]),
+            ["pager", "infra"]
+        );
+        assert_eq!(names(&[("team", "infra")]), ["infra"]);
+        assert_eq!(names(&[("team", "infrastructure")]), ["default"]);
+        let pager = &c.route.routes[0];
+        assert_eq!(pager.group_wait, Duration::from_secs(10), "inherited");
+        assert_eq!(pager.key, "{}/{severity=\"page\"}");
+        assert!(matches!(c.route.routes[1].group_by, GroupBy::All));
+        assert!(!c.receivers["infra"].webhooks[0].send_resolved);
+    }
+
+    #[test]
+    fn config_errors_say_what_and_where() {
+        let e = DispatchConfig::parse("route:\n  receiver: nope\nreceivers: []\n").unwrap_err();
+        assert!(e.contains("undefined receiver \"nope\""), "{e}");
+        let e = DispatchConfig::parse(
+            "route:\n  receiver: a\n  routes:\n    - matchers: ['sev~x']\nreceivers: [{name: a}]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("route.routes[0]: matcher \"sev~x\""), "{e}");
+        let e = DispatchConfig::parse(
+            "route:\n  receiver: a\n  group_wait: 5x\nreceivers: [{name: a}]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("route: group_wait: not a valid duration"), "{e}");
+        let e = DispatchConfig::parse(
+            "route:\n  receiver: a\nreceivers: [{name: a, webhook_configs: [{}]}]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("one of url or url_file"), "{e}");
+        assert!(parse_matcher("a=~\"x|y\"")
+            .unwrap()
+            .matches(&labels(&[("a", "y")])));
+        assert!(parse_matcher("a!=b").unwrap().matches(&labels(&[])));
+    }
+}

@@ -1,0 +1,363 @@
+//! The built-in notifier for clusters without an Alertmanager: alerts are
+//! routed through an alertmanager.yml-shaped tree, grouped per route and
+//! `group_by` labels, and each group notifies its receiver after
+//! `group_wait`, then every `group_interval` when it changed, and again
+//! every `repeat_interval` while it fires. Receivers get Alertmanager's
+//! webhook payload (version 4); failed sends are retried with exponential
+//! backoff.
+
+pub mod config;
+
+use crate::clock::{lock, now_ms};
+use crate::notifier::{rfc3339, OutgoingAlert};
+use config::{DispatchConfig, GroupBy, Route, Webhook};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+type Labels = BTreeMap<String, String>;
+
+#[derive(Debug, Default)]
+pub struct DispatchCounters {
+    pub notifications: AtomicU64,
+    pub failed: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+struct Group {
+    route: Route,
+    group_labels: Labels,
+    alerts: BTreeMap<Labels, OutgoingAlert>,
+    next_flush: Instant,
+    /// What the last notification held: each alert's labels and whether
+    /// it was firing.
+    last_sent: BTreeSet<(Labels, bool)>,
+    last_notified: Option<Instant>,
+}
+
+struct State {
+    groups: BTreeMap<String, Group>,
+    stop: bool,
+}
+
+struct Shared {
+    config: DispatchConfig,
+    external_url: String,
+    external_labels: Labels,
+    state: Mutex<State>,
+    wake: Condvar,
+    counters: DispatchCounters,
+    senders: Mutex<Vec<JoinHandle<()>>>,
+}
+
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn group_key(route: &Route, group_labels: &Labels) -> String {
+    let shown: Vec<String> = group_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    format!("{}:{{{}}}", route.key, shown.join(","))
+}
+
+/// A route without its children (a group only needs its own settings).
+fn leaf(r: &Route) -> Route {
+    Route {
+        routes: Vec::new(),
+        ..r.clone()
+    }
+}
+
+impl Dispatcher {
+    pub fn start(
+        config: DispatchConfig,
+        external_url: String,
+        external_labels: Labels,
+    ) -> std::io::Result<Dispatcher> {
+        let shared = Arc::new(Shared {
+            config,
+            external_url,
+            external_labels,
+            state: Mutex::new(State {
+                groups: BTreeMap::new(),
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            counters: DispatchCounters::default(),
+            senders: Mutex::new(Vec::new()),
+        });
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("dispatcher".into())
+            .spawn(move || run(&s))?;
+        Ok(Dispatcher {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn counters(&self) -> &DispatchCounters {
+        &self.shared.counters
+    }
+
+    /// Takes alerts from the rules (new, still firing or resolved).
+    pub fn send(&self, alerts: Vec<OutgoingAlert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut st = lock(&self.shared.state);
+        for mut a in alerts {
+            for (k, v) in &self.shared.external_labels {
+                a.labels.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            for route in self.shared.config.route.matching(&a.labels) {
+                let group_labels: Labels = match &route.group_by {
+                    GroupBy::All => a.labels.clone(),
+                    GroupBy::Labels(names) => names
+                        .iter()
+                        .filter_map(|n| a.labels.get(n).map(|v| (n.clone(), v.clone())))
+                        .collect(),
+                };
+                let key = group_key(route, &group_labels);
+                let g = st.groups.entry(key).or_insert_with(|| Group {
+                    route: leaf(route),
+                    group_labels,
+                    alerts: BTreeMap::new(),
+                    next_flush: now + route.group_wait,
+                    last_sent: BTreeSet::new(),
+                    last_notified: None,
+                });
+                g.alerts.insert(a.labels.clone(), a.clone());
+            }
+        }
+        self.shared.wake.notify_all();
+    }
+
+    pub fn stop(&self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+        let senders: Vec<JoinHandle<()>> = lock(&self.shared.senders).drain(..).collect();
+        for s in senders {
+            let _ = s.join();
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(shared: &Arc<Shared>) {
+    loop {
+        let mut st = lock(&shared.state);
+        if st.stop {
+            return;
+        }
+        let now = Instant::now();
+        let next = st.groups.values().map(|g| g.next_flush).min();
+        match next {
+            Some(t) if t > now => {
+                st = shared
+                    .wake
+                    .wait_timeout(st, t - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            None => {
+                st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
+            }
+            Some(_) => {}
+        }
+        if st.stop {
+            return;
+        }
+        let now = Instant::now();
+        let wall = now_ms();
+        let due: Vec<String> = st
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_flush <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some(g) = st.groups.get_mut(&key) else {
+                continue;
+            };
+            g.next_flush = now + g.route.group_interval;
+            let current: BTreeSet<(Labels, bool)> = g
+                .alerts
+                .values()
+                .map(|a| (a.labels.clone(), a.ends_at > wall))
+                .collect();
+            let any_firing = current.iter().any(|(_, f)| *f);
+            let repeat_due = any_firing
+                && g.last_notified
+                    .is_none_or(|t| now.duration_since(t) >= g.route.repeat_interval);
+            let changed = current != g.last_sent;
+            if changed || repeat_due {
+                let alerts: Vec<OutgoingAlert> = g.alerts.values().cloned().collect();
+                let receiver = shared.config.receivers.get(&g.route.receiver).cloned();
+                if let Some(r) = receiver {
+                    for w in r.webhooks {
+                        if !any_firing && !w.send_resolved {
+                            continue;
+                        }
+                        let payload = webhook_payload(
+                            shared,
+                            &key,
+                            &r.name,
+                            &g.group_labels,
+                            &alerts,
+                            &w,
+                            wall,
+                        );
+                        spawn_send(shared, w.url.clone(), payload);
+                    }
+                }
+                g.last_sent = current;
+                g.last_notified = Some(now);
+            }
+            // Resolved alerts have been told; a group with nothing left goes.
+            g.alerts.retain(|_, a| a.ends_at > wall);
+            g.last_sent.retain(|(_, firing)| *firing);
+            if g.alerts.is_empty() {
+                st.groups.remove(&key);
+            }
+        }
+    }
+}
+
+fn fingerprint(labels: &Labels) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in labels {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Alertmanager's webhook payload, version 4.
+fn webhook_payload(
+    shared: &Shared,
+    group_key: &str,
+    receiver: &str,
+    group_labels: &Labels,
+    alerts: &[OutgoingAlert],
+    w: &Webhook,
+    now: i64,
+) -> String {
+    let mut shown: Vec<&OutgoingAlert> = alerts
+        .iter()
+        .filter(|a| w.send_resolved || a.ends_at > now)
+        .collect();
+    let truncated = if w.max_alerts > 0 && shown.len() > w.max_alerts {
+        let t = shown.len() - w.max_alerts;
+        shown.truncate(w.max_alerts);
+        t
+    } else {
+        0
+    };
+    let common = |get: &dyn Fn(&OutgoingAlert) -> &Labels| -> Labels {
+        let mut it = alerts.iter();
+        let Some(first) = it.next() else {
+            return Labels::new();
+        };
+        let mut c = get(first).clone();
+        for a in it {
+            c.retain(|k, v| get(a).get(k) == Some(v));
+        }
+        c
+    };
+    let firing = alerts.iter().any(|a| a.ends_at > now);
+    let items: Vec<serde_json::Value> = shown
+        .iter()
+        .map(|a| {
+            let is_firing = a.ends_at > now;
+            serde_json::json!({
+                "status": if is_firing { "firing" } else { "resolved" },
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": rfc3339(a.starts_at),
+                "endsAt": if is_firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(a.ends_at) },
+                "generatorURL": a.generator_url,
+                "fingerprint": fingerprint(&a.labels),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": truncated,
+        "status": if firing { "firing" } else { "resolved" },
+        "receiver": receiver,
+        "groupLabels": group_labels,
+        "commonLabels": common(&|a| &a.labels),
+        "commonAnnotations": common(&|a| &a.annotations),
+        "externalURL": shared.external_url,
+        "alerts": items,
+    })
+    .to_string()
+}
+
+/// Sends on its own thread, retrying with exponential backoff (1 s
+/// doubling to 1 min, for up to 10 minutes) so a receiver that is down
+/// for a while still gets the notification.
+fn spawn_send(shared: &Arc<Shared>, url: String, payload: String) {
+    let s = Arc::clone(shared);
+    let spawned = std::thread::Builder::new()
+        .name("webhook".into())
+        .spawn(move || {
+            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
+            let started = Instant::now();
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let r = agent
+                    .post(&url)
+                    .set("Content-Type", "application/json")
+                    .send_string(&payload);
+                match r {
+                    Ok(_) => {
+                        s.counters.notifications.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => {
+                        // The URL may hold a secret (a token in the path): not logged.
+                        let detail = match e {
+                            ureq::Error::Status(code, _) => format!("HTTP {code}"),
+                            ureq::Error::Transport(t) => t.kind().to_string(),
+                        };
+                        if started.elapsed() > Duration::from_secs(600) || lock(&s.state).stop {
+                            s.counters.failed.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(error = %detail, "webhook notification failed; giving up after retries");
+                            return;
+                        }
+                        s.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %detail, retry_in = ?backoff, "webhook notification failed; retrying");
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
+        });
+    match spawned {
+        Ok(h) => {
+            let mut senders = lock(&shared.senders);
+            senders.retain(|h| !h.is_finished());
+            senders.push(h);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot start a webhook sender"),
+    }
+}
