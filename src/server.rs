@@ -2,7 +2,7 @@
 //! (bind, open the store, serve, shut down cleanly).
 
 use crate::api::error::ApiError;
-use crate::api::{export, loki, metadata, prom_status, query, rules, status, write};
+use crate::api::{export, loki, metadata, prom_status, query, rules, silences, status, write};
 use crate::assets;
 use crate::config::ServerConfig;
 use crate::metric_metadata::MetadataStore;
@@ -122,6 +122,14 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/-/reload", post(rules::reload).put(rules::reload))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
+        .route(
+            "/api/v2/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(silences::get_one).delete(silences::expire),
+        )
         .route("/metrics", get(metrics))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
@@ -339,8 +347,13 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         Some(path) => {
             let dc = alerting::dispatch::config::DispatchConfig::load(path)
                 .map_err(|e| anyhow::anyhow!("alerting.notifier_config_file: {e}"))?;
+            let silences = alerting::dispatch::silences::Silences::open(Some(
+                settings.data_dir.join("silences.json"),
+            ))
+            .map_err(|e| anyhow::anyhow!("cannot read the silences: {e}"))?;
             let d = alerting::Dispatcher::start(
                 dc,
+                Arc::new(silences),
                 external_url.clone(),
                 cfg.global.external_labels.clone(),
             )

@@ -513,3 +513,106 @@ fn the_built_in_notifier_routes_groups_and_retries_webhooks() {
         "one firing notification, not one per evaluation: {h:?}"
     );
 }
+
+/// Silences (API v2: create, list, expire) and inhibition in the built-in
+/// notifier: a silenced alert is not notified until its silence is
+/// expired; a warning is inhibited while a critical alert for the same
+/// instance fires.
+#[test]
+fn silences_and_inhibition_mute_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook_port, hooks) = webhook_receiver(0);
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{hook_port}/hook'}}]\ninhibit_rules:\n  - source_matchers: ['severity=\"critical\"']\n    target_matchers: ['severity=\"warning\"']\n    equal: [instance]\n"
+        ),
+    )
+    .expect("write am.yml");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Loud\n        expr: up == 0\n        labels: {severity: critical}\n      - alert: Quiet\n        expr: up == 0\n        labels: {severity: warning}\n      - alert: Hushed\n        expr: up == 0\n",
+    )
+    .expect("write rules");
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        "alerting:\n  resend_delay: 1s\n  notifier_config_file: am.yml\nrule_files: [rules.yml]\n",
+    )
+    .expect("write config");
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+    );
+    let now = chrono::Utc::now();
+    let silence = serde_json::json!({
+        "matchers": [{"name": "alertname", "value": "Hush.*", "isRegex": true, "isEqual": true}],
+        "startsAt": (now - chrono::Duration::seconds(1)).to_rfc3339(),
+        "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "test",
+        "comment": "maintenance",
+    });
+    let (status, body) = common::post(
+        &v.url("/api/v2/silences"),
+        "application/json",
+        silence.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = serde_json::from_str::<Value>(&body).expect("json")["silenceID"]
+        .as_str()
+        .expect("silenceID")
+        .to_string();
+    let (_, listed) = get_json(&v.url("/api/v2/silences"));
+    assert_eq!(listed[0]["status"]["state"], "active", "{listed}");
+    assert_eq!(listed[0]["comment"], "maintenance");
+    // A bad silence is refused with the reason.
+    let (status, body) = common::post(
+        &v.url("/api/v2/silences"),
+        "application/json",
+        br#"{"matchers": [], "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at least one matcher"), "{body}");
+
+    up_is(&v, 0.0);
+    let loud = hook_with(&hooks, "firing");
+    assert_eq!(loud["groupLabels"]["alertname"], "Loud", "{loud}");
+    // Quiet is inhibited by Loud (same instance), Hushed is silenced.
+    std::thread::sleep(Duration::from_secs(4));
+    let names: Vec<String> = hooks
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|h| {
+            h["groupLabels"]["alertname"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names, ["Loud"], "only the critical alert is told");
+    // Expiring the silence lets Hushed through.
+    let r = ureq::delete(&v.url(&format!("/api/v2/silence/{id}"))).call();
+    assert!(r.is_ok(), "{r:?}");
+    let (_, one) = get_json(&v.url(&format!("/api/v2/silence/{id}")));
+    assert_eq!(one["status"]["state"], "expired", "{one}");
+    wait_for(
+        "Hushed after its silence expired",
+        Duration::from_secs(20),
+        || {
+            hooks
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|h| h["groupLabels"]["alertname"] == "Hushed")
+        },
+    );
+    assert!(
+        !hooks
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|h| h["groupLabels"]["alertname"] == "Quiet"),
+        "Quiet stays inhibited"
+    );
+}

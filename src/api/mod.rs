@@ -9,6 +9,7 @@ pub mod prom_status;
 pub mod query;
 pub mod query_json;
 pub mod rules;
+pub mod silences;
 pub mod status;
 pub mod targets;
 pub mod write;

@@ -18,7 +18,71 @@ struct RawConfig {
     #[serde(default)]
     receivers: Vec<RawReceiver>,
     #[serde(default)]
+    inhibit_rules: Vec<RawInhibit>,
+    #[serde(default)]
     templates: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawInhibit {
+    #[serde(default)]
+    source_matchers: Vec<String>,
+    #[serde(default)]
+    target_matchers: Vec<String>,
+    #[serde(default)]
+    source_match: BTreeMap<String, String>,
+    #[serde(default)]
+    source_match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    target_match: BTreeMap<String, String>,
+    #[serde(default)]
+    target_match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    equal: Vec<String>,
+}
+
+/// A firing alert matching `source` mutes alerts matching `target` that
+/// have the same values of the `equal` labels.
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    pub source: Vec<LabelMatch>,
+    pub target: Vec<LabelMatch>,
+    pub equal: Vec<String>,
+}
+
+impl InhibitRule {
+    pub fn inhibits(
+        &self,
+        source: &BTreeMap<String, String>,
+        target: &BTreeMap<String, String>,
+    ) -> bool {
+        self.source.iter().all(|m| m.matches(source))
+            && self.target.iter().all(|m| m.matches(target))
+            && self.equal.iter().all(|l| source.get(l) == target.get(l))
+    }
+}
+
+fn matchers_of(
+    list: &[String],
+    eq: &BTreeMap<String, String>,
+    re: &BTreeMap<String, String>,
+    what: &str,
+) -> Result<Vec<LabelMatch>, String> {
+    let mut out = Vec::new();
+    for m in list {
+        out.push(parse_matcher(m).map_err(|e| format!("{what}: {e}"))?);
+    }
+    for (k, v) in eq {
+        out.push(LabelMatch::Equal(k.clone(), v.clone()));
+    }
+    for (k, v) in re {
+        out.push(LabelMatch::Regex(
+            k.clone(),
+            anchored(v).map_err(|e| format!("{what}: {e}"))?,
+        ));
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -179,6 +243,7 @@ pub struct Receiver {
 pub struct DispatchConfig {
     pub route: Route,
     pub receivers: BTreeMap<String, Receiver>,
+    pub inhibit_rules: Vec<InhibitRule>,
 }
 
 fn dur(v: &Option<String>, what: &str, inherited: Duration) -> Result<Duration, String> {
@@ -336,7 +401,30 @@ impl DispatchConfig {
                 return Err(format!("undefined receiver {u:?} used in route"));
             }
         }
-        Ok(DispatchConfig { route, receivers })
+        let mut inhibit_rules = Vec::new();
+        for (i, r) in raw.inhibit_rules.iter().enumerate() {
+            let what = format!("inhibit_rules[{i}]");
+            inhibit_rules.push(InhibitRule {
+                source: matchers_of(
+                    &r.source_matchers,
+                    &r.source_match,
+                    &r.source_match_re,
+                    &what,
+                )?,
+                target: matchers_of(
+                    &r.target_matchers,
+                    &r.target_match,
+                    &r.target_match_re,
+                    &what,
+                )?,
+                equal: r.equal.clone(),
+            });
+        }
+        Ok(DispatchConfig {
+            route,
+            receivers,
+            inhibit_rules,
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 //! backoff.
 
 pub mod config;
+pub mod silences;
 
 use crate::clock::{lock, now_ms};
 use crate::notifier::{rfc3339, OutgoingAlert};
@@ -44,6 +45,7 @@ struct State {
 
 struct Shared {
     config: DispatchConfig,
+    silences: Arc<silences::Silences>,
     external_url: String,
     external_labels: Labels,
     state: Mutex<State>,
@@ -76,11 +78,13 @@ fn leaf(r: &Route) -> Route {
 impl Dispatcher {
     pub fn start(
         config: DispatchConfig,
+        silences: Arc<silences::Silences>,
         external_url: String,
         external_labels: Labels,
     ) -> std::io::Result<Dispatcher> {
         let shared = Arc::new(Shared {
             config,
+            silences,
             external_url,
             external_labels,
             state: Mutex::new(State {
@@ -103,6 +107,10 @@ impl Dispatcher {
 
     pub fn counters(&self) -> &DispatchCounters {
         &self.shared.counters
+    }
+
+    pub fn silences(&self) -> &Arc<silences::Silences> {
+        &self.shared.silences
     }
 
     /// Takes alerts from the rules (new, still firing or resolved).
@@ -190,14 +198,40 @@ fn run(shared: &Arc<Shared>) {
             .filter(|(_, g)| g.next_flush <= now)
             .map(|(k, _)| k.clone())
             .collect();
+        // Firing alerts that may inhibit others.
+        let firing: Vec<Labels> = if shared.config.inhibit_rules.is_empty() {
+            Vec::new()
+        } else {
+            st.groups
+                .values()
+                .flat_map(|g| g.alerts.values())
+                .filter(|a| a.ends_at > wall)
+                .map(|a| a.labels.clone())
+                .collect()
+        };
+        let muted = |labels: &Labels| {
+            shared.silences.silenced(labels, wall)
+                || shared.config.inhibit_rules.iter().any(|r| {
+                    firing
+                        .iter()
+                        .any(|src| src != labels && r.inhibits(src, labels))
+                })
+        };
         for key in due {
             let Some(g) = st.groups.get_mut(&key) else {
                 continue;
             };
             g.next_flush = now + g.route.group_interval;
-            let current: BTreeSet<(Labels, bool)> = g
+            // Silenced and inhibited alerts are left out (and told when
+            // that ends, as a change).
+            let shown: Vec<OutgoingAlert> = g
                 .alerts
                 .values()
+                .filter(|a| !muted(&a.labels))
+                .cloned()
+                .collect();
+            let current: BTreeSet<(Labels, bool)> = shown
+                .iter()
                 .map(|a| (a.labels.clone(), a.ends_at > wall))
                 .collect();
             let any_firing = current.iter().any(|(_, f)| *f);
@@ -205,8 +239,8 @@ fn run(shared: &Arc<Shared>) {
                 && g.last_notified
                     .is_none_or(|t| now.duration_since(t) >= g.route.repeat_interval);
             let changed = current != g.last_sent;
-            if changed || repeat_due {
-                let alerts: Vec<OutgoingAlert> = g.alerts.values().cloned().collect();
+            if (changed || repeat_due) && !shown.is_empty() {
+                let alerts = shown;
                 let receiver = shared.config.receivers.get(&g.route.receiver).cloned();
                 if let Some(r) = receiver {
                     for w in r.webhooks {
