@@ -92,9 +92,9 @@ impl AlertingConfig {
                     am.api_version
                 );
             }
-            if am.scheme != "http" {
+            if am.scheme != "http" && am.scheme != "https" {
                 anyhow::bail!(
-                    "alerting.alertmanagers[{i}].scheme {:?}: only http is supported so far",
+                    "alerting.alertmanagers[{i}].scheme {:?}: want http or https",
                     am.scheme
                 );
             }

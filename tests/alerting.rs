@@ -249,6 +249,22 @@ fn webhook_receiver(port: u16) -> (u16, Hooks) {
     (port, got)
 }
 
+/// Vigil with TARGET_DOWN and the built-in notifier configured by
+/// `dir/am.yml`; `head` goes first in its config.
+fn start_with_notifier(dir: &Path, head: &str) -> Vigil {
+    std::fs::write(dir.join("rules.yml"), TARGET_DOWN).expect("write rules");
+    let cfg = dir.join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!("{head}alerting:\n  resend_delay: 1s\n  notifier_config_file: am.yml\nrule_files: [rules.yml]\n"),
+    )
+    .expect("write config");
+    Vigil::start(
+        &dir.join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+    )
+}
+
 type Hooks = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
 
 /// The first webhook payload with `status`, waiting up to 30 s for it.
@@ -449,17 +465,7 @@ fn the_built_in_notifier_routes_groups_and_retries_webhooks() {
         ),
     )
     .expect("write am.yml");
-    std::fs::write(dir.path().join("rules.yml"), TARGET_DOWN).expect("write rules");
-    let cfg = dir.path().join("vigil.yaml");
-    std::fs::write(
-        &cfg,
-        "global:\n  external_labels: {cluster: test}\nalerting:\n  resend_delay: 1s\n  notifier_config_file: am.yml\nrule_files: [rules.yml]\n",
-    )
-    .expect("write config");
-    let v = Vigil::start(
-        &dir.path().join("data"),
-        &["--config", cfg.to_str().expect("utf-8")],
-    );
+    let v = start_with_notifier(dir.path(), "global:\n  external_labels: {cluster: test}\n");
     let up = |value: f64| up_is(&v, value);
     up(0.0);
     wait_for("TargetDown firing", Duration::from_secs(20), || {
@@ -614,5 +620,64 @@ fn silences_and_inhibition_mute_alerts() {
             .iter()
             .any(|h| h["groupLabels"]["alertname"] == "Quiet"),
         "Quiet stays inhibited"
+    );
+}
+
+/// Slack, PagerDuty (Events API v2, routing key from a file) and Discord
+/// receivers get their own payload shapes: firing, then resolved.
+#[test]
+fn slack_pagerduty_and_discord_receivers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, got) = webhook_receiver(0);
+    std::fs::write(dir.path().join("pd-key"), "R0UTINGKEY\n").expect("write key");
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!(
+            "route:\n  receiver: chat\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: chat\n    slack_configs: [{{api_url: 'http://127.0.0.1:{port}/slack', channel: '#ops', send_resolved: true}}]\n    pagerduty_configs: [{{url: 'http://127.0.0.1:{port}/pd', routing_key_file: {}}}]\n    discord_configs: [{{webhook_url: 'http://127.0.0.1:{port}/discord'}}]\n",
+            dir.path().join("pd-key").display()
+        ),
+    )
+    .expect("write am.yml");
+    let v = start_with_notifier(dir.path(), "");
+    up_is(&v, 0.0);
+    let find = |pred: &dyn Fn(&Value) -> bool| -> Value {
+        let mut found = None;
+        wait_for("a receiver payload", Duration::from_secs(30), || {
+            found = got.lock().expect("lock").iter().find(|b| pred(b)).cloned();
+            found.is_some()
+        });
+        found.unwrap_or(Value::Null)
+    };
+    let slack = find(&|b| b["attachments"][0]["color"] == "danger");
+    assert_eq!(slack["channel"], "#ops");
+    assert_eq!(slack["attachments"][0]["title"], "[FIRING:1] TargetDown");
+    assert!(
+        slack["attachments"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("a:9100 down")),
+        "{slack}"
+    );
+    let pd = find(&|b| b["event_action"] == "trigger");
+    assert_eq!(pd["routing_key"], "R0UTINGKEY");
+    assert_eq!(
+        pd["payload"]["severity"], "critical",
+        "severity page maps to critical: {pd}"
+    );
+    let dedup = pd["dedup_key"].as_str().expect("dedup_key").to_string();
+    let discord = find(&|b| b["embeds"][0]["title"] == "[FIRING:1] TargetDown");
+    assert!(discord["embeds"][0]["color"].is_number());
+    up_is(&v, 1.0);
+    let resolved = find(&|b| b["event_action"] == "resolve");
+    assert_eq!(
+        resolved["dedup_key"],
+        dedup.as_str(),
+        "the same incident is resolved"
+    );
+    let slack_ok = find(&|b| b["attachments"][0]["color"] == "good");
+    assert_eq!(slack_ok["attachments"][0]["title"], "[RESOLVED] TargetDown");
+    let (_, metrics) = common::get(&v.url("/metrics"));
+    assert!(
+        !metrics.contains("R0UTINGKEY"),
+        "secrets stay out of /metrics"
     );
 }

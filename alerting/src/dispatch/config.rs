@@ -1,7 +1,9 @@
 //! The built-in notifier's configuration, in alertmanager.yml's shape:
 //! `route` (a tree: `receiver`, `group_by`, `group_wait`,
 //! `group_interval`, `repeat_interval`, `matchers`, legacy `match` /
-//! `match_re`, `continue`, `routes`) and `receivers` (`webhook_configs`).
+//! `match_re`, `continue`, `routes`), `receivers` (`webhook_configs`,
+//! `slack_configs`, `pagerduty_configs`, `discord_configs`) and
+//! `inhibit_rules`. Secrets (URLs, routing keys) can come from files.
 
 use crate::duration;
 use serde::Deserialize;
@@ -116,6 +118,53 @@ struct RawReceiver {
     name: String,
     #[serde(default)]
     webhook_configs: Vec<RawWebhook>,
+    #[serde(default)]
+    slack_configs: Vec<RawSlack>,
+    #[serde(default)]
+    pagerduty_configs: Vec<RawPagerDuty>,
+    #[serde(default)]
+    discord_configs: Vec<RawDiscord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    #[serde(default)]
+    api_url: Option<String>,
+    #[serde(default)]
+    api_url_file: Option<PathBuf>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    send_resolved: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPagerDuty {
+    #[serde(default)]
+    routing_key: Option<String>,
+    #[serde(default)]
+    routing_key_file: Option<PathBuf>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default = "yes")]
+    send_resolved: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscord {
+    #[serde(default)]
+    webhook_url: Option<String>,
+    #[serde(default)]
+    webhook_url_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    send_resolved: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,17 +275,69 @@ pub struct Route {
     pub key: String,
 }
 
+/// What a receiver posts, and in which shape.
 #[derive(Debug, Clone)]
-pub struct Webhook {
+pub enum IntegrationKind {
+    /// Alertmanager's webhook payload, version 4.
+    Webhook { max_alerts: usize },
+    /// A Slack incoming webhook: one attachment, colored by severity.
+    Slack {
+        channel: Option<String>,
+        username: Option<String>,
+    },
+    /// PagerDuty Events API v2: trigger and resolve by a dedup key.
+    PagerDuty {
+        routing_key: String,
+        severity: Option<String>,
+    },
+    /// A Discord webhook: one embed.
+    Discord,
+}
+
+/// One of a receiver's `*_configs`.
+#[derive(Debug, Clone)]
+pub struct Integration {
     pub url: String,
     pub send_resolved: bool,
-    pub max_alerts: usize,
+    pub kind: IntegrationKind,
 }
 
 #[derive(Debug, Clone)]
 pub struct Receiver {
     pub name: String,
-    pub webhooks: Vec<Webhook>,
+    pub integrations: Vec<Integration>,
+}
+
+/// A secret given inline or in a file (kept out of the config and logs).
+fn secret(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    field: &str,
+    what: &str,
+) -> Result<String, String> {
+    match (inline, file) {
+        (Some(v), None) => Ok(v),
+        (None, Some(f)) => Ok(std::fs::read_to_string(&f)
+            .map_err(|e| format!("{what}: {field}_file {}: {e}", f.display()))?
+            .trim()
+            .to_string()),
+        (Some(_), Some(_)) => Err(format!(
+            "{what}: {field} and {field}_file are mutually exclusive"
+        )),
+        (None, None) => Err(format!(
+            "{what}: one of {field} or {field}_file must be configured"
+        )),
+    }
+}
+
+fn http_url(url: String, what: &str) -> Result<String, String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err(format!(
+            "{what}: the URL must start with http:// or https://"
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -352,30 +453,57 @@ impl DispatchConfig {
         let route = build_route(raw.route, None, "route")?;
         let mut receivers = BTreeMap::new();
         for r in raw.receivers {
-            let mut webhooks = Vec::new();
+            let mut integrations = Vec::new();
             for (i, w) in r.webhook_configs.into_iter().enumerate() {
                 let what = format!("receiver {:?}: webhook_configs[{i}]", r.name);
-                // A URL from a file keeps the secret out of the config.
-                let url = match (w.url, w.url_file) {
-                    (Some(u), None) => u,
-                    (None, Some(f)) => std::fs::read_to_string(&f)
-                        .map_err(|e| format!("{what}: url_file {}: {e}", f.display()))?
-                        .trim()
-                        .to_string(),
-                    (Some(_), Some(_)) => {
-                        return Err(format!("{what}: url and url_file are mutually exclusive"))
-                    }
-                    (None, None) => {
-                        return Err(format!("{what}: one of url or url_file must be configured"))
-                    }
-                };
-                if !url.starts_with("http://") {
-                    return Err(format!("{what}: only http:// URLs are supported so far"));
-                }
-                webhooks.push(Webhook {
+                let url = http_url(secret(w.url, w.url_file, "url", &what)?, &what)?;
+                integrations.push(Integration {
                     url,
                     send_resolved: w.send_resolved,
-                    max_alerts: w.max_alerts,
+                    kind: IntegrationKind::Webhook {
+                        max_alerts: w.max_alerts,
+                    },
+                });
+            }
+            for (i, c) in r.slack_configs.into_iter().enumerate() {
+                let what = format!("receiver {:?}: slack_configs[{i}]", r.name);
+                let url = http_url(secret(c.api_url, c.api_url_file, "api_url", &what)?, &what)?;
+                integrations.push(Integration {
+                    url,
+                    send_resolved: c.send_resolved,
+                    kind: IntegrationKind::Slack {
+                        channel: c.channel,
+                        username: c.username,
+                    },
+                });
+            }
+            for (i, c) in r.pagerduty_configs.into_iter().enumerate() {
+                let what = format!("receiver {:?}: pagerduty_configs[{i}]", r.name);
+                let routing_key = secret(c.routing_key, c.routing_key_file, "routing_key", &what)?;
+                let url = http_url(
+                    c.url
+                        .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".into()),
+                    &what,
+                )?;
+                integrations.push(Integration {
+                    url,
+                    send_resolved: c.send_resolved,
+                    kind: IntegrationKind::PagerDuty {
+                        routing_key,
+                        severity: c.severity,
+                    },
+                });
+            }
+            for (i, c) in r.discord_configs.into_iter().enumerate() {
+                let what = format!("receiver {:?}: discord_configs[{i}]", r.name);
+                let url = http_url(
+                    secret(c.webhook_url, c.webhook_url_file, "webhook_url", &what)?,
+                    &what,
+                )?;
+                integrations.push(Integration {
+                    url,
+                    send_resolved: c.send_resolved,
+                    kind: IntegrationKind::Discord,
                 });
             }
             if receivers
@@ -383,7 +511,7 @@ impl DispatchConfig {
                     r.name.clone(),
                     Receiver {
                         name: r.name.clone(),
-                        webhooks,
+                        integrations,
                     },
                 )
                 .is_some()
@@ -487,7 +615,7 @@ mod tests {
         assert_eq!(pager.group_wait, Duration::from_secs(10), "inherited");
         assert_eq!(pager.key, "{}/{severity=\"page\"}");
         assert!(matches!(c.route.routes[1].group_by, GroupBy::All));
-        assert!(!c.receivers["infra"].webhooks[0].send_resolved);
+        assert!(!c.receivers["infra"].integrations[0].send_resolved);
     }
 
     #[test]
@@ -509,6 +637,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("one of url or url_file"), "{e}");
+        let e = DispatchConfig::parse(
+            "route:\n  receiver: a\nreceivers: [{name: a, pagerduty_configs: [{}]}]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("pagerduty_configs[0]: one of routing_key or routing_key_file"),
+            "{e}"
+        );
+        let e = DispatchConfig::parse("route:\n  receiver: a\nreceivers: [{name: a, slack_configs: [{api_url: 'hooks.slack.com/x'}]}]\n").unwrap_err();
+        assert!(
+            e.contains("slack_configs[0]: the URL must start with http"),
+            "{e}"
+        );
         assert!(parse_matcher("a=~\"x|y\"")
             .unwrap()
             .matches(&labels(&[("a", "y")])));

@@ -11,7 +11,7 @@ pub mod silences;
 
 use crate::clock::{lock, now_ms};
 use crate::notifier::{rfc3339, OutgoingAlert};
-use config::{DispatchConfig, GroupBy, Route, Webhook};
+use config::{DispatchConfig, GroupBy, Integration, IntegrationKind, Route};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -243,19 +243,18 @@ fn run(shared: &Arc<Shared>) {
                 let alerts = shown;
                 let receiver = shared.config.receivers.get(&g.route.receiver).cloned();
                 if let Some(r) = receiver {
-                    for w in r.webhooks {
+                    for w in r.integrations {
                         if !any_firing && !w.send_resolved {
                             continue;
                         }
-                        let payload = webhook_payload(
-                            shared,
-                            &key,
-                            &r.name,
-                            &g.group_labels,
-                            &alerts,
-                            &w,
-                            wall,
-                        );
+                        let n = Notification {
+                            group_key: &key,
+                            receiver: &r.name,
+                            group_labels: &g.group_labels,
+                            alerts: &alerts,
+                            now: wall,
+                        };
+                        let payload = n.payload(shared, &w);
                         spawn_send(shared, w.url.clone(), payload);
                     }
                 }
@@ -283,29 +282,22 @@ fn fingerprint(labels: &Labels) -> String {
     format!("{h:016x}")
 }
 
-/// Alertmanager's webhook payload, version 4.
-fn webhook_payload(
-    shared: &Shared,
-    group_key: &str,
-    receiver: &str,
-    group_labels: &Labels,
-    alerts: &[OutgoingAlert],
-    w: &Webhook,
+/// One group's notification, in each receiver's shape.
+struct Notification<'a> {
+    group_key: &'a str,
+    receiver: &'a str,
+    group_labels: &'a Labels,
+    alerts: &'a [OutgoingAlert],
     now: i64,
-) -> String {
-    let mut shown: Vec<&OutgoingAlert> = alerts
-        .iter()
-        .filter(|a| w.send_resolved || a.ends_at > now)
-        .collect();
-    let truncated = if w.max_alerts > 0 && shown.len() > w.max_alerts {
-        let t = shown.len() - w.max_alerts;
-        shown.truncate(w.max_alerts);
-        t
-    } else {
-        0
-    };
-    let common = |get: &dyn Fn(&OutgoingAlert) -> &Labels| -> Labels {
-        let mut it = alerts.iter();
+}
+
+impl Notification<'_> {
+    fn firing(&self) -> impl Iterator<Item = &OutgoingAlert> {
+        self.alerts.iter().filter(move |a| a.ends_at > self.now)
+    }
+
+    fn common(&self, get: &dyn Fn(&OutgoingAlert) -> &Labels) -> Labels {
+        let mut it = self.alerts.iter();
         let Some(first) = it.next() else {
             return Labels::new();
         };
@@ -314,36 +306,181 @@ fn webhook_payload(
             c.retain(|k, v| get(a).get(k) == Some(v));
         }
         c
-    };
-    let firing = alerts.iter().any(|a| a.ends_at > now);
-    let items: Vec<serde_json::Value> = shown
-        .iter()
-        .map(|a| {
-            let is_firing = a.ends_at > now;
-            serde_json::json!({
-                "status": if is_firing { "firing" } else { "resolved" },
-                "labels": a.labels,
-                "annotations": a.annotations,
-                "startsAt": rfc3339(a.starts_at),
-                "endsAt": if is_firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(a.ends_at) },
-                "generatorURL": a.generator_url,
-                "fingerprint": fingerprint(&a.labels),
+    }
+
+    /// `[FIRING:2] TargetDown` (Alertmanager's default title).
+    fn title(&self) -> String {
+        let n = self.firing().count();
+        let name = self
+            .common(&|a| &a.labels)
+            .get("alertname")
+            .cloned()
+            .unwrap_or_default();
+        if n > 0 {
+            format!("[FIRING:{n}] {name}")
+        } else {
+            format!("[RESOLVED] {name}")
+        }
+    }
+
+    /// One line per alert: its summary (or labels) and state.
+    fn text(&self) -> String {
+        let lines: Vec<String> = self
+            .alerts
+            .iter()
+            .map(|a| {
+                let state = if a.ends_at > self.now {
+                    "firing"
+                } else {
+                    "resolved"
+                };
+                let what = a
+                    .annotations
+                    .get("summary")
+                    .or_else(|| a.annotations.get("description"))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        let l: Vec<String> =
+                            a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        l.join(" ")
+                    });
+                format!("• {what} ({state})")
             })
+            .collect();
+        lines.join("\n")
+    }
+
+    /// The worst `severity` among firing alerts.
+    fn severity(&self) -> Option<&str> {
+        let rank = |s: &str| match s {
+            "critical" | "page" => 3,
+            "error" => 2,
+            "warning" => 1,
+            _ => 0,
+        };
+        self.firing()
+            .filter_map(|a| a.labels.get("severity").map(String::as_str))
+            .max_by_key(|s| rank(s))
+    }
+
+    fn payload(&self, shared: &Shared, w: &Integration) -> String {
+        let firing = self.firing().next().is_some();
+        match &w.kind {
+            IntegrationKind::Webhook { max_alerts } => {
+                self.webhook(shared, w.send_resolved, *max_alerts)
+            }
+            IntegrationKind::Slack { channel, username } => {
+                let color = match (firing, self.severity()) {
+                    (false, _) => "good",
+                    (true, Some("warning")) => "warning",
+                    _ => "danger",
+                };
+                let mut body = serde_json::json!({
+                    "attachments": [{
+                        "title": self.title(),
+                        "title_link": shared.external_url,
+                        "text": self.text(),
+                        "fallback": self.title(),
+                        "color": color,
+                    }],
+                });
+                if let (Some(c), Some(o)) = (channel, body.as_object_mut()) {
+                    o.insert("channel".into(), c.clone().into());
+                }
+                if let (Some(u), Some(o)) = (username, body.as_object_mut()) {
+                    o.insert("username".into(), u.clone().into());
+                }
+                body.to_string()
+            }
+            IntegrationKind::PagerDuty {
+                routing_key,
+                severity,
+            } => {
+                let sev = severity.clone().unwrap_or_else(|| {
+                    match self.severity() {
+                        Some("critical" | "page") => "critical",
+                        Some("warning") => "warning",
+                        Some("info") => "info",
+                        _ => "error",
+                    }
+                    .to_string()
+                });
+                let summary: String = self.title().chars().take(1024).collect();
+                serde_json::json!({
+                    "routing_key": routing_key,
+                    "event_action": if firing { "trigger" } else { "resolve" },
+                    "dedup_key": fingerprint(&Labels::from([("groupKey".to_string(), self.group_key.to_string())])),
+                    "client": "Vigil",
+                    "client_url": shared.external_url,
+                    "payload": {
+                        "summary": summary,
+                        "source": shared.external_url,
+                        "severity": sev,
+                        "custom_details": {
+                            "firing": self.text(),
+                            "num_firing": self.firing().count(),
+                            "num_resolved": self.alerts.len() - self.firing().count(),
+                        },
+                    },
+                })
+                .to_string()
+            }
+            IntegrationKind::Discord => serde_json::json!({
+                "embeds": [{
+                    "title": self.title(),
+                    "description": self.text(),
+                    "color": if firing { 0x00ED_4245 } else { 0x0057_F287 },
+                }],
+            })
+            .to_string(),
+        }
+    }
+
+    /// Alertmanager's webhook payload, version 4.
+    fn webhook(&self, shared: &Shared, send_resolved: bool, max_alerts: usize) -> String {
+        let now = self.now;
+        let mut shown: Vec<&OutgoingAlert> = self
+            .alerts
+            .iter()
+            .filter(|a| send_resolved || a.ends_at > now)
+            .collect();
+        let truncated = if max_alerts > 0 && shown.len() > max_alerts {
+            let t = shown.len() - max_alerts;
+            shown.truncate(max_alerts);
+            t
+        } else {
+            0
+        };
+        let firing = self.firing().next().is_some();
+        let items: Vec<serde_json::Value> = shown
+            .iter()
+            .map(|a| {
+                let is_firing = a.ends_at > now;
+                serde_json::json!({
+                    "status": if is_firing { "firing" } else { "resolved" },
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": rfc3339(a.starts_at),
+                    "endsAt": if is_firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(a.ends_at) },
+                    "generatorURL": a.generator_url,
+                    "fingerprint": fingerprint(&a.labels),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "version": "4",
+            "groupKey": self.group_key,
+            "truncatedAlerts": truncated,
+            "status": if firing { "firing" } else { "resolved" },
+            "receiver": self.receiver,
+            "groupLabels": self.group_labels,
+            "commonLabels": self.common(&|a| &a.labels),
+            "commonAnnotations": self.common(&|a| &a.annotations),
+            "externalURL": shared.external_url,
+            "alerts": items,
         })
-        .collect();
-    serde_json::json!({
-        "version": "4",
-        "groupKey": group_key,
-        "truncatedAlerts": truncated,
-        "status": if firing { "firing" } else { "resolved" },
-        "receiver": receiver,
-        "groupLabels": group_labels,
-        "commonLabels": common(&|a| &a.labels),
-        "commonAnnotations": common(&|a| &a.annotations),
-        "externalURL": shared.external_url,
-        "alerts": items,
-    })
-    .to_string()
+        .to_string()
+    }
 }
 
 /// Sends on its own thread, retrying with exponential backoff (1 s
