@@ -354,6 +354,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             let d = alerting::Dispatcher::start(
                 dc,
                 Arc::new(silences),
+                Some(settings.data_dir.join("notification-log.json")),
                 external_url.clone(),
                 cfg.global.external_labels.clone(),
             )

@@ -681,3 +681,47 @@ fn slack_pagerduty_and_discord_receivers() {
         "secrets stay out of /metrics"
     );
 }
+
+/// The built-in notifier's notification log: a restart does not repeat a
+/// notification already sent, and the resolution still arrives after it.
+#[test]
+fn a_restart_neither_repeats_nor_drops_notifications() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook_port, hooks) = webhook_receiver(0);
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{hook_port}/hook'}}]\n"
+        ),
+    )
+    .expect("write am.yml");
+    let mut v = start_with_notifier(dir.path(), "");
+    up_is(&v, 0.0);
+    hook_with(&hooks, "firing");
+    assert_eq!(v.terminate(), Some(0));
+    let port = v.base.rsplit(':').next().expect("port").to_string();
+    let v = Vigil::start_on(
+        &dir.path().join("data"),
+        &port,
+        &[
+            "--config",
+            dir.path().join("vigil.yaml").to_str().expect("utf-8"),
+        ],
+    );
+    for _ in 0..8 {
+        up_is(&v, 0.0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let firing = |h: &Hooks| {
+        h.lock()
+            .expect("lock")
+            .iter()
+            .filter(|x| x["status"] == "firing")
+            .count()
+    };
+    assert_eq!(firing(&hooks), 1, "not told again after the restart");
+    up_is(&v, 1.0);
+    let resolved = hook_with(&hooks, "resolved");
+    assert_eq!(resolved["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(firing(&hooks), 1);
+}

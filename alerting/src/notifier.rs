@@ -16,7 +16,7 @@ const QUEUE_CAPACITY: usize = 10_000;
 const MAX_BATCH: usize = 64;
 
 /// One alert as Alertmanager's API v2 takes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingAlert {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,

@@ -23,11 +23,24 @@ pub struct Vigil {
 impl Vigil {
     /// Starts `vigil` (all-in-one) on a free port and waits for `/-/ready`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Vigil {
+        // A free port can be taken by another test between `free_port`
+        // and vigil's bind; a child that exits before ready gets one
+        // more port rather than failing the test on a race.
+        for _ in 0..3 {
+            match Vigil::try_start_on(data_dir, &free_port().to_string(), extra) {
+                Ok(v) => return v,
+                Err(e) => eprintln!("vigil did not start, retrying on another port: {e}"),
+            }
+        }
         Vigil::start_on(data_dir, &free_port().to_string(), extra)
     }
 
     /// Starts `vigil` on a given port (to come back where a client expects it).
     pub fn start_on(data_dir: &Path, port: &str, extra: &[&str]) -> Vigil {
+        Vigil::try_start_on(data_dir, port, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_on(data_dir: &Path, port: &str, extra: &[&str]) -> Result<Vigil, String> {
         // Tests control what is stored: the built-in agent stays off
         // unless a test asks for it (`--local-agent` in `extra`).
         let with_agent = extra.contains(&"--local-agent");
@@ -50,30 +63,41 @@ impl Vigil {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn vigil");
-        let v = Vigil {
+        let mut v = Vigil {
             child,
             base: format!("http://127.0.0.1:{port}"),
             data_dir: data_dir.to_path_buf(),
         };
-        v.wait_ready(Duration::from_secs(60));
-        v
+        v.try_wait_ready(Duration::from_secs(60))?;
+        Ok(v)
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub fn wait_ready(&self, timeout: Duration) {
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        self.try_wait_ready(timeout)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Polls `/-/ready`, giving up early (with the exit status) when the
+    /// process has already died instead of polling a dead port.
+    fn try_wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok((200, _)) = try_get(&self.url("/-/ready")) {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "vigil at {} not ready in {timeout:?}",
-                self.base
-            );
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "vigil at {} exited before ready: {status}",
+                    self.base
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("vigil at {} not ready in {timeout:?}", self.base));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

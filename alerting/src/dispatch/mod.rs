@@ -43,8 +43,107 @@ struct State {
     stop: bool,
 }
 
+/// The notification log: what each group last told its receiver, kept on
+/// disk so a restart neither repeats a notification nor loses a pending
+/// resolution (a group's alerts come back with their end times).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LogEntry {
+    route_key: String,
+    group_labels: Labels,
+    alerts: Vec<OutgoingAlert>,
+    last_sent: Vec<(Labels, bool)>,
+    /// Wall-clock ms of the last notification.
+    last_notified: Option<i64>,
+}
+
+fn find_route<'a>(r: &'a Route, key: &str) -> Option<&'a Route> {
+    if r.key == key {
+        return Some(r);
+    }
+    r.routes.iter().find_map(|c| find_route(c, key))
+}
+
+fn save_log(path: &std::path::Path, groups: &BTreeMap<String, Group>, now: Instant, wall: i64) {
+    let entries: BTreeMap<&String, LogEntry> = groups
+        .iter()
+        .map(|(k, g)| {
+            (
+                k,
+                LogEntry {
+                    route_key: g.route.key.clone(),
+                    group_labels: g.group_labels.clone(),
+                    alerts: g.alerts.values().cloned().collect(),
+                    last_sent: g.last_sent.iter().cloned().collect(),
+                    last_notified: g
+                        .last_notified
+                        .map(|t| wall - now.duration_since(t).as_millis() as i64),
+                },
+            )
+        })
+        .collect();
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(
+            serde_json::to_string(&entries)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        tracing::error!(path = %path.display(), error = %e, "cannot save the notification log; a restart may repeat notifications");
+    }
+}
+
+fn load_log(
+    path: &std::path::Path,
+    config: &DispatchConfig,
+    now: Instant,
+    wall: i64,
+) -> BTreeMap<String, Group> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
+    let entries: BTreeMap<String, LogEntry> = match serde_json::from_str(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the notification log is unreadable; starting without it");
+            return BTreeMap::new();
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (key, e) in entries {
+        // A route that is gone after a config change takes its groups along.
+        let Some(route) = find_route(&config.route, &e.route_key) else {
+            continue;
+        };
+        let ago = |ms: i64| Duration::from_millis(u64::try_from(wall - ms).unwrap_or(0));
+        out.insert(
+            key,
+            Group {
+                route: leaf(route),
+                group_labels: e.group_labels,
+                alerts: e
+                    .alerts
+                    .into_iter()
+                    .map(|a| (a.labels.clone(), a))
+                    .collect(),
+                next_flush: now + route.group_interval,
+                last_sent: e.last_sent.into_iter().collect(),
+                last_notified: e.last_notified.and_then(|t| now.checked_sub(ago(t))),
+            },
+        );
+    }
+    out
+}
+
 struct Shared {
     config: DispatchConfig,
+    /// The notification log's file, if kept.
+    log_path: Option<std::path::PathBuf>,
     silences: Arc<silences::Silences>,
     external_url: String,
     external_labels: Labels,
@@ -79,16 +178,22 @@ impl Dispatcher {
     pub fn start(
         config: DispatchConfig,
         silences: Arc<silences::Silences>,
+        log_path: Option<std::path::PathBuf>,
         external_url: String,
         external_labels: Labels,
     ) -> std::io::Result<Dispatcher> {
+        let groups = match &log_path {
+            Some(p) => load_log(p, &config, Instant::now(), now_ms()),
+            None => BTreeMap::new(),
+        };
         let shared = Arc::new(Shared {
+            log_path,
             config,
             silences,
             external_url,
             external_labels,
             state: Mutex::new(State {
-                groups: BTreeMap::new(),
+                groups,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -217,6 +322,9 @@ fn run(shared: &Arc<Shared>) {
                         .any(|src| src != labels && r.inhibits(src, labels))
                 })
         };
+        // Every flush changes what the log must hold (sent state,
+        // resolved alerts dropped), whether or not anything went out.
+        let had_due = !due.is_empty();
         for key in due {
             let Some(g) = st.groups.get_mut(&key) else {
                 continue;
@@ -266,6 +374,11 @@ fn run(shared: &Arc<Shared>) {
             g.last_sent.retain(|(_, firing)| *firing);
             if g.alerts.is_empty() {
                 st.groups.remove(&key);
+            }
+        }
+        if had_due {
+            if let Some(p) = &shared.log_path {
+                save_log(p, &st.groups, now, wall);
             }
         }
     }
