@@ -351,13 +351,14 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
                 settings.data_dir.join("silences.json"),
             ))
             .map_err(|e| anyhow::anyhow!("cannot read the silences: {e}"))?;
-            let d = alerting::Dispatcher::start(
-                dc,
-                Arc::new(silences),
-                Some(settings.data_dir.join("notification-log.json")),
-                external_url.clone(),
-                cfg.global.external_labels.clone(),
-            )
+            let d = alerting::Dispatcher::start(alerting::dispatch::DispatcherOptions {
+                config: dc,
+                config_path: Some(path.clone()),
+                silences: Arc::new(silences),
+                log_path: Some(settings.data_dir.join("notification-log.json")),
+                external_url: external_url.clone(),
+                external_labels: cfg.global.external_labels.clone(),
+            })
             .context("cannot start the built-in notifier")?;
             Some(Arc::new(d))
         }

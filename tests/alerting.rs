@@ -725,3 +725,77 @@ fn a_restart_neither_repeats_nor_drops_notifications() {
     assert_eq!(resolved["alerts"][0]["labels"]["alertname"], "TargetDown");
     assert_eq!(firing(&hooks), 1);
 }
+
+/// `mute_time_intervals` and `active_time_intervals` hold a route's
+/// notifications back; `POST /-/reload` rereads the notifier's config, and
+/// the held alerts go out under the new routes.
+#[test]
+fn time_intervals_mute_routes_and_a_reload_changes_the_notifier() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook_port, hooks) = webhook_receiver(0);
+    let am = |intervals: bool| {
+        let (mute, active) = if intervals {
+            (
+                "\n    mute_time_intervals: [always]",
+                "\n    active_time_intervals: [long-ago]",
+            )
+        } else {
+            ("", "")
+        };
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n  - matchers: [alertname=Muted]{mute}\n  - matchers: [alertname=Inactive]{active}\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{hook_port}/hook'}}]\ntime_intervals:\n  - name: always\n    time_intervals: [{{weekdays: ['sunday:saturday']}}]\n  - name: long-ago\n    time_intervals: [{{years: ['2000:2001']}}]\n"
+        )
+    };
+    std::fs::write(dir.path().join("am.yml"), am(true)).expect("write am.yml");
+    let v = start_with_notifier(dir.path(), "");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Told\n        expr: up == 0\n      - alert: Muted\n        expr: up == 0\n      - alert: Inactive\n        expr: up == 0\n",
+    )
+    .expect("write rules");
+    let (status, body) = common::post(&v.url("/-/reload"), "text/plain", b"");
+    assert_eq!(status, 200, "{body}");
+    up_is(&v, 0.0);
+    let told = hook_with(&hooks, "firing");
+    assert_eq!(told["groupLabels"]["alertname"], "Told", "{told}");
+    let names = |h: &Hooks| -> Vec<String> {
+        let mut n: Vec<String> = h
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|x| x["groupLabels"]["alertname"].as_str().map(String::from))
+            .collect();
+        n.sort();
+        n.dedup();
+        n
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        names(&hooks),
+        ["Told"],
+        "muted and inactive routes stay quiet"
+    );
+    // A broken notifier config is refused and changes nothing.
+    std::fs::write(dir.path().join("am.yml"), "route: {receiver: nobody}\n").expect("write");
+    let (status, body) = common::post(&v.url("/-/reload"), "text/plain", b"");
+    assert!(status >= 400, "{status} {body}");
+    assert!(body.contains("notifier_config_file"), "{body}");
+    std::fs::write(dir.path().join("am.yml"), am(false)).expect("write am.yml");
+    let (status, body) = common::post(&v.url("/-/reload"), "text/plain", b"");
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        "Muted and Inactive after the reload",
+        Duration::from_secs(20),
+        || {
+            up_is(&v, 0.0);
+            names(&hooks) == ["Inactive", "Muted", "Told"]
+        },
+    );
+    let told_twice = hooks
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|x| x["groupLabels"]["alertname"] == "Told")
+        .count();
+    assert_eq!(told_twice, 1, "a reload does not repeat what was sent");
+}

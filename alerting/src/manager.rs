@@ -170,8 +170,22 @@ impl RuleManager {
 
     /// Loads the same patterns again (SIGHUP, `POST /-/reload`).
     pub fn reload(&self) -> Result<usize, String> {
+        // The notifier's file is read first, so a broken one changes
+        // nothing at all, rules included.
+        let notifier_config = match self.dispatcher.as_ref().and_then(|d| d.config_path()) {
+            Some(p) => Some(
+                crate::dispatch::config::DispatchConfig::load(p)
+                    .map_err(|e| format!("notifier_config_file: {e}"))?,
+            ),
+            None => None,
+        };
         let patterns = lock(&self.files).clone();
-        self.load(&patterns)
+        let n = self.load(&patterns)?;
+        if let (Some(d), Some(c)) = (&self.dispatcher, notifier_config) {
+            d.reload(c);
+            tracing::info!("notifier configuration reloaded");
+        }
+        Ok(n)
     }
 
     fn start(&self, state: GroupState) -> Running {

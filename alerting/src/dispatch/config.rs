@@ -3,8 +3,11 @@
 //! `group_interval`, `repeat_interval`, `matchers`, legacy `match` /
 //! `match_re`, `continue`, `routes`), `receivers` (`webhook_configs`,
 //! `slack_configs`, `pagerduty_configs`, `discord_configs`) and
-//! `inhibit_rules`. Secrets (URLs, routing keys) can come from files.
+//! `inhibit_rules`, `time_intervals` named by routes'
+//! `mute_time_intervals` / `active_time_intervals`. Secrets (URLs,
+//! routing keys) can come from files.
 
+use super::time_intervals::{RawTimeIntervalSet, TimeIntervalSet};
 use crate::duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -23,6 +26,11 @@ struct RawConfig {
     inhibit_rules: Vec<RawInhibit>,
     #[serde(default)]
     templates: Vec<String>,
+    #[serde(default)]
+    time_intervals: Vec<RawTimeIntervalSet>,
+    /// The older name of `time_intervals`, still accepted.
+    #[serde(default)]
+    mute_time_intervals: Vec<RawTimeIntervalSet>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -108,6 +116,10 @@ struct RawRoute {
     match_re: BTreeMap<String, String>,
     #[serde(default, rename = "continue")]
     continue_: bool,
+    #[serde(default)]
+    mute_time_intervals: Vec<String>,
+    #[serde(default)]
+    active_time_intervals: Vec<String>,
     #[serde(default)]
     routes: Vec<RawRoute>,
 }
@@ -270,6 +282,10 @@ pub struct Route {
     pub repeat_interval: Duration,
     pub matchers: Vec<LabelMatch>,
     pub continue_: bool,
+    /// Named time intervals when this route sends nothing (not inherited).
+    pub mute_time_intervals: Vec<String>,
+    /// If any, the route sends only inside one of them (not inherited).
+    pub active_time_intervals: Vec<String>,
     pub routes: Vec<Route>,
     /// `{}` for the root, `{}/{matchers}` below it, as in group keys.
     pub key: String,
@@ -316,7 +332,8 @@ fn secret(
     what: &str,
 ) -> Result<String, String> {
     match (inline, file) {
-        (Some(v), None) => Ok(v),
+        (Some(v), None) => expand_env(&v, &|name| std::env::var(name).ok())
+            .map_err(|name| format!("{what}: {field}: environment variable {name} is not set")),
         (None, Some(f)) => Ok(std::fs::read_to_string(&f)
             .map_err(|e| format!("{what}: {field}_file {}: {e}", f.display()))?
             .trim()
@@ -328,6 +345,25 @@ fn secret(
             "{what}: one of {field} or {field}_file must be configured"
         )),
     }
+}
+
+/// Replaces each `${NAME}` with the variable's value (how a Kubernetes
+/// Secret given as an environment variable reaches a secret field);
+/// returns the first name that `lookup` does not know.
+fn expand_env(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(i) = rest.find("${") {
+        let Some(len) = rest[i + 2..].find('}') else {
+            break;
+        };
+        let name = &rest[i + 2..i + 2 + len];
+        out.push_str(&rest[..i]);
+        out.push_str(&lookup(name).ok_or_else(|| name.to_string())?);
+        rest = &rest[i + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn http_url(url: String, what: &str) -> Result<String, String> {
@@ -345,6 +381,7 @@ pub struct DispatchConfig {
     pub route: Route,
     pub receivers: BTreeMap<String, Receiver>,
     pub inhibit_rules: Vec<InhibitRule>,
+    pub time_intervals: BTreeMap<String, TimeIntervalSet>,
 }
 
 fn dur(v: &Option<String>, what: &str, inherited: Duration) -> Result<Duration, String> {
@@ -413,9 +450,18 @@ fn build_route(raw: RawRoute, parent: Option<&Route>, path: &str) -> Result<Rout
         )?,
         matchers,
         continue_: raw.continue_,
+        mute_time_intervals: raw.mute_time_intervals,
+        active_time_intervals: raw.active_time_intervals,
         routes: Vec::new(),
         key,
     };
+    if parent.is_none()
+        && !(route.mute_time_intervals.is_empty() && route.active_time_intervals.is_empty())
+    {
+        return Err(
+            "route: the root route cannot have mute_time_intervals or active_time_intervals".into(),
+        );
+    }
     if route.group_interval.is_zero() {
         return Err(format!("{path}: group_interval cannot be zero"));
     }
@@ -432,6 +478,15 @@ fn build_route(raw: RawRoute, parent: Option<&Route>, path: &str) -> Result<Rout
     }
     route.routes = children;
     Ok(route)
+}
+
+/// Every time interval name routes refer to, with the route's path.
+fn intervals_used<'a>(r: &'a Route, out: &mut Vec<&'a str>) {
+    out.extend(r.mute_time_intervals.iter().map(String::as_str));
+    out.extend(r.active_time_intervals.iter().map(String::as_str));
+    for c in &r.routes {
+        intervals_used(c, out);
+    }
 }
 
 fn receivers_used(r: &Route, out: &mut Vec<String>) {
@@ -548,11 +603,54 @@ impl DispatchConfig {
                 equal: r.equal.clone(),
             });
         }
+        let mut time_intervals = BTreeMap::new();
+        let sets = raw
+            .time_intervals
+            .into_iter()
+            .map(|t| (t, "time_intervals"))
+            .chain(
+                raw.mute_time_intervals
+                    .into_iter()
+                    .map(|t| (t, "mute_time_intervals")),
+            );
+        for (t, what) in sets {
+            let set = TimeIntervalSet::parse(t, what)?;
+            if time_intervals.contains_key(&set.name) {
+                return Err(format!(
+                    "{what}: time interval {:?} is not unique",
+                    set.name
+                ));
+            }
+            time_intervals.insert(set.name.clone(), set);
+        }
+        let mut used = Vec::new();
+        intervals_used(&route, &mut used);
+        for u in used {
+            if !time_intervals.contains_key(u) {
+                return Err(format!("undefined time interval {u:?} used in route"));
+            }
+        }
         Ok(DispatchConfig {
             route,
             receivers,
             inhibit_rules,
+            time_intervals,
         })
+    }
+}
+
+impl DispatchConfig {
+    /// Whether `route` may notify at `now_ms`: outside all of its mute
+    /// intervals and, if it names active ones, inside one of them.
+    pub fn route_is_active(&self, route: &Route, now_ms: i64) -> bool {
+        let inside = |name: &String| {
+            self.time_intervals
+                .get(name)
+                .is_some_and(|t| t.contains(now_ms))
+        };
+        !route.mute_time_intervals.iter().any(inside)
+            && (route.active_time_intervals.is_empty()
+                || route.active_time_intervals.iter().any(inside))
     }
 }
 
@@ -586,6 +684,42 @@ mod tests {
     use super::*;
 
     const CFG: &str = "route:\n  receiver: default\n  group_by: [alertname]\n  group_wait: 10s\n  routes:\n    - matchers: ['severity=\"page\"']\n      receiver: pager\n      continue: true\n    - match_re: {team: 'db|infra'}\n      receiver: infra\n      group_by: ['...']\nreceivers:\n  - name: default\n    webhook_configs: [{url: 'http://a/'}]\n  - name: pager\n    webhook_configs: [{url: 'http://b/'}]\n  - name: infra\n    webhook_configs: [{url: 'http://c/', send_resolved: false}]\n";
+
+    #[test]
+    fn secrets_expand_environment_variables() {
+        let env = |n: &str| (n == "HOOK").then(|| "https://hooks.example/T0/B0".to_string());
+        assert_eq!(
+            expand_env("${HOOK}", &env).as_deref(),
+            Ok("https://hooks.example/T0/B0")
+        );
+        assert_eq!(
+            expand_env("a${HOOK}b$x", &env).as_deref(),
+            Ok("ahttps://hooks.example/T0/B0b$x")
+        );
+        assert_eq!(expand_env("${NOPE}", &env), Err("NOPE".to_string()));
+        let e = DispatchConfig::parse("route: {receiver: r}\nreceivers:\n  - name: r\n    slack_configs: [{api_url: '${VIGIL_TEST_UNSET_VARIABLE}'}]\n").unwrap_err();
+        assert!(
+            e.contains("slack_configs[0]: api_url: environment variable VIGIL_TEST_UNSET_VARIABLE is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn time_intervals_mute_and_activate_routes() {
+        let c = DispatchConfig::parse("route:\n  receiver: r\n  routes:\n    - matchers: [a=\"1\"]\n      mute_time_intervals: [weekend]\n    - matchers: [a=\"2\"]\n      active_time_intervals: [weekend]\ntime_intervals:\n  - name: weekend\n    time_intervals: [{weekdays: ['saturday', 'sunday']}]\nreceivers: [{name: r}]\n").expect("parses");
+        let (muted, active) = (&c.route.routes[0], &c.route.routes[1]);
+        let saturday = 1_796_428_800_000; // 2026-12-05T00:00Z
+        let wednesday = saturday + 4 * 86_400_000;
+        assert!(!c.route_is_active(muted, saturday));
+        assert!(c.route_is_active(muted, wednesday));
+        assert!(c.route_is_active(active, saturday));
+        assert!(!c.route_is_active(active, wednesday));
+        assert!(c.route_is_active(&c.route, saturday), "the root has none");
+        let e = DispatchConfig::parse("route:\n  receiver: r\n  routes: [{mute_time_intervals: [nope]}]\nreceivers: [{name: r}]\n").unwrap_err();
+        assert!(e.contains("undefined time interval \"nope\""), "{e}");
+        let e = DispatchConfig::parse("route: {receiver: r, active_time_intervals: [w]}\ntime_intervals: [{name: w}]\nreceivers: [{name: r}]\n").unwrap_err();
+        assert!(e.contains("root route cannot"), "{e}");
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

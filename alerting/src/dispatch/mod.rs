@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod silences;
+pub mod time_intervals;
 
 use crate::clock::{lock, now_ms};
 use crate::notifier::{rfc3339, OutgoingAlert};
@@ -39,6 +40,8 @@ struct Group {
 }
 
 struct State {
+    /// Swapped whole on reload, under the same lock as the groups.
+    config: Arc<DispatchConfig>,
     groups: BTreeMap<String, Group>,
     stop: bool,
 }
@@ -140,8 +143,20 @@ fn load_log(
     out
 }
 
+/// What the built-in notifier starts from.
+pub struct DispatcherOptions {
+    pub config: DispatchConfig,
+    /// Where `config` came from, read again on reload.
+    pub config_path: Option<std::path::PathBuf>,
+    pub silences: Arc<silences::Silences>,
+    /// The notification log's file, if kept.
+    pub log_path: Option<std::path::PathBuf>,
+    pub external_url: String,
+    pub external_labels: Labels,
+}
+
 struct Shared {
-    config: DispatchConfig,
+    config_path: Option<std::path::PathBuf>,
     /// The notification log's file, if kept.
     log_path: Option<std::path::PathBuf>,
     silences: Arc<silences::Silences>,
@@ -175,24 +190,19 @@ fn leaf(r: &Route) -> Route {
 }
 
 impl Dispatcher {
-    pub fn start(
-        config: DispatchConfig,
-        silences: Arc<silences::Silences>,
-        log_path: Option<std::path::PathBuf>,
-        external_url: String,
-        external_labels: Labels,
-    ) -> std::io::Result<Dispatcher> {
-        let groups = match &log_path {
-            Some(p) => load_log(p, &config, Instant::now(), now_ms()),
+    pub fn start(o: DispatcherOptions) -> std::io::Result<Dispatcher> {
+        let groups = match &o.log_path {
+            Some(p) => load_log(p, &o.config, Instant::now(), now_ms()),
             None => BTreeMap::new(),
         };
         let shared = Arc::new(Shared {
-            log_path,
-            config,
-            silences,
-            external_url,
-            external_labels,
+            config_path: o.config_path,
+            log_path: o.log_path,
+            silences: o.silences,
+            external_url: o.external_url,
+            external_labels: o.external_labels,
             state: Mutex::new(State {
+                config: Arc::new(o.config),
                 groups,
                 stop: false,
             }),
@@ -218,6 +228,11 @@ impl Dispatcher {
         &self.shared.silences
     }
 
+    /// The file the configuration came from, if any.
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.shared.config_path.as_deref()
+    }
+
     /// Takes alerts from the rules (new, still firing or resolved).
     pub fn send(&self, alerts: Vec<OutgoingAlert>) {
         if alerts.is_empty() {
@@ -229,24 +244,34 @@ impl Dispatcher {
             for (k, v) in &self.shared.external_labels {
                 a.labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
-            for route in self.shared.config.route.matching(&a.labels) {
-                let group_labels: Labels = match &route.group_by {
-                    GroupBy::All => a.labels.clone(),
-                    GroupBy::Labels(names) => names
-                        .iter()
-                        .filter_map(|n| a.labels.get(n).map(|v| (n.clone(), v.clone())))
-                        .collect(),
-                };
-                let key = group_key(route, &group_labels);
-                let g = st.groups.entry(key).or_insert_with(|| Group {
-                    route: leaf(route),
-                    group_labels,
-                    alerts: BTreeMap::new(),
-                    next_flush: now + route.group_wait,
-                    last_sent: BTreeSet::new(),
-                    last_notified: None,
-                });
-                g.alerts.insert(a.labels.clone(), a.clone());
+            route_alert(&mut st, a, now);
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// Swaps in a new configuration, as Alertmanager does on reload: every
+    /// alert is routed again by the new tree, and a group whose key
+    /// survives keeps what it had told (so nothing unchanged is re-sent)
+    /// and its timers; new groups wait their group_wait.
+    pub fn reload(&self, config: DispatchConfig) {
+        let now = Instant::now();
+        let mut st = lock(&self.shared.state);
+        let old = std::mem::take(&mut st.groups);
+        st.config = Arc::new(config);
+        let mut alerts: BTreeMap<&Labels, &OutgoingAlert> = BTreeMap::new();
+        for g in old.values() {
+            for a in g.alerts.values() {
+                alerts.entry(&a.labels).or_insert(a);
+            }
+        }
+        for a in alerts.into_values() {
+            route_alert(&mut st, a.clone(), now);
+        }
+        for (key, g) in st.groups.iter_mut() {
+            if let Some(o) = old.get(key) {
+                g.last_sent = o.last_sent.clone();
+                g.last_notified = o.last_notified;
+                g.next_flush = o.next_flush;
             }
         }
         self.shared.wake.notify_all();
@@ -268,6 +293,30 @@ impl Dispatcher {
 impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Puts an alert into the group of every route it matches.
+fn route_alert(st: &mut State, a: OutgoingAlert, now: Instant) {
+    let config = Arc::clone(&st.config);
+    for route in config.route.matching(&a.labels) {
+        let group_labels: Labels = match &route.group_by {
+            GroupBy::All => a.labels.clone(),
+            GroupBy::Labels(names) => names
+                .iter()
+                .filter_map(|n| a.labels.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+        };
+        let key = group_key(route, &group_labels);
+        let g = st.groups.entry(key).or_insert_with(|| Group {
+            route: leaf(route),
+            group_labels,
+            alerts: BTreeMap::new(),
+            next_flush: now + route.group_wait,
+            last_sent: BTreeSet::new(),
+            last_notified: None,
+        });
+        g.alerts.insert(a.labels.clone(), a.clone());
     }
 }
 
@@ -304,7 +353,8 @@ fn run(shared: &Arc<Shared>) {
             .map(|(k, _)| k.clone())
             .collect();
         // Firing alerts that may inhibit others.
-        let firing: Vec<Labels> = if shared.config.inhibit_rules.is_empty() {
+        let config = Arc::clone(&st.config);
+        let firing: Vec<Labels> = if config.inhibit_rules.is_empty() {
             Vec::new()
         } else {
             st.groups
@@ -316,7 +366,7 @@ fn run(shared: &Arc<Shared>) {
         };
         let muted = |labels: &Labels| {
             shared.silences.silenced(labels, wall)
-                || shared.config.inhibit_rules.iter().any(|r| {
+                || config.inhibit_rules.iter().any(|r| {
                     firing
                         .iter()
                         .any(|src| src != labels && r.inhibits(src, labels))
@@ -347,9 +397,13 @@ fn run(shared: &Arc<Shared>) {
                 && g.last_notified
                     .is_none_or(|t| now.duration_since(t) >= g.route.repeat_interval);
             let changed = current != g.last_sent;
-            if (changed || repeat_due) && !shown.is_empty() {
+            // Inside a mute interval (or outside the active ones) nothing
+            // goes out and nothing is marked sent, as in Alertmanager: the
+            // first flush after the interval tells what is current then.
+            let active = config.route_is_active(&g.route, wall);
+            if active && (changed || repeat_due) && !shown.is_empty() {
                 let alerts = shown;
-                let receiver = shared.config.receivers.get(&g.route.receiver).cloned();
+                let receiver = config.receivers.get(&g.route.receiver).cloned();
                 if let Some(r) = receiver {
                     for w in r.integrations {
                         if !any_firing && !w.send_resolved {
