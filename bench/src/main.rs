@@ -14,7 +14,6 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use peers::{Kind, Peer};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use workload::{Request, Workload, SCRAPE_INTERVAL_MS};
@@ -75,39 +74,6 @@ struct Result1 {
     latencies: Option<Vec<Vec<f64>>>,
 }
 
-fn send_all(peer: &Peer, requests: &Arc<Vec<Request>>, senders: usize) -> Result<(f64, u64)> {
-    let failed = Arc::new(AtomicU64::new(0));
-    let url = peer.write_url();
-    let start = Instant::now();
-    let threads: Vec<_> = (0..senders)
-        .map(|i| {
-            let (requests, failed, url) = (requests.clone(), failed.clone(), url.clone());
-            std::thread::spawn(move || {
-                let agent = peers::agent();
-                // Each sender owns whole streams, so every series stays in order.
-                for r in requests.iter().filter(|r| r.stream % senders == i) {
-                    let res = agent
-                        .post(&url)
-                        .set("Content-Type", "application/x-protobuf")
-                        .set("Content-Encoding", "snappy")
-                        .set("X-Prometheus-Remote-Write-Version", "0.1.0")
-                        .send_bytes(&r.body);
-                    if res.is_err() {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        let _ = t.join();
-    }
-    Ok((
-        start.elapsed().as_secs_f64(),
-        failed.load(Ordering::Relaxed),
-    ))
-}
-
 fn run_peer(
     kind: Kind,
     bin: &std::path::Path,
@@ -119,7 +85,7 @@ fn run_peer(
 ) -> Result<Result1> {
     let peer = Peer::start(kind, bin, work)?;
     let cpu0 = peer.cpu_seconds()?;
-    let (secs, failed) = send_all(&peer, requests, args.senders)?;
+    let (secs, failed) = peer.send_all(requests, args.senders);
     let cpu1 = peer.cpu_seconds()?;
     eprintln!(
         "{}: {total} samples in {secs:.1} s, {failed} failed requests; persisting...",

@@ -1,10 +1,13 @@
 //! The systems under test: each started on a free loopback port with a
 //! fresh data directory, measured through /proc, stopped when dropped.
 
+use crate::workload::Request;
 use anyhow::{bail, Context, Result};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,14 +53,32 @@ pub fn agent() -> ureq::Agent {
 
 impl Peer {
     pub fn start(kind: Kind, bin: &Path, work: &Path) -> Result<Peer> {
+        Peer::start_with_rules(kind, bin, work, None)
+    }
+
+    /// Starts a peer that also evaluates `rule_file` every 15 s (Prometheus
+    /// and Vigil; VictoriaMetrics has no rule engine of its own).
+    pub fn start_with_rules(
+        kind: Kind,
+        bin: &Path,
+        work: &Path,
+        rule_file: Option<&Path>,
+    ) -> Result<Peer> {
         let port = free_port()?;
         let data_dir = work.join(kind.name().to_lowercase());
         std::fs::create_dir_all(&data_dir)?;
+        let rules = match rule_file {
+            Some(f) => format!(
+                "  evaluation_interval: 15s\nrule_files:\n  - {}\n",
+                f.display()
+            ),
+            None => String::new(),
+        };
         let mut cmd = Command::new(bin);
         match kind {
             Kind::Prometheus => {
                 let cfg = work.join("prometheus.yml");
-                std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")?;
+                std::fs::write(&cfg, format!("global:\n  scrape_interval: 15s\n{rules}"))?;
                 cmd.arg(format!("--config.file={}", cfg.display()))
                     .arg(format!("--storage.tsdb.path={}", data_dir.display()))
                     .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -69,6 +90,12 @@ impl Peer {
                     .arg("-retentionPeriod=1");
             }
             Kind::Vigil => {
+                if rule_file.is_some() {
+                    // Only the rules' own work is measured: no local agent.
+                    let cfg = work.join("vigil.yml");
+                    std::fs::write(&cfg, format!("global:\n{rules}"))?;
+                    cmd.arg("--config").arg(&cfg).arg("--no-local-agent");
+                }
                 cmd.arg("--listen-addr")
                     .arg(format!("127.0.0.1:{port}"))
                     .arg("--data-dir")
@@ -105,6 +132,41 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(100));
         }
         bail!("{} did not become ready in 60 s", self.kind.name())
+    }
+
+    /// Sends every request with `senders` threads, each owning whole
+    /// streams; returns (wall seconds, failed requests).
+    pub fn send_all(&self, requests: &Arc<Vec<Request>>, senders: usize) -> (f64, u64) {
+        let failed = Arc::new(AtomicU64::new(0));
+        let url = self.write_url();
+        let start = Instant::now();
+        let threads: Vec<_> = (0..senders)
+            .map(|i| {
+                let (requests, failed, url) = (requests.clone(), failed.clone(), url.clone());
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    // Each sender owns whole streams, so every series stays in order.
+                    for r in requests.iter().filter(|r| r.stream % senders == i) {
+                        let res = agent
+                            .post(&url)
+                            .set("Content-Type", "application/x-protobuf")
+                            .set("Content-Encoding", "snappy")
+                            .set("X-Prometheus-Remote-Write-Version", "0.1.0")
+                            .send_bytes(&r.body);
+                        if res.is_err() {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        (
+            start.elapsed().as_secs_f64(),
+            failed.load(Ordering::Relaxed),
+        )
     }
 
     pub fn write_url(&self) -> String {

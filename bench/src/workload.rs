@@ -6,6 +6,17 @@
 //! one host are scraped together and carry the same timestamp per scrape,
 //! with a few milliseconds of jitter between scrapes, as real scrapes do.
 
+/// The node_disk_*_total counters generated per device (without the prefix
+/// and suffix), shared with the rule benchmark so its rules hit real series.
+pub const DISK_COUNTERS: [&str; 6] = [
+    "reads_completed",
+    "writes_completed",
+    "read_bytes",
+    "written_bytes",
+    "reads_merged",
+    "writes_merged",
+];
+
 /// xorshift64*: tiny, deterministic, good enough for synthetic data.
 #[derive(Clone)]
 pub struct Rng(u64);
@@ -196,14 +207,7 @@ fn host_series(host: usize, per_host: usize, seed: u64) -> Vec<SeriesModel> {
     for dev in [
         "sda", "sdb", "sdc", "sdd", "nvme0n1", "nvme1n1", "dm-0", "dm-1",
     ] {
-        for what in [
-            "reads_completed",
-            "writes_completed",
-            "read_bytes",
-            "written_bytes",
-            "reads_merged",
-            "writes_merged",
-        ] {
+        for what in DISK_COUNTERS {
             add(
                 &format!("node_disk_{what}_total"),
                 vec![("device", dev.into())],
