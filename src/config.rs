@@ -39,6 +39,9 @@ pub struct AlertingConfig {
     /// Prometheus's `--rules.alert.resend-delay`.
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub resend_delay: Duration,
+    /// Applied to every alert sent (after the external labels), to
+    /// Alertmanagers and the built-in notifier alike.
+    pub alert_relabel_configs: Vec<collector::relabel::RelabelConfig>,
 }
 
 impl Default for AlertingConfig {
@@ -47,29 +50,116 @@ impl Default for AlertingConfig {
             alertmanagers: Vec::new(),
             notifier_config_file: None,
             resend_delay: Duration::from_secs(60),
+            alert_relabel_configs: Vec::new(),
         }
     }
 }
 
+/// One `alerting.alertmanagers` entry, in prometheus.yml's shape
+/// (`alertmanagers.rs` builds and checks it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertmanagerConfig {
     pub static_configs: Vec<AlertmanagerTargets>,
+    pub file_sd_configs: Vec<collector::file_sd::FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<collector::kubernetes_sd::KubernetesSdConfig>,
+    /// Over the discovered targets (`__address__`, `__scheme__`,
+    /// `__alerts_path__`); a dropped target gets no alerts.
+    pub relabel_configs: Vec<collector::relabel::RelabelConfig>,
+    /// Over the alerts sent to this entry's Alertmanagers only.
+    pub alert_relabel_configs: Vec<collector::relabel::RelabelConfig>,
     pub scheme: String,
     pub path_prefix: String,
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub timeout: Duration,
     pub api_version: String,
+    pub basic_auth: Option<collector::scrape_config::BasicAuth>,
+    pub authorization: Option<collector::scrape_config::Authorization>,
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub tls_config: Option<collector::scrape_config::TlsConfig>,
+    pub follow_redirects: bool,
+    /// Accepted for prometheus.yml compatibility (HTTP/1.1 is used).
+    pub enable_http2: bool,
+    /// Rejected with a clear error: no proxy support.
+    pub proxy_url: Option<String>,
 }
 
 impl Default for AlertmanagerConfig {
     fn default() -> Self {
         AlertmanagerConfig {
             static_configs: Vec::new(),
+            file_sd_configs: Vec::new(),
+            kubernetes_sd_configs: Vec::new(),
+            relabel_configs: Vec::new(),
+            alert_relabel_configs: Vec::new(),
             scheme: "http".into(),
             path_prefix: String::new(),
             timeout: Duration::from_secs(10),
             api_version: "v2".into(),
+            basic_auth: None,
+            authorization: None,
+            bearer_token: None,
+            bearer_token_file: None,
+            tls_config: None,
+            follow_redirects: true,
+            enable_http2: true,
+            proxy_url: None,
+        }
+    }
+}
+
+impl AlertmanagerConfig {
+    /// Makes relative file names relative to the config file's directory,
+    /// as Prometheus does.
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        let tls = self.tls_config.as_mut();
+        for p in self
+            .basic_auth
+            .as_mut()
+            .and_then(|b| b.password_file.as_mut())
+            .into_iter()
+            .chain(
+                self.authorization
+                    .as_mut()
+                    .and_then(|a| a.credentials_file.as_mut()),
+            )
+            .chain(self.bearer_token_file.as_mut())
+            .chain(tls.into_iter().flat_map(|t| {
+                [
+                    t.ca_file.as_mut(),
+                    t.cert_file.as_mut(),
+                    t.key_file.as_mut(),
+                ]
+                .into_iter()
+                .flatten()
+            }))
+        {
+            fix(p);
+        }
+        for k in &mut self.kubernetes_sd_configs {
+            for p in k
+                .kubeconfig_file
+                .as_mut()
+                .into_iter()
+                .chain(k.bearer_token_file.as_mut())
+            {
+                fix(p);
+            }
+        }
+        for f in self
+            .file_sd_configs
+            .iter_mut()
+            .flat_map(|c| c.files.iter_mut())
+        {
+            if Path::new(f.as_str()).is_relative() {
+                *f = base.join(&*f).to_string_lossy().into_owned();
+            }
         }
     }
 }
@@ -78,37 +168,7 @@ impl Default for AlertmanagerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AlertmanagerTargets {
     pub targets: Vec<String>,
-}
-
-impl AlertingConfig {
-    /// Every Alertmanager's `/api/v2/alerts` URL, with the shortest timeout.
-    pub fn endpoints(&self) -> anyhow::Result<(Vec<String>, Duration)> {
-        let mut urls = Vec::new();
-        let mut timeout = Duration::from_secs(10);
-        for (i, am) in self.alertmanagers.iter().enumerate() {
-            if am.api_version != "v2" {
-                anyhow::bail!(
-                    "alerting.alertmanagers[{i}].api_version {:?}: only v2 is supported (Alertmanager 0.16 and later)",
-                    am.api_version
-                );
-            }
-            if am.scheme != "http" && am.scheme != "https" {
-                anyhow::bail!(
-                    "alerting.alertmanagers[{i}].scheme {:?}: want http or https",
-                    am.scheme
-                );
-            }
-            timeout = timeout.min(am.timeout.max(Duration::from_millis(100)));
-            let prefix = am.path_prefix.trim_end_matches('/');
-            for t in am.static_configs.iter().flat_map(|s| &s.targets) {
-                if t.is_empty() || t.contains('/') {
-                    anyhow::bail!("alerting.alertmanagers[{i}]: target {t:?} is not HOST:PORT");
-                }
-                urls.push(format!("{}://{t}{prefix}/api/v2/alerts", am.scheme));
-            }
-        }
-        Ok((urls, timeout))
-    }
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl ServerConfig {
@@ -391,6 +451,9 @@ impl ServerConfig {
             if f.is_relative() {
                 *f = base.join(&*f);
             }
+        }
+        for am in &mut cfg.alerting.alertmanagers {
+            am.resolve_paths(base);
         }
         Ok(cfg)
     }

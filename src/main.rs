@@ -5,6 +5,7 @@
 //! nothing here may bypass the store's append path or its querier.
 
 mod agent_cmd;
+mod alertmanagers;
 mod api;
 mod assets;
 mod build_info;

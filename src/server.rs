@@ -122,6 +122,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/-/reload", post(rules::reload).put(rules::reload))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/alertmanagers", get(rules::alertmanagers))
         .route(
             "/api/v2/silences",
             get(silences::list).post(silences::create),
@@ -323,17 +324,16 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     .with_context(|| format!("cannot open the log store in {}", log_dir.display()))?;
     let logs = Arc::new(logs);
     let _ = logs_cell.set(logs.clone());
-    let (am_urls, am_timeout) = cfg
-        .alerting
-        .endpoints()
-        .context("invalid alerting configuration")?;
-    let notifier = if am_urls.is_empty() {
+    let ams =
+        crate::alertmanagers::build(&cfg.alerting).context("invalid alerting configuration")?;
+    let alert_relabel = ams.alert_relabel.clone();
+    let notifier = if ams.sets.is_empty() {
         None
     } else {
         let n = alerting::Notifier::start(alerting::NotifierOptions {
-            alertmanagers: am_urls,
-            timeout: am_timeout,
+            sets: ams.sets,
             external_labels: cfg.global.external_labels.clone(),
+            alert_relabel: ams.alert_relabel,
         })
         .context("cannot start the alert notifier")?;
         Some(Arc::new(n))
@@ -358,6 +358,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
                 log_path: Some(settings.data_dir.join("notification-log.json")),
                 external_url: external_url.clone(),
                 external_labels: cfg.global.external_labels.clone(),
+                alert_relabel,
             })
             .context("cannot start the built-in notifier")?;
             Some(Arc::new(d))

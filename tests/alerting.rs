@@ -286,9 +286,16 @@ fn hook_with(hooks: &Hooks, status: &str) -> Value {
     found.unwrap_or(Value::Null)
 }
 
-/// Alerts reach a real Alertmanager (Debian's) through API v2, with
-/// external labels and a generatorURL; it notifies a webhook of the alert
-/// firing, then resolved once the series recovers.
+/// bcrypt (cost 4) of "vigil-secret", for Alertmanager's web config.
+const AM_PASSWORD_HASH: &str = "$2b$04$FNeZoq.2bBtvDUHGSwTIBe4ep8rM5ZxmQT0ILkXRBtlRHgv..R04G";
+
+/// Alerts reach a real Alertmanager (Debian's, behind basic auth) through
+/// API v2: found through file_sd_configs, authenticated with a password
+/// file, with external labels, the global and the entry's
+/// alert_relabel_configs applied and a generatorURL; a second entry's
+/// target that relabel_configs drops gets nothing and is listed as
+/// dropped. Alertmanager notifies a webhook of the alert firing, then
+/// resolved once the series recovers.
 #[test]
 fn alerts_reach_a_real_alertmanager_then_resolve() {
     let Some(am_bin) = common::peer_binary("prometheus-alertmanager") else {
@@ -303,11 +310,20 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
         ),
     )
     .expect("write am.yml");
+    std::fs::write(
+        dir.path().join("am-web.yml"),
+        format!("basic_auth_users:\n  vigil: '{AM_PASSWORD_HASH}'\n"),
+    )
+    .expect("write am-web.yml");
     let am_port = common::free_port();
     let mut am = std::process::Command::new(am_bin)
         .arg(format!(
             "--config.file={}",
             dir.path().join("am.yml").display()
+        ))
+        .arg(format!(
+            "--web.config.file={}",
+            dir.path().join("am-web.yml").display()
         ))
         .arg(format!(
             "--storage.path={}",
@@ -320,25 +336,75 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
         .spawn()
         .expect("start alertmanager");
     let am_base = format!("http://127.0.0.1:{am_port}");
+    // base64("vigil:vigil-secret")
+    let am_get = |path: &str| -> Option<Value> {
+        let r = ureq::get(&format!("{am_base}{path}"))
+            .set("Authorization", "Basic dmlnaWw6dmlnaWwtc2VjcmV0")
+            .timeout(Duration::from_secs(5))
+            .call()
+            .ok()?;
+        serde_json::from_str(&r.into_string().ok()?).ok()
+    };
     wait_for("alertmanager ready", Duration::from_secs(30), || {
-        common::try_get(&format!("{am_base}/-/ready")).is_ok_and(|(s, _)| s == 200)
+        am_get("/api/v2/status").is_some()
     });
+    assert!(
+        common::try_get(&format!("{am_base}/api/v2/alerts")).is_ok_and(|(s, _)| s == 401),
+        "alertmanager must refuse requests without credentials"
+    );
     std::fs::write(dir.path().join("rules.yml"), TARGET_DOWN).expect("write rules");
+    std::fs::write(dir.path().join("am-password"), "vigil-secret\n").expect("write password");
+    std::fs::write(
+        dir.path().join("alertmanagers.json"),
+        format!(
+            "[{{\"targets\": [\"127.0.0.1:{am_port}\"], \"labels\": {{\"role\": \"primary\"}}}}]"
+        ),
+    )
+    .expect("write file_sd");
     let cfg = dir.path().join("vigil.yaml");
     std::fs::write(
         &cfg,
-        format!("global:\n  external_labels: {{cluster: test}}\nalerting:\n  resend_delay: 1s\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]\nrule_files: [rules.yml]\n"),
+        r#"global:
+  external_labels: {cluster: test}
+alerting:
+  resend_delay: 1s
+  alert_relabel_configs:
+    - {source_labels: [cluster], target_label: region, replacement: 'eu-$1'}
+  alertmanagers:
+    - file_sd_configs: [{files: [alertmanagers.json]}]
+      relabel_configs:
+        - {source_labels: [role], regex: primary, action: keep}
+      basic_auth: {username: vigil, password_file: am-password}
+      alert_relabel_configs:
+        - {target_label: sent_to, replacement: primary}
+    - static_configs: [{targets: ['127.0.0.1:1'], labels: {role: standby}}]
+      relabel_configs:
+        - {source_labels: [role], regex: primary, action: keep}
+rule_files: [rules.yml]
+"#,
     )
     .expect("write config");
     let v = Vigil::start(
         &dir.path().join("data"),
         &["--config", cfg.to_str().expect("utf-8")],
     );
+    let (_, ams) = get_json(&v.url("/api/v1/alertmanagers"));
+    assert_eq!(
+        ams["data"]["activeAlertmanagers"],
+        serde_json::json!([{"url": format!("{am_base}/api/v2/alerts")}]),
+        "{ams}"
+    );
+    assert_eq!(
+        ams["data"]["droppedAlertmanagers"],
+        serde_json::json!([{"url": "http://127.0.0.1:1/api/v2/alerts"}]),
+        "{ams}"
+    );
     let up = |value: f64| up_is(&v, value);
     up(0.0);
     let am_alerts = || {
-        let (_, body) = get_json(&format!("{am_base}/api/v2/alerts"));
-        body.as_array().cloned().unwrap_or_default()
+        am_get("/api/v2/alerts")
+            .and_then(|b| b.as_array().cloned())
+            .unwrap_or_default()
     };
     wait_for("the alert in Alertmanager", Duration::from_secs(30), || {
         am_alerts()
@@ -350,6 +416,8 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
         .find(|a| a["labels"]["alertname"] == "TargetDown")
         .expect("alert");
     assert_eq!(a["labels"]["cluster"], "test", "{a}");
+    assert_eq!(a["labels"]["region"], "eu-test", "{a}");
+    assert_eq!(a["labels"]["sent_to"], "primary", "{a}");
     assert_eq!(a["labels"]["severity"], "page");
     assert_eq!(a["annotations"]["summary"], "a:9100 down");
     assert_eq!(a["status"]["state"], "active", "{a}");
@@ -366,7 +434,7 @@ fn alerts_reach_a_real_alertmanager_then_resolve() {
     // webhook hears it.
     up(1.0);
     hook_with(&hooks, "resolved");
-    let (_, body) = get_json(&format!("{am_base}/api/v2/alerts?active=true"));
+    let body = am_get("/api/v2/alerts?active=true").unwrap_or(Value::Null);
     assert!(
         body.as_array()
             .is_none_or(|a| a.iter().all(|x| x["labels"]["alertname"] != "TargetDown")),

@@ -577,6 +577,66 @@ fn pod_logs_carry_the_pods_labels_from_the_api() {
 }
 
 /// Now as RFC 3339 with nanoseconds, as the CRI writes it.
+/// The server finds Alertmanagers through `kubernetes_sd_configs` (role
+/// pod, cluster-wide: pods of any node), keeps those relabel_configs
+/// select, lists the rest as dropped, and follows a pod that goes away.
+#[test]
+fn alertmanagers_are_discovered_from_pods() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = FakeApi::start(
+        0,
+        1,
+        vec![
+            pod("alertmanager-0", "node-2", 9093, 1001),
+            pod("web", "node-1", 8080, 1002),
+        ],
+    );
+    let kubeconfig = kubeconfig(dir.path(), api.port);
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"alerting:
+  alertmanagers:
+    - kubernetes_sd_configs:
+        - role: pod
+          kubeconfig_file: {}
+      relabel_configs:
+        - {{source_labels: [__meta_kubernetes_pod_label_app], regex: 'alertmanager-.*', action: keep}}
+"#,
+            kubeconfig.display()
+        ),
+    )
+    .expect("write config");
+    let server = Vigil::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+    );
+    let urls = |kind: &str| -> Vec<String> {
+        let (_, body) = get_json(&server.url("/api/v1/alertmanagers"));
+        body["data"][kind]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x["url"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("the alertmanager pod", Duration::from_secs(20), || {
+        urls("activeAlertmanagers") == ["http://127.0.0.1:9093/api/v2/alerts"]
+    });
+    assert_eq!(
+        urls("droppedAlertmanagers"),
+        ["http://127.0.0.1:8080/api/v2/alerts"]
+    );
+    api.event("DELETED", pod("alertmanager-0", "node-2", 9093, 0));
+    wait_for("the alertmanager pod gone", Duration::from_secs(20), || {
+        urls("activeAlertmanagers").is_empty()
+    });
+    api.stop();
+}
+
 fn cri_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }

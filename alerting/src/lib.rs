@@ -19,5 +19,7 @@ pub mod template;
 pub use dispatch::Dispatcher;
 pub use group::{Alert, AlertState, Backend, EvalOptions, GroupState, Health, RuleState};
 pub use manager::{RuleManager, RuleSource};
-pub use notifier::{Notifier, NotifierOptions};
+pub use notifier::{
+    AlertRelabel, AlertmanagerSet, Discovered, Notifier, NotifierOptions, StaticAlertmanagers,
+};
 pub use rule_file::{Lang, RuleFileError, RuleGroup, RuleKind};

@@ -1,8 +1,14 @@
 //! Sending alerts to Alertmanagers through their API v2
-//! (`POST /api/v2/alerts`), as Prometheus's notifier does: a bounded queue
-//! (the oldest alerts dropped and counted when it overflows), batches of
-//! 64 to every Alertmanager, external labels added, failures counted and
-//! logged and the batch dropped (the next resend carries the alerts again).
+//! (`POST /api/v2/alerts`), as Prometheus's notifier does: external labels
+//! added and `alert_relabel_configs` applied as alerts are queued, a bounded
+//! queue (the oldest alerts dropped and counted when it overflows), batches
+//! of 64 to every Alertmanager of every set (each set with its own
+//! discovery, credentials and relabeling), failures counted and logged and
+//! the batch dropped (the next resend carries the alerts again).
+//!
+//! How a set finds its Alertmanagers and authenticates is the caller's
+//! ([`AlertmanagerSet`]): this module knows nothing of service discovery,
+//! TLS files or relabel rules.
 
 use crate::clock::lock;
 use crate::group::{Alert, AlertState};
@@ -10,7 +16,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 const QUEUE_CAPACITY: usize = 10_000;
 const MAX_BATCH: usize = 64;
@@ -89,12 +94,62 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// Where alerts go: each URL is an Alertmanager's `/api/v2/alerts`.
-#[derive(Debug, Clone)]
+/// Rewrites an alert's labels in place (`alert_relabel_configs`); false
+/// drops the alert.
+pub type AlertRelabel = Arc<dyn Fn(&mut BTreeMap<String, String>) -> bool + Send + Sync>;
+
+/// The Alertmanagers one set's discovery found, as `/api/v1/alertmanagers`
+/// shows them: each an `/api/v2/alerts` URL.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovered {
+    pub active: Vec<String>,
+    /// Found but dropped by the set's `relabel_configs`.
+    pub dropped: Vec<String>,
+}
+
+/// One `alerting.alertmanagers` entry: where its Alertmanagers are now,
+/// how to reach and authenticate with them, and what it sends them.
+pub trait AlertmanagerSet: Send + Sync {
+    /// The set's Alertmanagers now (discovery may have changed them).
+    fn discover(&self) -> Discovered;
+    /// The HTTP client: TLS and timeout already set.
+    fn agent(&self) -> &ureq::Agent;
+    /// The `Authorization` header, read per request so rotated secrets apply.
+    fn authorization(&self) -> Result<Option<String>, String>;
+    /// The set's own `alert_relabel_configs`; false drops the alert.
+    fn relabel(&self, labels: &mut BTreeMap<String, String>) -> bool;
+}
+
+/// A set of fixed Alertmanager URLs without credentials or relabeling.
+pub struct StaticAlertmanagers {
+    pub urls: Vec<String>,
+    pub agent: ureq::Agent,
+}
+
+impl AlertmanagerSet for StaticAlertmanagers {
+    fn discover(&self) -> Discovered {
+        Discovered {
+            active: self.urls.clone(),
+            dropped: Vec::new(),
+        }
+    }
+    fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+    fn authorization(&self) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+    fn relabel(&self, _: &mut BTreeMap<String, String>) -> bool {
+        true
+    }
+}
+
+/// Where alerts go and how they are labeled on the way.
 pub struct NotifierOptions {
-    pub alertmanagers: Vec<String>,
-    pub timeout: Duration,
+    pub sets: Vec<Box<dyn AlertmanagerSet>>,
     pub external_labels: BTreeMap<String, String>,
+    /// `alerting.alert_relabel_configs`, after the external labels.
+    pub alert_relabel: Option<AlertRelabel>,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +164,7 @@ struct Shared {
     queue: Mutex<(VecDeque<OutgoingAlert>, bool)>,
     wake: Condvar,
     counters: NotifierCounters,
+    opts: NotifierOptions,
 }
 
 pub struct Notifier {
@@ -122,11 +178,12 @@ impl Notifier {
             queue: Mutex::new((VecDeque::new(), false)),
             wake: Condvar::new(),
             counters: NotifierCounters::default(),
+            opts,
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("notifier".into())
-            .spawn(move || run(&s, &opts))?;
+            .spawn(move || run(&s))?;
         Ok(Notifier {
             shared,
             thread: Mutex::new(Some(thread)),
@@ -137,8 +194,34 @@ impl Notifier {
         &self.shared.counters
     }
 
-    /// Queues alerts; when the queue is full the oldest are dropped.
+    /// Every set's Alertmanagers now, for `/api/v1/alertmanagers`.
+    pub fn alertmanagers(&self) -> Discovered {
+        let mut all = Discovered::default();
+        for set in &self.shared.opts.sets {
+            let d = set.discover();
+            all.active.extend(d.active);
+            all.dropped.extend(d.dropped);
+        }
+        all
+    }
+
+    /// Queues alerts with the external labels added and the global
+    /// relabeling applied (as Prometheus does on send); when the queue is
+    /// full the oldest are dropped.
     pub fn send(&self, alerts: Vec<OutgoingAlert>) {
+        let opts = &self.shared.opts;
+        let alerts: Vec<OutgoingAlert> = alerts
+            .into_iter()
+            .filter_map(|mut a| {
+                for (k, v) in &opts.external_labels {
+                    a.labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                match &opts.alert_relabel {
+                    Some(r) if !r(&mut a.labels) => None,
+                    _ => Some(a),
+                }
+            })
+            .collect();
         if alerts.is_empty() {
             return;
         }
@@ -176,8 +259,7 @@ impl Drop for Notifier {
     }
 }
 
-fn run(shared: &Shared, opts: &NotifierOptions) {
-    let agent = ureq::AgentBuilder::new().timeout(opts.timeout).build();
+fn run(shared: &Shared) {
     loop {
         let batch: Vec<OutgoingAlert> = {
             let mut q = lock(&shared.queue);
@@ -195,42 +277,66 @@ fn run(shared: &Shared, opts: &NotifierOptions) {
                 .store(q.0.len() as u64, Ordering::Relaxed);
             b
         };
-        let body: Vec<serde_json::Value> = batch
-            .iter()
-            .map(|a| {
-                let mut a = a.clone();
-                for (k, v) in &opts.external_labels {
-                    a.labels.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                a.json()
-            })
-            .collect();
-        let body = serde_json::Value::Array(body).to_string();
-        for url in &opts.alertmanagers {
-            let r = agent
-                .post(url)
-                .set("Content-Type", "application/json")
-                .send_string(&body);
-            match r {
-                Ok(_) => {
-                    shared
-                        .counters
-                        .sent
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    shared.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    let detail = match e {
-                        ureq::Error::Status(code, resp) => {
-                            format!(
-                                "HTTP {code}: {}",
-                                resp.into_string().unwrap_or_default().trim()
-                            )
-                        }
-                        other => other.to_string(),
-                    };
-                    tracing::warn!(alertmanager = %url, alerts = batch.len(), error = %detail, "sending alerts failed");
-                }
+        for set in &shared.opts.sets {
+            send_to_set(shared, set.as_ref(), &batch);
+        }
+    }
+}
+
+/// One batch to every Alertmanager of `set`, after the set's relabeling.
+fn send_to_set(shared: &Shared, set: &dyn AlertmanagerSet, batch: &[OutgoingAlert]) {
+    let urls = set.discover().active;
+    if urls.is_empty() {
+        return;
+    }
+    let body: Vec<serde_json::Value> = batch
+        .iter()
+        .filter_map(|a| {
+            let mut a = a.clone();
+            set.relabel(&mut a.labels).then(|| a.json())
+        })
+        .collect();
+    if body.is_empty() {
+        return;
+    }
+    let count = body.len() as u64;
+    let body = serde_json::Value::Array(body).to_string();
+    let auth = match set.authorization() {
+        Ok(a) => a,
+        Err(e) => {
+            shared
+                .counters
+                .errors
+                .fetch_add(urls.len() as u64, Ordering::Relaxed);
+            tracing::warn!(error = %e, "sending alerts failed: no credentials");
+            return;
+        }
+    };
+    for url in &urls {
+        let mut req = set
+            .agent()
+            .post(url)
+            .set("Content-Type", "application/json")
+            .set("User-Agent", concat!("Vigil/", env!("CARGO_PKG_VERSION")));
+        if let Some(h) = &auth {
+            req = req.set("Authorization", h);
+        }
+        match req.send_string(&body) {
+            Ok(_) => {
+                shared.counters.sent.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(e) => {
+                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let detail = match e {
+                    ureq::Error::Status(code, resp) => {
+                        format!(
+                            "HTTP {code}: {}",
+                            resp.into_string().unwrap_or_default().trim()
+                        )
+                    }
+                    other => other.to_string(),
+                };
+                tracing::warn!(alertmanager = %url, alerts = count, error = %detail, "sending alerts failed");
             }
         }
     }

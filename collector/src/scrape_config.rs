@@ -863,7 +863,7 @@ fn compile(cfgs: &[RelabelConfig]) -> Vec<RelabelRule> {
 }
 
 /// Prometheus's HTTP client config checks: one way to authenticate.
-fn validate_auth(
+pub fn validate_auth(
     basic: Option<&BasicAuth>,
     authz: Option<&Authorization>,
     bearer: bool,

@@ -96,16 +96,25 @@ pub fn static_groups(cfg: &ScrapeConfig) -> Vec<TargetGroup> {
     cfg.static_configs
         .iter()
         .enumerate()
-        .map(|(i, sc)| TargetGroup {
-            targets: sc
-                .targets
-                .iter()
-                .map(|t| Labels::from_pairs([(ADDRESS, t.as_str())]))
-                .collect(),
-            labels: Labels::from_pairs(sc.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            source: i.to_string(),
-        })
+        .map(|(i, sc)| static_group(i, &sc.targets, &sc.labels))
         .collect()
+}
+
+/// One `static_configs` entry as a target group: each target an
+/// `__address__`, the entry's labels shared.
+pub fn static_group(
+    index: usize,
+    targets: &[String],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> TargetGroup {
+    TargetGroup {
+        targets: targets
+            .iter()
+            .map(|t| Labels::from_pairs([(ADDRESS, t.as_str())]))
+            .collect(),
+        labels: Labels::from_pairs(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        source: index.to_string(),
+    }
 }
 
 /// Turns every target of a group into an outcome.

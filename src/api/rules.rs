@@ -1,5 +1,5 @@
-//! `/api/v1/rules`, `/api/v1/alerts` and `POST /-/reload`, in Prometheus's
-//! JSON shapes.
+//! `/api/v1/rules`, `/api/v1/alerts`, `/api/v1/alertmanagers` and
+//! `POST /-/reload`, in Prometheus's JSON shapes.
 
 use crate::server::AppState;
 use alerting::{Alert, AlertState, GroupState, RuleKind, RuleState};
@@ -174,6 +174,25 @@ pub async fn alerts(State(st): State<AppState>) -> Response {
         .flatten()
         .collect();
     Json(json!({"status": "success", "data": {"alerts": alerts}})).into_response()
+}
+
+/// `/api/v1/alertmanagers`: the Alertmanagers alerts go to now, and those
+/// relabeling dropped. Discovery may read files, so it runs off the runtime.
+pub async fn alertmanagers(State(st): State<AppState>) -> Response {
+    let notifier = st.rules().and_then(|m| m.notifier().cloned());
+    let found = match notifier {
+        Some(n) => tokio::task::spawn_blocking(move || n.alertmanagers())
+            .await
+            .unwrap_or_default(),
+        None => alerting::Discovered::default(),
+    };
+    let urls =
+        |v: Vec<String>| -> Vec<Value> { v.into_iter().map(|u| json!({"url": u})).collect() };
+    Json(json!({"status": "success", "data": {
+        "activeAlertmanagers": urls(found.active),
+        "droppedAlertmanagers": urls(found.dropped),
+    }}))
+    .into_response()
 }
 
 /// Reloads the rule files (what SIGHUP does); on an error nothing changes.

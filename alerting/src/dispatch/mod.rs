@@ -153,6 +153,9 @@ pub struct DispatcherOptions {
     pub log_path: Option<std::path::PathBuf>,
     pub external_url: String,
     pub external_labels: Labels,
+    /// `alerting.alert_relabel_configs`: the built-in notifier stands in
+    /// for an Alertmanager, so it gets alerts relabeled as one would.
+    pub alert_relabel: Option<crate::notifier::AlertRelabel>,
 }
 
 struct Shared {
@@ -162,6 +165,7 @@ struct Shared {
     silences: Arc<silences::Silences>,
     external_url: String,
     external_labels: Labels,
+    alert_relabel: Option<crate::notifier::AlertRelabel>,
     state: Mutex<State>,
     wake: Condvar,
     counters: DispatchCounters,
@@ -201,6 +205,7 @@ impl Dispatcher {
             silences: o.silences,
             external_url: o.external_url,
             external_labels: o.external_labels,
+            alert_relabel: o.alert_relabel,
             state: Mutex::new(State {
                 config: Arc::new(o.config),
                 groups,
@@ -243,6 +248,11 @@ impl Dispatcher {
         for mut a in alerts {
             for (k, v) in &self.shared.external_labels {
                 a.labels.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            if let Some(r) = &self.shared.alert_relabel {
+                if !r(&mut a.labels) {
+                    continue;
+                }
             }
             route_alert(&mut st, a, now);
         }
