@@ -2,7 +2,7 @@
 
 use super::format::go_float;
 use super::funcs;
-use super::parse::{Node, Pipeline, Term};
+use super::parse::{Defs, Node, Parsed, Pipeline, Term};
 use std::collections::BTreeMap;
 
 /// A value a template handles.
@@ -77,12 +77,16 @@ pub(super) struct Ctx<'q, 'a> {
     pub query: Option<&'q QueryFn<'a>>,
     /// Bounds output and loops so a template cannot run away.
     budget: usize,
+    defs: &'q Defs,
+    /// `{{template}}` calls open, bounded so recursion cannot overflow.
+    depth: usize,
 }
 
 const MAX_OUTPUT: usize = 1 << 20;
+const MAX_TEMPLATE_DEPTH: usize = 100;
 
 pub fn render(
-    nodes: &[Node],
+    parsed: &Parsed,
     dot: Value,
     vars: Vec<(String, Value)>,
     query: Option<&QueryFn<'_>>,
@@ -91,16 +95,27 @@ pub fn render(
         vars,
         query,
         budget: 1_000_000,
+        defs: &parsed.defs,
+        depth: 0,
     };
     ctx.vars.push(("$".into(), dot.clone()));
     let mut out = String::new();
-    ctx.nodes(nodes, &dot, &mut out)?;
+    ctx.nodes(&parsed.nodes, &dot, &mut out)?;
     Ok(out)
 }
 
 fn field(v: &Value, name: &str) -> Result<Value, String> {
     match v {
-        Value::Map(m) => Ok(m.get(name).cloned().unwrap_or(Value::Nil)),
+        // Prometheus's label maps are map[string]string under
+        // missingkey=zero: a missing label is "". The other maps templates
+        // see stand for Go structs (`.`, a query's samples), never all strings.
+        Value::Map(m) => Ok(m.get(name).cloned().unwrap_or_else(|| {
+            if m.values().all(|v| matches!(v, Value::Str(_))) {
+                Value::Str(String::new())
+            } else {
+                Value::Nil
+            }
+        })),
         Value::Nil => Ok(Value::Nil),
         _ => Err(format!(
             "can't evaluate field {name} in type {}",
@@ -144,13 +159,35 @@ impl Ctx<'_, '_> {
                         out.push_str(&v.print());
                     }
                 }
+                Node::Template { name, pipe } => {
+                    let defs = self.defs;
+                    let Some(body) = defs.get(name) else {
+                        return Err(format!("template {name:?} not defined"));
+                    };
+                    let v = match pipe {
+                        Some(p) => self.pipeline(p, dot)?,
+                        None => Value::Nil,
+                    };
+                    if self.depth >= MAX_TEMPLATE_DEPTH {
+                        return Err(format!(
+                            "exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"
+                        ));
+                    }
+                    // A named template sees only `$`, bound to its argument.
+                    let outer = std::mem::replace(&mut self.vars, vec![("$".into(), v.clone())]);
+                    self.depth += 1;
+                    let r = self.nodes(body, &v, out);
+                    self.depth -= 1;
+                    self.vars = outer;
+                    r?;
+                }
                 Node::If {
                     pipe,
                     then,
                     otherwise,
                 } => {
-                    let v = self.pipeline(pipe, dot)?;
                     let inner = self.vars.len();
+                    let v = self.pipeline(pipe, dot)?;
                     if v.truthy() {
                         self.nodes(then, dot, out)?;
                     } else {
@@ -163,8 +200,8 @@ impl Ctx<'_, '_> {
                     body,
                     otherwise,
                 } => {
-                    let v = self.pipeline(pipe, dot)?;
                     let inner = self.vars.len();
+                    let v = self.pipeline(pipe, dot)?;
                     if v.truthy() {
                         self.nodes(body, &v, out)?;
                     } else {

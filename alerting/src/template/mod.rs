@@ -1,11 +1,11 @@
 //! Go `text/template` as Prometheus rule authors use it in labels and
 //! annotations: `{{ $labels.x }}`, `{{ $value | humanize }}`, `if`/`else`,
-//! `range`, `with`, variables, pipelines, Go's builtins (`eq`, `printf`,
+//! `range`, `with`, variables, `define`/`template`/`block`, pipelines, Go's builtins (`eq`, `printf`,
 //! `len`, `index`, ...) and Prometheus's functions (`humanize*`, `query`,
 //! `first`, `label`, `value`, `reReplaceAll`, `match`, `title`, ...).
 //!
-//! Parse errors (unclosed actions, unknown functions, unbalanced
-//! `{{end}}`) are found when the rule file loads, worded as Go words them;
+//! Parse errors (unclosed actions, unknown functions, undefined variables,
+//! unbalanced `{{end}}`) are found when the rule file loads, worded as Go words them;
 //! a failure while rendering becomes the rendered text's error, never a
 //! panic.
 
@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 pub struct Template {
     name: String,
     source: String,
-    nodes: Vec<parse::Node>,
+    parsed: parse::Parsed,
 }
 
 /// What an alert's templates see.
@@ -39,12 +39,12 @@ pub struct AlertData {
 impl Template {
     /// Parses `text`; `name` is used in errors (`template: NAME:LINE: ...`).
     pub fn parse(name: &str, text: &str) -> Result<Template, String> {
-        let nodes =
+        let parsed =
             parse::parse(text).map_err(|(line, msg)| format!("template: {name}:{line}: {msg}"))?;
         Ok(Template {
             name: name.to_string(),
             source: text.to_string(),
-            nodes,
+            parsed,
         })
     }
 
@@ -53,7 +53,10 @@ impl Template {
         Template {
             name: String::new(),
             source: text.to_string(),
-            nodes: vec![parse::Node::Text(text.to_string())],
+            parsed: parse::Parsed {
+                nodes: vec![parse::Node::Text(text.to_string())],
+                defs: parse::Defs::new(),
+            },
         }
     }
 
@@ -95,7 +98,7 @@ impl Template {
             ),
             ("$value".to_string(), Value::Num(data.value)),
         ];
-        exec::render(&self.nodes, dot, vars, query)
+        exec::render(&self.parsed, dot, vars, query)
             .map_err(|e| format!("template: {}: {e}", self.name))
     }
 }

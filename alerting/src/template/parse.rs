@@ -1,6 +1,7 @@
 //! Lexing and parsing templates into nodes.
 
 use super::funcs;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -21,6 +22,21 @@ pub enum Node {
         body: Vec<Node>,
         otherwise: Vec<Node>,
     },
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves).
+    Template {
+        name: String,
+        pipe: Option<Pipeline>,
+    },
+}
+
+/// Templates named by `{{define}}` or `{{block}}`.
+pub type Defs = BTreeMap<String, Vec<Node>>;
+
+/// What a parse yields: the main template and the named ones.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Parsed {
+    pub nodes: Vec<Node>,
+    pub defs: Defs,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -297,7 +313,16 @@ fn lex(src: &str) -> Result<Vec<Piece>, PErr> {
 struct Parser {
     pieces: std::vec::IntoIter<Piece>,
     line: usize,
+    /// Variables in scope, innermost last; using another is a parse error,
+    /// as in Go.
+    vars: Vec<String>,
+    defs: Defs,
+    /// Controls open around the current list (`define` only at 0).
+    depth: usize,
 }
+
+/// The variables Prometheus declares before an alert's template.
+const ALERT_VARS: [&str; 5] = ["$", "$labels", "$externalLabels", "$externalURL", "$value"];
 
 /// How a list of nodes ended.
 enum ListEnd {
@@ -344,8 +369,39 @@ impl Parser {
                 Some("else") => return Ok((nodes, ListEnd::Else(toks[1..].to_vec()))),
                 Some(k @ ("if" | "range" | "with")) => {
                     let k = k.to_string();
+                    // A control's variables end with its {{end}}.
+                    let mark = self.vars.len();
                     let pipe = self.pipeline(&toks[1..], &k)?;
-                    nodes.push(self.control(&k, pipe)?);
+                    self.depth += 1;
+                    let node = self.control(&k, pipe);
+                    self.depth -= 1;
+                    nodes.push(node?);
+                    self.vars.truncate(mark);
+                }
+                Some("define") => {
+                    if self.depth > 0 {
+                        return Err((self.line, "unexpected <define> in control".into()));
+                    }
+                    let name = self.template_name(&toks, "define")?;
+                    if toks.len() > 2 {
+                        return Err((self.line, "unexpected tokens in define clause".into()));
+                    }
+                    let body = self.named_body("define")?;
+                    self.define(name, body)?;
+                }
+                Some(k @ ("template" | "block")) => {
+                    let k = k.to_string();
+                    let name = self.template_name(&toks, &k)?;
+                    let context = format!("{k} clause");
+                    let pipe = match (&toks[2..], k.as_str()) {
+                        ([], "template") => None,
+                        (rest, _) => Some(self.pipeline(rest, &context)?),
+                    };
+                    if k == "block" {
+                        let body = self.named_body("block")?;
+                        self.define(name.clone(), body)?;
+                    }
+                    nodes.push(Node::Template { name, pipe });
                 }
                 Some(k) => {
                     return Err((self.line, format!("{{{{{k}}}}} is not supported")));
@@ -359,6 +415,51 @@ impl Parser {
             }
         }
         Ok((nodes, ListEnd::Eof))
+    }
+
+    /// The quoted name after `define`, `template` or `block`.
+    fn template_name(&self, toks: &[Tok], kind: &str) -> Result<String, PErr> {
+        match toks.get(1) {
+            Some(Tok::Str(n)) => Ok(n.clone()),
+            _ => Err((
+                self.line,
+                format!("unexpected token in {kind} clause: want a quoted template name"),
+            )),
+        }
+    }
+
+    /// The body of a `define` or `block` up to its {{end}}; it sees only `$`.
+    fn named_body(&mut self, kind: &str) -> Result<Vec<Node>, PErr> {
+        let outer = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        self.depth += 1;
+        let r = self.list();
+        self.depth -= 1;
+        self.vars = outer;
+        match r? {
+            (body, ListEnd::EndAction) => Ok(body),
+            (_, ListEnd::Eof) => Err((self.line, format!("unexpected EOF in {kind}"))),
+            (_, ListEnd::Else(_)) => Err((self.line, format!("unexpected {{{{else}}}} in {kind}"))),
+        }
+    }
+
+    /// Go's rule: a name may be defined again only if one of the two
+    /// definitions is empty.
+    fn define(&mut self, name: String, body: Vec<Node>) -> Result<(), PErr> {
+        let blank = |b: &[Node]| {
+            b.iter()
+                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        };
+        match self.defs.get(&name) {
+            Some(old) if !blank(old) && !blank(&body) => Err((
+                self.line,
+                format!("template: multiple definition of template {name:?}"),
+            )),
+            Some(old) if blank(&body) && !blank(old) => Ok(()),
+            _ => {
+                self.defs.insert(name, body);
+                Ok(())
+            }
+        }
     }
 
     fn control(&mut self, kind: &str, pipe: Pipeline) -> Result<Node, PErr> {
@@ -408,7 +509,7 @@ impl Parser {
         })
     }
 
-    fn pipeline(&self, toks: &[Tok], context: &str) -> Result<Pipeline, PErr> {
+    fn pipeline(&mut self, toks: &[Tok], context: &str) -> Result<Pipeline, PErr> {
         let mut toks = toks;
         let mut decl = Vec::new();
         let mut assign = false;
@@ -429,6 +530,13 @@ impl Parser {
                 decl = names.into_iter().flatten().collect();
                 assign = matches!(toks[end], Tok::Assign);
                 toks = &toks[end + 1..];
+                if assign {
+                    if let Some(n) = decl.iter().find(|n| !self.vars.contains(n)) {
+                        return Err((self.line, format!("undefined variable {n:?}")));
+                    }
+                } else {
+                    self.vars.extend(decl.iter().cloned());
+                }
             }
         }
         let mut cmds = Vec::new();
@@ -472,7 +580,12 @@ impl Parser {
                     f if funcs::exists(f) => Term::Func(f.to_string()),
                     f => return Err((self.line, format!("function {f:?} not defined"))),
                 }),
-                Tok::Var(n, f) => cur.push(Term::Var(n.clone(), f.clone())),
+                Tok::Var(n, f) => {
+                    if !self.vars.contains(n) {
+                        return Err((self.line, format!("undefined variable {n:?}")));
+                    }
+                    cur.push(Term::Var(n.clone(), f.clone()))
+                }
                 Tok::Field(f) => cur.push(Term::Field(f.clone())),
                 Tok::Str(s) => cur.push(Term::Str(s.clone())),
                 Tok::Int(n) => cur.push(Term::Int(*n)),
@@ -488,15 +601,23 @@ impl Parser {
     }
 }
 
-pub fn parse(src: &str) -> Result<Vec<Node>, PErr> {
+/// Parses an alert's label or annotation template (Prometheus's alert
+/// variables in scope).
+pub fn parse(src: &str) -> Result<Parsed, PErr> {
     let pieces = lex(src)?;
     let mut p = Parser {
         pieces: pieces.into_iter(),
         line: 1,
+        vars: ALERT_VARS.iter().map(|v| v.to_string()).collect(),
+        defs: Defs::new(),
+        depth: 0,
     };
     let (nodes, end) = p.list()?;
     match end {
-        ListEnd::Eof => Ok(nodes),
+        ListEnd::Eof => Ok(Parsed {
+            nodes,
+            defs: p.defs,
+        }),
         ListEnd::EndAction => Err((p.line, "unexpected {{end}}".into())),
         ListEnd::Else(_) => Err((p.line, "unexpected {{else}}".into())),
     }

@@ -29,6 +29,11 @@ fn prometheus_variables_and_functions() {
         ("{{ $value }}", 123456.0, "123456"),
         ("{{ .Value }} {{ .Labels.job }}", 3.0, "3 node"),
         (
+            "[{{ $labels.nosuch }}][{{ $externalLabels.nope }}]",
+            0.0,
+            "[][]",
+        ),
+        (
             "{{ $externalLabels.cluster }} {{ $externalURL }}",
             0.0,
             "prod http://vigil:9090",
@@ -146,13 +151,70 @@ fn parse_errors_as_go_words_them() {
         "template: __alert_A:1: unexpected {{end}}"
     );
     assert!(err("{{ \"open }}").contains("unterminated quoted string"));
+    // Variables are checked when the template loads, scoped as in Go.
+    assert_eq!(
+        err("{{ $nosuch }}"),
+        "template: __alert_A:1: undefined variable \"$nosuch\""
+    );
+    assert_eq!(
+        err("{{ if true }}{{ $x := 1 }}{{ end }}{{ $x }}"),
+        "template: __alert_A:1: undefined variable \"$x\""
+    );
+    assert_eq!(
+        err("{{ $y = 2 }}"),
+        "template: __alert_A:1: undefined variable \"$y\""
+    );
+    // A named template sees only `$`.
+    assert_eq!(
+        err("{{ define \"d\" }}{{ $labels.job }}{{ end }}"),
+        "template: __alert_A:1: undefined variable \"$labels\""
+    );
+    assert!(
+        err("{{ define \"d\" }}a{{ end }}{{ define \"d\" }}b{{ end }}")
+            .contains("multiple definition of template \"d\"")
+    );
+    assert!(err("{{ if 1 }}{{ define \"d\" }}a{{ end }}{{ end }}").contains("unexpected <define>"));
+    assert!(err("{{ template d }}").contains("quoted template name"));
+    assert!(err("{{ define \"d\" }}a").contains("unexpected EOF in define"));
+}
+
+#[test]
+fn define_template_and_block() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "{{ define \"where\" }}{{ .instance }} ({{ .job }}){{ end }}down: {{ template \"where\" $labels }}",
+            "down: node-1:9100 (node)",
+        ),
+        (
+            "{{ template \"t\" }}|{{ define \"t\" }}[{{ . }}]{{ end }}",
+            "[<no value>]|",
+        ),
+        (
+            "{{ block \"b\" $labels.job }}<{{ . | toUpper }}>{{ end }}",
+            "<NODE>",
+        ),
+        (
+            "{{ $v := 1 }}{{ if $v }}{{ $w := 2 }}{{ $w }}{{ end }}{{ with $x := 3 }}{{ $x }}{{ end }}{{ $v }}",
+            "231",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(render(text, 0.0).as_deref(), Ok(*want), "{text}");
+    }
+    assert_eq!(
+        render("{{ template \"missing\" }}", 0.0).unwrap_err(),
+        "template: t: template \"missing\" not defined"
+    );
+    assert!(render(
+        "{{ define \"r\" }}{{ template \"r\" . }}{{ end }}{{ template \"r\" 1 }}",
+        0.0
+    )
+    .unwrap_err()
+    .contains("maximum template depth"));
 }
 
 #[test]
 fn render_errors_never_panic() {
-    assert!(render("{{ $nosuch }}", 0.0)
-        .unwrap_err()
-        .contains("undefined variable"));
     assert!(render("{{ first (query \"up\") }}", 0.0)
         .unwrap_err()
         .contains("not available"));
