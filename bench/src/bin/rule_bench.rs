@@ -412,17 +412,23 @@ fn main() -> Result<()> {
     std::fs::write(&rules, &text)?;
 
     let scrapes = (args.history_minutes * 60_000 / SCRAPE_INTERVAL_MS as u64) as usize;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
-    // The history ends just before now, so the rules see fresh data for
-    // the whole watch (an instant selector looks back 5 minutes).
-    let start_ms = (now - scrapes as i64 * SCRAPE_INTERVAL_MS).div_euclid(SCRAPE_INTERVAL_MS)
-        * SCRAPE_INTERVAL_MS;
-    let w = Workload::new(args.hosts, args.series_per_host, scrapes, start_ms, 42);
-    let series = w.total_series();
-    eprintln!("generating {series} series x {scrapes} scrapes...");
-    let requests = Arc::new(w.generate());
+    // The same values for every peer, with the history ending just before
+    // that peer starts, so its rules see fresh data for the whole watch (an
+    // instant selector looks back 5 minutes; the peer before took longer).
+    let history = || -> Result<Arc<Vec<workload::Request>>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        let start_ms = (now - scrapes as i64 * SCRAPE_INTERVAL_MS).div_euclid(SCRAPE_INTERVAL_MS)
+            * SCRAPE_INTERVAL_MS;
+        let w = Workload::new(args.hosts, args.series_per_host, scrapes, start_ms, 42);
+        eprintln!(
+            "generating {} series x {scrapes} scrapes...",
+            w.total_series()
+        );
+        Ok(Arc::new(w.generate()))
+    };
+    let series = Workload::new(args.hosts, args.series_per_host, scrapes, 0, 42).total_series();
 
     let mut results = Vec::new();
     // `--peers ''` with --write-rules only writes the file.
@@ -435,6 +441,7 @@ fn main() -> Result<()> {
         if !bin.exists() {
             bail!("{} not found at {}", kind.name(), bin.display());
         }
+        let requests = history()?;
         results.push(
             run_peer(kind, &bin, &work, &rules, &requests, &args)
                 .with_context(|| format!("benchmarking {}", kind.name()))?,
