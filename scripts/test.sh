@@ -16,6 +16,7 @@ need_pkgs=()
 [ -x /usr/bin/etcd ] || need_pkgs+=(etcd-server)
 [ -x /usr/bin/prometheus-alertmanager ] || need_pkgs+=(prometheus-alertmanager)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -35,6 +36,13 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
 fi
 
+# playwright-core drives Debian's chromium in the dashboard's browser test
+# (version pinned by tests/browser/package-lock.json).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  step "installing playwright-core (npm)"
+  npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
+fi
+
 step "rust toolchain: wasm32 target, rustfmt, clippy"
 rustup target add wasm32-unknown-unknown >/dev/null
 rustup component add rustfmt clippy >/dev/null
@@ -52,6 +60,11 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --release --workspace
+
+# The dashboard's logic (URL state, units, completion, charts' maths) on
+# the host; its own target dir, as build.rs's wasm build has another.
+step "dashboard unit tests (web/)"
+cargo test --manifest-path web/Cargo.toml --target-dir target/web-host
 
 # The conformance runner's per-file counts and its closing
 # "N passed, M failed, K skipped" line (the harness hides a passing

@@ -1,136 +1,122 @@
 //! Vigil's dashboard, compiled to wasm32 and embedded in the `vigil` binary.
 //!
 //! It owns what the browser shows; it talks to the server only over HTTP
-//! (`/api/vigil/*` and the Prometheus-compatible APIs) and must never assume
-//! anything about the server's internals.
+//! (`/api/vigil/*`, the Prometheus, Loki and Alertmanager-compatible APIs)
+//! and must never assume anything about the server's internals. The view's
+//! whole state lives in the URL hash, so a link reproduces it.
 
+mod alerts_api;
+mod api;
 mod chart;
-mod status;
+mod completion;
+mod loader;
+mod pages;
+mod palette;
+mod query_editor;
+mod route;
+mod series;
+mod theme;
+mod time;
+mod time_controls;
+mod timerange;
+mod units;
 
-use status::{fetch_status, StoreStatus};
+use route::Location;
+use theme::Theme;
 use yew::prelude::*;
 
-/// How often the page polls the server for fresh store statistics.
-const POLL_INTERVAL_MS: u32 = 2_000;
-/// How many polls of history the ingest chart keeps.
-const HISTORY_LEN: usize = 90;
-
-#[derive(Clone, PartialEq, Default)]
-struct History {
-    /// (seconds since page load, samples ingested per second)
-    ingest_rate: Vec<(f64, f64)>,
-    last: Option<(f64, u64)>,
-    /// Wall-clock seconds of the first poll; the chart's x axis counts from it.
-    start: Option<f64>,
+fn current_hash() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
 }
 
-impl History {
-    fn push(&mut self, wall_s: f64, samples_total: u64) {
-        let now_s = wall_s - *self.start.get_or_insert(wall_s);
-        if let Some((t0, s0)) = self.last {
-            let dt = now_s - t0;
-            if dt > 0.0 {
-                let rate = samples_total.saturating_sub(s0) as f64 / dt;
-                self.ingest_rate.push((now_s, rate));
-                if self.ingest_rate.len() > HISTORY_LEN {
-                    self.ingest_rate.remove(0);
-                }
-            }
-        }
-        self.last = Some((now_s, samples_total));
-    }
-}
+/// The pages in the navigation bar: (path, title).
+const NAV: [(&str, &str); 5] = [
+    ("/", "Overview"),
+    ("/explore", "Explore"),
+    ("/alerts", "Alerts"),
+    ("/targets", "Targets"),
+    ("/status", "Status"),
+];
 
 #[function_component(App)]
 fn app() -> Html {
-    let status = use_state(|| None::<Result<StoreStatus, String>>);
-    let history = use_state(History::default);
-    let canvas = use_node_ref();
+    let loc = use_state(|| Location::parse(&current_hash()));
+    let theme = use_state(Theme::load);
 
     {
-        let status = status.clone();
-        let history = history.clone();
+        let loc = loc.clone();
         use_effect_with((), move |_| {
-            let poll = move || {
-                let status = status.clone();
-                let history = history.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let result = fetch_status().await;
-                    if let Ok(s) = &result {
-                        let mut h = (*history).clone();
-                        h.push(js_sys::Date::now() / 1000.0, s.samples_appended_total);
-                        history.set(h);
-                    }
-                    status.set(Some(result));
-                });
-            };
-            poll();
-            let interval = gloo_timers::callback::Interval::new(POLL_INTERVAL_MS, poll);
-            move || drop(interval)
+            let listener = web_sys::window().map(|w| {
+                gloo_events::EventListener::new(&w, "hashchange", move |_| {
+                    loc.set(Location::parse(&current_hash()))
+                })
+            });
+            move || drop(listener)
         });
     }
+    use_effect_with(*theme, |t| t.apply(false));
 
-    {
-        let canvas = canvas.clone();
-        use_effect_with((*history).clone(), move |h| {
-            if let Some(el) = canvas.cast::<web_sys::HtmlCanvasElement>() {
-                chart::draw_ingest_rate(el, &h.ingest_rate);
-            }
-        });
-    }
-
-    let body = match &*status {
-        None => html! { <p id="status">{ "loading store status…" }</p> },
-        Some(Err(e)) => {
-            html! { <p id="status" class="error">{ format!("cannot reach the server: {e}") }</p> }
+    let navigate = Callback::from(|l: Location| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash(&l.to_hash());
         }
-        Some(Ok(s)) => html! {
-            <>
-                <p id="status">{ "connected" }</p>
-                <section class="cards">
-                    { card("head-series", "Head series", s.head_series.to_string()) }
-                    { card("samples-ingested", "Samples ingested", s.samples_appended_total.to_string()) }
-                    { card("samples-rejected", "Samples rejected", s.samples_rejected_total.to_string()) }
-                    { card("bytes-on-disk", "Bytes on disk", human_bytes(s.bytes_on_disk)) }
-                </section>
-                <footer id="build-info">
-                    { format!("vigil {} · commit {} · data dir {} · up since {}", s.version, s.git_commit, s.data_dir, s.started_at) }
-                </footer>
-            </>
-        },
+    });
+    let toggle_theme = {
+        let theme = theme.clone();
+        Callback::from(move |_: MouseEvent| {
+            let t = theme.other();
+            t.apply(true);
+            theme.set(t);
+        })
     };
 
-    html! {
-        <main>
-            <h1>{ "Vigil" }</h1>
-            { body }
-            <h2>{ "Ingest rate (samples/s)" }</h2>
-            <canvas id="ingest-chart" ref={canvas} width="720" height="280"></canvas>
-        </main>
-    }
-}
-
-fn card(id: &'static str, title: &'static str, value: String) -> Html {
-    html! {
-        <div class="card" id={id}>
-            <div class="card-title">{ title }</div>
-            <div class="card-value">{ value }</div>
-        </div>
-    }
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{b} B")
+    let l = (*loc).clone();
+    let page = match l.path.as_str() {
+        "/" | "/overview" => {
+            html! { <pages::overview::Overview loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        "/explore" => {
+            html! { <pages::explore::Explore loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        "/alerts" => {
+            html! { <pages::alerts::Alerts loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        "/targets" => {
+            html! { <pages::status::Targets loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        "/status" => {
+            html! { <pages::status::Status loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        other => html! {
+            <section class="page"><h2>{ "Not found" }</h2>
+                <p class="empty">{ format!("There is no page {other:?}. ") }<a href="#/">{ "Go to the overview" }</a></p></section>
+        },
+    };
+    let current = if l.path == "/overview" {
+        "/"
     } else {
-        format!("{v:.1} {}", UNITS[unit])
+        l.path.as_str()
+    };
+    html! {
+        <ContextProvider<Theme> context={*theme}>
+            <header class="topbar">
+                <a class="brand" href="#/">{ "Vigil" }</a>
+                <nav aria-label="pages">
+                    { for NAV.iter().map(|(path, title)| html! {
+                        <a href={format!("#{path}")} id={format!("nav-{}", title.to_lowercase())}
+                            class={classes!((current == *path).then_some("active"))}
+                            aria-current={(current == *path).then_some("page")}>{ *title }</a>
+                    }) }
+                </nav>
+                <button class="theme-toggle" id="theme-toggle" onclick={toggle_theme}
+                    aria-label="switch light/dark theme">
+                    { if *theme == Theme::Dark { "☀ Light" } else { "☾ Dark" } }
+                </button>
+            </header>
+            <main>{ page }</main>
+        </ContextProvider<Theme>>
     }
 }
 

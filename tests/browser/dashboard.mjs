@@ -1,0 +1,181 @@
+// Walks the dashboard in Debian's headless Chromium the way a person would
+// and checks what they would see. Run by tests/dashboard.rs:
+//   node dashboard.mjs BASE_URL SCREENSHOT_DIR HOSTNAME
+// Prints one JSON line of figures on success; exits 1 naming the failed check.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const [base, shots, hostname] = process.argv.slice(2);
+if (!base || !shots || !hostname) {
+  console.error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR HOSTNAME");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const figures = {};
+let step = "start";
+const check = (ok, what) => {
+  if (!ok) throw new Error(`${step}: ${what}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu"],
+});
+const timeout = 20000;
+try {
+  const context = await browser.newContext({
+    viewport: { width: 1400, height: 1000 },
+    deviceScaleFactor: 2,
+    colorScheme: "light",
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+
+  step = "overview";
+  await page.goto(`${base}/#/`);
+  await page.locator("#nodes-table .node-name", { hasText: hostname }).waitFor();
+  await page.locator("#pods-table", { hasText: "default/web-1" }).waitFor();
+  await page.waitForFunction(() => {
+    const v = document.querySelector("#card-firing .card-value");
+    return v && Number(v.textContent) >= 1;
+  });
+  await page.locator("#firing-alerts", { hasText: "DashboardTestAlert" }).waitFor();
+  const cpu = await page.locator("#nodes-table .node-row").first().locator("td").nth(1).textContent();
+  check(/%$/.test(cpu.trim()), `node CPU cell shows a percentage, got ${cpu}`);
+  await page.locator("#ingest-chart[data-render-ms]").waitFor();
+  await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+
+  step = "explore graph";
+  await page.goto(`${base}/#/explore?q=perf_series&range=1h`);
+  const canvas = page.locator("#explore-chart[data-render-ms]");
+  await canvas.waitFor();
+  figures.points = Number(await canvas.getAttribute("data-points"));
+  check(figures.points >= 49000, `50 series x ~1000 points drawn, got ${figures.points}`);
+  // The figure is the draw of 50 x 1000 points; redraw a few times (legend
+  // clicks) and keep the median so one slow frame does not decide it.
+  figures.render_ms = [Number(await canvas.getAttribute("data-render-ms"))];
+  const painted = await page.evaluate(() => {
+    const c = document.querySelector("#explore-chart");
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4 * 97) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return seen.size;
+  });
+  check(painted > 20, `the canvas has drawn colours, saw ${painted}`);
+  const box = await canvas.boundingBox();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.4);
+  const tip = page.locator(".tooltip .tooltip-value");
+  await tip.waitFor();
+  const tipText = (await tip.textContent()).trim();
+  check(/\d/.test(tipText), `the tooltip shows a value, got ${tipText}`);
+  figures.tooltip = `${(await page.locator(".tooltip .tooltip-name").textContent()).trim()}: ${tipText}`;
+  await page.screenshot({ path: `${shots}/explore.png` });
+  const legend = page.locator(".legend-item");
+  check((await legend.count()) === 50, "one legend entry per series");
+  await legend.nth(3).click();
+  await page.waitForFunction(() => document.querySelectorAll(".legend-item.off").length === 49);
+  await legend.nth(3).click();
+  await page.waitForFunction(() => document.querySelectorAll(".legend-item.off").length === 0);
+  for (let i = 0; i < 4; i++) {
+    await page.evaluate(() => document.querySelector("#explore-chart").removeAttribute("data-render-ms"));
+    await legend.nth(i).click({ modifiers: ["Control"] });
+    await page.locator("#explore-chart[data-render-ms]").waitFor();
+    figures.render_ms.push(Number(await page.locator("#explore-chart").getAttribute("data-render-ms")));
+  }
+  const sorted = [...figures.render_ms].sort((a, b) => a - b);
+  figures.render_ms_median = sorted[Math.floor(sorted.length / 2)];
+
+  step = "explore zoom";
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => location.hash.includes("from=") && location.hash.includes("to="));
+
+  step = "explore table";
+  await page.goto(`${base}/#/explore?q=${encodeURIComponent('perf_series{i="7"}')}&tab=table`);
+  await page.locator("#result-table", { hasText: 'i="7"' }).waitFor();
+  await page.locator("#query-stats", { hasText: "Samples loaded" }).waitFor();
+
+  step = "explore error";
+  await page.goto(`${base}/#/explore?q=${encodeURIComponent("sum(rate(perf_series[5m])")}`);
+  await page.locator("#query-error").waitFor();
+  const err = await page.locator("#query-error").textContent();
+  check(/parse error/.test(err), `the server's parse error is shown, got ${err}`);
+  check(/\^/.test(err), `the error points at its position, got ${err}`);
+
+  step = "explore completion";
+  await page.goto(`${base}/#/explore`);
+  await page.locator("#query").click();
+  await page.keyboard.type("perf_se");
+  await page.locator("#query-completions", { hasText: "perf_series" }).waitFor();
+  await page.keyboard.press("Tab");
+  check((await page.locator("#query").inputValue()) === "perf_series", "Tab accepts the completion");
+  await page.keyboard.type('{i="1');
+  await page.locator("#query-completions", { hasText: "10" }).waitFor();
+  await page.keyboard.press("Escape");
+  await page.keyboard.type('"}');
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => decodeURIComponent(location.hash).includes('q=perf_series{i="1"}'));
+  await page.locator("#explore-chart[data-render-ms]").waitFor();
+  check((await page.locator(".legend-item").count()) === 1, "one series for i=1");
+
+  step = "alerts";
+  await page.goto(`${base}/#/alerts`);
+  const alert = page.locator('.alert-item[data-alertname="DashboardTestAlert"]');
+  await alert.waitFor();
+  check(
+    (await alert.locator(".badge-silenced").count()) === 0,
+    "the alert is not silenced before the test silences it",
+  );
+  await alert.locator(".silence-button").click();
+  const matchers = await page.locator("#silence-matchers").inputValue();
+  check(matchers.includes('alertname="DashboardTestAlert"'), `matchers prefilled from the alert: ${matchers}`);
+  await page.locator("#silence-comment").fill("silenced by the browser test");
+  await page.locator("#silence-create").click();
+  await alert.locator(".badge-silenced").waitFor();
+  await page.locator("#silences-table .silence-active", { hasText: "DashboardTestAlert" }).waitFor();
+  await page.locator("#rule-groups .rule-row", { hasText: "job:up:count" }).waitFor();
+  await page.screenshot({ path: `${shots}/alerts.png`, fullPage: true });
+
+  step = "targets";
+  await page.goto(`${base}/#/targets`);
+  await page.locator("#targets .target-row").first().waitFor();
+
+  step = "status";
+  await page.goto(`${base}/#/status`);
+  await page.locator("#cardinality-metrics", { hasText: "perf_series" }).waitFor();
+  await page.locator("#build-info").waitFor();
+
+  step = "dark theme";
+  await page.goto(`${base}/#/`);
+  await page.locator("#nodes-table").waitFor();
+  await page.locator("#theme-toggle").click();
+  check((await page.locator("html").getAttribute("data-theme")) === "dark", "the toggle switches to dark");
+  await page.reload();
+  check((await page.locator("html").getAttribute("data-theme")) === "dark", "the theme is remembered");
+  await page.locator("#ingest-chart[data-render-ms]").waitFor();
+  await page.screenshot({ path: `${shots}/overview-dark.png`, fullPage: true });
+
+  step = "keyboard";
+  await page.goto(`${base}/#/`);
+  await page.locator("#nodes-table").waitFor();
+  // Tab through the navigation to Explore, then follow it with Enter.
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate(() => document.activeElement && document.activeElement.id === "nav-explore")) break;
+  }
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => location.hash.startsWith("#/explore"));
+
+  check(errors.length === 0, `no page errors: ${errors.join("; ")}`);
+  console.log(JSON.stringify(figures));
+} catch (e) {
+  console.error(String(e && e.stack ? e.stack : e));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

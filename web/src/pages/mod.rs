@@ -1,0 +1,6 @@
+//! One module per page of the dashboard.
+
+pub mod alerts;
+pub mod explore;
+pub mod overview;
+pub mod status;
