@@ -110,7 +110,10 @@ fn workload(now_ms: i64) -> String {
     for i in 0..50 {
         for k in 0..=240 {
             let t = now_ms - 3_600_000 + k * 15_000;
-            out.push_str(&format!("perf_series{{i=\"{i}\"}} {} {t}\n", i * 10 + k % 20));
+            out.push_str(&format!(
+                "perf_series{{i=\"{i}\"}} {} {t}\n",
+                i * 10 + k % 20
+            ));
         }
     }
     for (ns, pod, cores) in [
@@ -218,7 +221,12 @@ fn every_page_works_in_a_real_browser() {
         median < 50.0,
         "a 50 x 1000 graph must draw in under 50 ms, took {median} ms"
     );
-    for f in ["overview.png", "explore.png", "alerts.png", "overview-dark.png"] {
+    for f in [
+        "overview.png",
+        "explore.png",
+        "alerts.png",
+        "overview-dark.png",
+    ] {
         assert!(shots.join(f).is_file(), "screenshot {f}");
     }
 
