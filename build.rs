@@ -66,6 +66,14 @@ fn build_web(root: &Path, out_dir: &Path) {
     for p in ["src", "static", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", web.join(p).display());
     }
+    // web/ depends on the dashboards crate.
+    for p in [
+        "dashboards/src",
+        "dashboards/builtin",
+        "dashboards/Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
     // The nested build needs its own target dir: the outer cargo holds the
     // lock on ours. Keep it next to ours so CI caches and cleans it together.
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     pub rule_files: Vec<PathBuf>,
     /// Rule files in Loki's ruler format (LogQL metric expressions).
     pub log_rule_files: Vec<PathBuf>,
+    /// Where saved dashboards live, one `<uid>.json` each (default
+    /// `<data dir>/dashboards`); relative to this file.
+    pub dashboards_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -447,6 +450,7 @@ impl ServerConfig {
             .iter_mut()
             .chain(cfg.log_rule_files.iter_mut())
             .chain(cfg.alerting.notifier_config_file.iter_mut())
+            .chain(cfg.dashboards_dir.iter_mut())
         {
             if f.is_relative() {
                 *f = base.join(&*f);

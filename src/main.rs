@@ -11,6 +11,7 @@ mod assets;
 mod build_info;
 mod check_cli;
 mod config;
+mod dashboard_store;
 mod ingest;
 mod local_agent;
 mod logs_cli;

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Metric metadata reported by remote_write senders.
     pub metric_metadata: Arc<MetadataStore>,
     rules: Arc<OnceLock<Arc<alerting::RuleManager>>>,
+    /// Saved dashboards (`/api/vigil/dashboards`).
+    pub dashboards: Arc<crate::dashboard_store::DashboardStore>,
 }
 
 impl AppState {
@@ -130,6 +132,17 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route(
             "/api/v2/silence/{id}",
             get(silences::get_one).delete(silences::expire),
+        )
+        .route("/api/vigil/dashboards", get(crate::api::dashboards::list))
+        .route(
+            "/api/vigil/dashboards/import",
+            post(crate::api::dashboards::import),
+        )
+        .route(
+            "/api/vigil/dashboards/{uid}",
+            get(crate::api::dashboards::get)
+                .put(crate::api::dashboards::put)
+                .delete(crate::api::dashboards::delete),
         )
         .route("/metrics", get(metrics))
         .route("/api/v1/write", post(write::remote_write))
@@ -266,6 +279,11 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         targets: Arc::default(),
         metric_metadata: metric_metadata.clone(),
         rules: rules_cell.clone(),
+        dashboards: Arc::new(crate::dashboard_store::DashboardStore::new(
+            cfg.dashboards_dir
+                .clone()
+                .unwrap_or_else(|| settings.data_dir.join("dashboards")),
+        )),
     };
     let app = router(state, cfg.limits.max_request_body_bytes);
     // SIGINT/SIGTERM is caught from the start (even during WAL replay);

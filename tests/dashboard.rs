@@ -188,6 +188,18 @@ fn every_page_works_in_a_real_browser() {
         workload(now_ms()).as_bytes(),
     );
     assert_eq!(code, 204, "{body}");
+    let ns = now_ms() * 1_000_000;
+    let logs = format!(
+        r#"{{"streams":[{{"stream":{{"namespace":"default","pod":"web-1","container":"app"}},"values":[["{}","GET /health 200"],["{}","ERROR database timeout"]]}}]}}"#,
+        ns - 2_000_000_000,
+        ns - 1_000_000_000
+    );
+    let (code, body) = post(
+        &v.url("/loki/api/v1/push"),
+        "application/json",
+        logs.as_bytes(),
+    );
+    assert_eq!(code, 204, "{body}");
     // The overview's node row needs two scrapes of the local agent for a rate.
     let host = hostname();
     wait_for("node CPU of this host", Duration::from_secs(30), || {
@@ -226,6 +238,8 @@ fn every_page_works_in_a_real_browser() {
         "explore.png",
         "alerts.png",
         "overview-dark.png",
+        "dashboard-pods.png",
+        "dashboard-node.png",
     ] {
         assert!(shots.join(f).is_file(), "screenshot {f}");
     }
@@ -240,4 +254,10 @@ fn every_page_works_in_a_real_browser() {
                 .is_some_and(|m| m.iter().any(|m| m["value"] == "DashboardTestAlert"))
     });
     assert!(silenced, "{silences}");
+    let (code, team) = get_json(&v.url("/api/vigil/dashboards/team-a"));
+    assert_eq!(code, 200, "{team}");
+    assert_eq!(team["dashboard"]["panels"][0]["title"], "Perf 7");
+    let (code, imported) = get_json(&v.url("/api/vigil/dashboards/community"));
+    assert_eq!(code, 200, "{imported}");
+    assert_eq!(imported["dashboard"]["variables"][0]["name"], "series");
 }

@@ -1,5 +1,6 @@
 //! HTTP handlers: the Prometheus-compatible APIs and Vigil's own.
 
+pub mod dashboards;
 pub mod error;
 pub mod export;
 pub mod loki;

@@ -123,6 +123,63 @@ try {
   await page.locator("#explore-chart[data-render-ms]").waitFor();
   check((await page.locator(".legend-item").count()) === 1, "one series for i=1");
 
+  step = "dashboards list";
+  await page.goto(`${base}/#/dashboards`);
+  await page.locator("#dashboard-list", { hasText: "Kubernetes pods and containers" }).waitFor();
+  await page.locator("#dashboard-list a", { hasText: "Kubernetes pods and containers" }).click();
+  await page.waitForFunction(() => location.hash.startsWith("#/d/pods"));
+
+  step = "dashboard variables";
+  const cpuLegend = page.locator("#panel-0 .legend-item");
+  await page.waitForFunction(() => document.querySelectorAll("#panel-0 .legend-item").length === 3);
+  await page.locator("#panel-6 .log-line", { hasText: "ERROR database timeout" }).first().waitFor();
+  await page.screenshot({ path: `${shots}/dashboard-pods.png`, fullPage: true });
+  await page.selectOption("#var-namespace", ["kube-system"]);
+  await page.waitForFunction(() => location.hash.includes("var-namespace=kube-system"));
+  await page.waitForFunction(() => document.querySelectorAll("#panel-0 .legend-item").length === 1);
+  check((await cpuLegend.first().textContent()).includes("kube-system/coredns-x"), "the variable narrows the panel");
+  await page.locator("#panel-6", { hasText: "No log lines" }).waitFor();
+  // The link reproduces the view.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll("#panel-0 .legend-item").length === 1);
+
+  step = "node dashboard";
+  await page.goto(`${base}/#/d/node`);
+  await page.locator("#panel-0 .stat-value", { hasText: "%" }).waitFor();
+  await page.locator("#panel-6 canvas[data-render-ms]").waitFor();
+  await page.screenshot({ path: `${shots}/dashboard-node.png`, fullPage: true });
+
+  step = "create a dashboard";
+  await page.goto(`${base}/#/dashboards`);
+  await page.locator("#new-dashboard-title").fill("Team A");
+  await page.locator("#new-dashboard").click();
+  await page.waitForFunction(() => location.hash.startsWith("#/d/team-a") && location.hash.includes("edit=1"));
+  await page.locator("#panel-title").fill("Perf 7");
+  await page.selectOption("#panel-type", "stat");
+  await page.locator("#panel-expr").fill('perf_series{i="7"}');
+  await page.locator("#panel-add").click();
+  await page.locator("#panel-0 .stat-value").waitFor();
+  check(/\d/.test(await page.locator("#panel-0 .stat-value").textContent()), "the new stat panel shows a value");
+
+  step = "grafana import";
+  await page.goto(`${base}/#/import`);
+  await page.locator("#import-json").fill(JSON.stringify({
+    title: "Community", uid: "community", time: { from: "now-1h", to: "now" },
+    templating: { list: [{ name: "series", type: "query", query: { query: "label_values(perf_series, i)" }, multi: true, includeAll: true }] },
+    panels: [
+      { type: "timeseries", title: "Perf $series", gridPos: { w: 24, h: 8 },
+        fieldConfig: { defaults: { unit: "short" } },
+        targets: [{ expr: 'perf_series{i=~"$series"}', legendFormat: "i={{i}}", refId: "A" }] },
+      { type: "text", title: "Read me", options: { content: "hello" } },
+    ],
+  }));
+  await page.locator("#import-convert").click();
+  await page.locator("#import-unsupported", { hasText: "panel type text" }).waitFor();
+  await page.locator("#import-save").click();
+  await page.waitForFunction(() => location.hash.startsWith("#/d/community"));
+  await page.locator("#panel-0 canvas[data-render-ms]").waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("#panel-0 .legend-item").length === 50);
+
   step = "alerts";
   await page.goto(`${base}/#/alerts`);
   const alert = page.locator('.alert-item[data-alertname="DashboardTestAlert"]');

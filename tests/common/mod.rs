@@ -173,6 +173,16 @@ pub fn try_post(url: &str, content_type: &str, body: &[u8]) -> Result<(u16, Stri
     )
 }
 
+/// Any method with a JSON body (PUT, DELETE, ...).
+pub fn send(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let req = agent().request(method, url);
+    let r = match body {
+        Some(b) => req.set("Content-Type", "application/json").send_string(b),
+        None => req.call(),
+    };
+    into_pair(r).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
 pub fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, String) {
     try_post(url, content_type, body).unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }

@@ -9,9 +9,12 @@ mod alerts_api;
 mod api;
 mod chart;
 mod completion;
+mod dashboards_api;
+mod heatmap;
 mod loader;
 mod pages;
 mod palette;
+mod panels;
 mod query_editor;
 mod route;
 mod series;
@@ -20,6 +23,7 @@ mod time;
 mod time_controls;
 mod timerange;
 mod units;
+mod variables;
 
 use route::Location;
 use theme::Theme;
@@ -32,8 +36,9 @@ fn current_hash() -> String {
 }
 
 /// The pages in the navigation bar: (path, title).
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/", "Overview"),
+    ("/dashboards", "Dashboards"),
     ("/explore", "Explore"),
     ("/alerts", "Alerts"),
     ("/targets", "Targets"),
@@ -89,15 +94,24 @@ fn app() -> Html {
         "/status" => {
             html! { <pages::status::Status loc={l.clone()} navigate={navigate.clone()} /> }
         }
+        "/dashboards" => {
+            html! { <pages::dashboards::DashboardList loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        "/import" => {
+            html! { <pages::dashboards::ImportPage loc={l.clone()} navigate={navigate.clone()} /> }
+        }
+        p if p.starts_with("/d/") => html! {
+            <pages::dashboards::DashboardView uid={p["/d/".len()..].to_string()} loc={l.clone()} navigate={navigate.clone()} />
+        },
         other => html! {
             <section class="page"><h2>{ "Not found" }</h2>
                 <p class="empty">{ format!("There is no page {other:?}. ") }<a href="#/">{ "Go to the overview" }</a></p></section>
         },
     };
-    let current = if l.path == "/overview" {
-        "/"
-    } else {
-        l.path.as_str()
+    let current = match l.path.as_str() {
+        "/overview" => "/",
+        p if p.starts_with("/d/") || p == "/import" => "/dashboards",
+        p => p,
     };
     html! {
         <ContextProvider<Theme> context={*theme}>

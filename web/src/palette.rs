@@ -39,6 +39,28 @@ pub fn css(c: (u8, u8, u8)) -> String {
     format!("rgb({},{},{})", c.0, c.1, c.2)
 }
 
+/// A threshold's colour by name (`green`, `orange`, `red`, or `#rrggbb`).
+pub fn named(name: &str) -> (u8, u8, u8) {
+    match name {
+        "green" => (0x2e, 0xa0, 0x43),
+        "yellow" => (0xe0, 0xb4, 0x00),
+        "orange" => (0xff, 0x78, 0x0a),
+        "red" => (0xd4, 0x2a, 0x2a),
+        "blue" => (0x37, 0x7e, 0xb8),
+        "purple" => (0x8f, 0x3b, 0xb8),
+        s => parse_hex(s).unwrap_or((0x88, 0x88, 0x88)),
+    }
+}
+
+fn parse_hex(s: &str) -> Option<(u8, u8, u8)> {
+    let h = s.strip_prefix('#')?;
+    if h.len() != 6 {
+        return None;
+    }
+    let n = u32::from_str_radix(h, 16).ok()?;
+    Some(((n >> 16) as u8, (n >> 8) as u8, n as u8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +72,7 @@ mod tests {
             .map(|i| color_for(&format!("s{{i=\"{i}\"}}")))
             .collect();
         assert!(distinct.len() >= 10, "{}", distinct.len());
+        assert_eq!(named("#ff0000"), (255, 0, 0));
+        assert_eq!(named("nonsense"), (0x88, 0x88, 0x88));
     }
 }

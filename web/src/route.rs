@@ -43,6 +43,22 @@ impl Location {
             .map(|(_, v)| v.as_str())
     }
 
+    pub fn get_all(&self, key: &str) -> Vec<String> {
+        self.params
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn with_all(mut self, key: &str, values: &[String]) -> Location {
+        self.params.retain(|(k, _)| k != key);
+        for v in values {
+            self.params.push((key.to_string(), v.clone()));
+        }
+        self
+    }
+
     /// Replaces every value of `key` with `value` (none when empty).
     pub fn with(mut self, key: &str, value: &str) -> Location {
         self.params.retain(|(k, _)| k != key);
@@ -148,5 +164,13 @@ mod tests {
         assert_eq!(l.get("y"), Some("a b"));
         assert_eq!(l.get("z"), Some("%"));
         assert_eq!(decode("%E2%9C%93"), "✓");
+    }
+
+    #[test]
+    fn multi_values() {
+        let l = Location::new("/d").with_all("var-pod", &["a".into(), "b".into()]);
+        let back = Location::parse(&l.to_hash());
+        assert_eq!(back.get_all("var-pod"), vec!["a", "b"]);
+        assert_eq!(back.clone().with("var-pod", "").get("var-pod"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! One module per page of the dashboard.
 
 pub mod alerts;
+pub mod dashboards;
 pub mod explore;
 pub mod overview;
 pub mod status;
