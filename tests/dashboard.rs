@@ -240,6 +240,7 @@ fn every_page_works_in_a_real_browser() {
         "overview-dark.png",
         "dashboard-pods.png",
         "dashboard-node.png",
+        "logs.png",
     ] {
         assert!(shots.join(f).is_file(), "screenshot {f}");
     }

@@ -180,6 +180,39 @@ try {
   await page.locator("#panel-0 canvas[data-render-ms]").waitFor();
   await page.waitForFunction(() => document.querySelectorAll("#panel-0 .legend-item").length === 50);
 
+  step = "logs search";
+  await page.goto(`${base}/#/logs?q=${encodeURIComponent('{namespace="default"} |= "ERROR"')}`);
+  const entries = page.locator("#log-results .log-entry");
+  await entries.filter({ hasText: "ERROR database timeout" }).first().waitFor();
+  check((await entries.filter({ hasText: "GET /health" }).count()) === 0, "the line filter keeps only ERROR lines");
+  await page.locator("#log-volume[data-render-ms]").waitFor();
+  await entries.first().locator(".context-button").click();
+  await page.locator("#log-context", { hasText: "GET /health 200" }).waitFor();
+  await page.screenshot({ path: `${shots}/logs.png`, fullPage: true });
+
+  step = "logs label pickers";
+  await page.goto(`${base}/#/logs`);
+  await page.locator("#label-pickers .label-name", { hasText: "pod" }).click();
+  await page.locator("#label-values .label-value", { hasText: "web-1" }).click();
+  await page.waitForFunction(() => decodeURIComponent(location.hash).includes('pod="web-1"'));
+  await entries.filter({ hasText: "GET /health 200" }).first().waitFor();
+
+  step = "logs live tail";
+  await page.locator("#live-toggle").click();
+  await page.locator("#live-status").waitFor();
+  await page.waitForTimeout(1500);
+  await page.evaluate(async () => {
+    const ns = String(Date.now()) + "000000";
+    const r = await fetch("/loki/api/v1/push", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ streams: [{ stream: { namespace: "default", pod: "web-1", container: "app" }, values: [[ns, "LIVE line from the browser test"]] }] }),
+    });
+    if (r.status !== 204) throw new Error(`push answered ${r.status}`);
+  });
+  await page.locator("#live-lines", { hasText: "LIVE line from the browser test" }).waitFor();
+  await page.locator("#live-toggle").click();
+
   step = "alerts";
   await page.goto(`${base}/#/alerts`);
   const alert = page.locator('.alert-item[data-alertname="DashboardTestAlert"]');

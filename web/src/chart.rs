@@ -42,6 +42,9 @@ pub struct ChartProps {
     pub unit: Unit,
     #[prop_or_default]
     pub stacked: bool,
+    /// Draw each point as a bar one step wide (a histogram, e.g. log volume).
+    #[prop_or_default]
+    pub bars: bool,
     #[prop_or(260)]
     pub height: u32,
     #[prop_or_default]
@@ -219,7 +222,7 @@ fn draw(
     } else {
         shown.iter().map(|s| s.points.clone()).collect()
     };
-    let (y0, y1) = y_range(&lines, &props.thresholds, props.stacked);
+    let (y0, y1) = y_range(&lines, &props.thresholds, props.stacked || props.bars);
     let (x0, x1) = if props.end > props.start {
         (props.start, props.end)
     } else {
@@ -278,6 +281,19 @@ fn draw(
                     .map_err(|x| e(&x))?;
                 points += run.len();
             }
+        }
+    } else if props.bars {
+        let half = (props.step.max(1.0)) * 0.45;
+        for (s, line) in shown.iter().zip(&lines) {
+            let c = rgb(palette::color_for(&s.key));
+            chart
+                .draw_series(
+                    line.iter().filter(|p| p.1.is_finite()).map(|&(t, v)| {
+                        Rectangle::new([(t - half, 0.0), (t + half, v)], c.filled())
+                    }),
+                )
+                .map_err(|x| e(&x))?;
+            points += line.len();
         }
     } else {
         for (s, line) in shown.iter().zip(&lines) {
@@ -398,6 +414,7 @@ pub fn time_series_chart(props: &ChartProps) -> Html {
                 props.start.to_bits(),
                 props.end.to_bits(),
                 props.stacked,
+                props.bars,
                 props.unit,
             ),
             props.thresholds.clone(),
@@ -410,6 +427,7 @@ pub fn time_series_chart(props: &ChartProps) -> Html {
             step: props.step,
             unit: props.unit,
             stacked: props.stacked,
+            bars: props.bars,
             height: props.height,
             thresholds: props.thresholds.clone(),
             on_zoom: None,

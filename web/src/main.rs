@@ -36,10 +36,11 @@ fn current_hash() -> String {
 }
 
 /// The pages in the navigation bar: (path, title).
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/dashboards", "Dashboards"),
     ("/explore", "Explore"),
+    ("/logs", "Logs"),
     ("/alerts", "Alerts"),
     ("/targets", "Targets"),
     ("/status", "Status"),
@@ -85,6 +86,7 @@ fn app() -> Html {
         "/explore" => {
             html! { <pages::explore::Explore loc={l.clone()} navigate={navigate.clone()} /> }
         }
+        "/logs" => html! { <pages::logs::Logs loc={l.clone()} navigate={navigate.clone()} /> },
         "/alerts" => {
             html! { <pages::alerts::Alerts loc={l.clone()} navigate={navigate.clone()} /> }
         }

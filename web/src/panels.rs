@@ -51,10 +51,26 @@ struct LokiData {
     result: serde_json::Value,
 }
 
+/// A Loki stream as the query and tail APIs send it.
 #[derive(Deserialize)]
-struct Stream {
+pub struct Stream {
     stream: LabelSet,
     values: Vec<(String, String)>,
+}
+
+/// Streams as log lines (nanosecond timestamps to seconds), unsorted.
+pub fn stream_lines(streams: Vec<Stream>) -> Vec<LogLine> {
+    streams
+        .into_iter()
+        .flat_map(|s| {
+            let labels = s.stream;
+            s.values.into_iter().map(move |(ts, line)| LogLine {
+                ts: ts.parse::<f64>().unwrap_or(0.0) / 1e9,
+                line,
+                labels: labels.clone(),
+            })
+        })
+        .collect()
 }
 
 /// `/loki/api/v1/query_range`: streams become log lines (newest first),
@@ -76,17 +92,7 @@ pub async fn loki_range(
     if d.result_type == "streams" {
         let streams: Vec<Stream> = serde_json::from_value(d.result)
             .map_err(|e| ApiError(format!("unexpected streams answer: {e}")))?;
-        let mut lines: Vec<LogLine> = streams
-            .into_iter()
-            .flat_map(|s| {
-                let labels = s.stream;
-                s.values.into_iter().map(move |(ts, line)| LogLine {
-                    ts: ts.parse::<f64>().unwrap_or(0.0) / 1e9,
-                    line,
-                    labels: labels.clone(),
-                })
-            })
-            .collect();
+        let mut lines = stream_lines(streams);
         lines.sort_by(|a, b| b.ts.total_cmp(&a.ts));
         lines.truncate(limit);
         Ok(Ok(lines))

@@ -3,5 +3,6 @@
 pub mod alerts;
 pub mod dashboards;
 pub mod explore;
+pub mod logs;
 pub mod overview;
 pub mod status;
