@@ -134,6 +134,33 @@ fn workload(now_ms: i64) -> String {
             ));
         }
     }
+    // One etcd member: leader, a WAL fsync histogram, DB size.
+    let member = "instance=\"etcd-0:2379\",job=\"etcd\"";
+    for k in 0..=40i64 {
+        let t = now_ms - 600_000 + k * 15_000;
+        for (le, per_step) in [
+            ("0.001", 5),
+            ("0.01", 25),
+            ("0.1", 28),
+            ("1", 29),
+            ("+Inf", 29),
+        ] {
+            out.push_str(&format!(
+                "etcd_disk_wal_fsync_duration_seconds_bucket{{{member},le=\"{le}\"}} {} {t}\n",
+                per_step * k
+            ));
+        }
+        out.push_str(&format!("etcd_server_has_leader{{{member}}} 1 {t}\n"));
+        out.push_str(&format!(
+            "etcd_server_leader_changes_seen_total{{{member}}} 1 {t}\n"
+        ));
+        out.push_str(&format!(
+            "etcd_mvcc_db_total_size_in_bytes{{{member}}} 52428800 {t}\n"
+        ));
+        out.push_str(&format!(
+            "etcd_server_quota_backend_bytes{{{member}}} 2147483648 {t}\n"
+        ));
+    }
     out
 }
 
@@ -241,6 +268,7 @@ fn every_page_works_in_a_real_browser() {
         "dashboard-pods.png",
         "dashboard-node.png",
         "logs.png",
+        "dashboard-etcd.png",
     ] {
         assert!(shots.join(f).is_file(), "screenshot {f}");
     }

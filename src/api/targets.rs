@@ -113,6 +113,8 @@ pub async fn targets(
                 "health": t.health,
                 "scrapeInterval": t.scrape_interval,
                 "scrapeTimeout": t.scrape_timeout,
+                // Not in Prometheus's shape: which agent scrapes it.
+                "agent": rep.agent,
             }));
         }
         for d in &rep.dropped {

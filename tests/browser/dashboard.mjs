@@ -45,8 +45,17 @@ try {
   await page.locator("#firing-alerts", { hasText: "DashboardTestAlert" }).waitFor();
   const cpu = await page.locator("#nodes-table .node-row").first().locator("td").nth(1).textContent();
   check(/%$/.test(cpu.trim()), `node CPU cell shows a percentage, got ${cpu}`);
+  await page.locator("#etcd-table", { hasText: "yes" }).waitFor();
   await page.locator("#ingest-chart[data-render-ms]").waitFor();
   await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+  // A node links to its dashboard, with the node picked.
+  await page.locator("#nodes-table .node-name", { hasText: hostname }).click();
+  await page.waitForFunction(() => location.hash.startsWith("#/d/node") && location.hash.includes("var-instance="));
+  await page.locator("#panel-0 .stat-value", { hasText: "%" }).waitFor();
+  check(
+    (await page.locator("#var-instance").evaluate((s) => [...s.selectedOptions].map((o) => o.value))).join() === hostname,
+    "the node dashboard opens on this node",
+  );
 
   step = "explore graph";
   await page.goto(`${base}/#/explore?q=perf_series&range=1h`);
@@ -147,7 +156,19 @@ try {
   await page.goto(`${base}/#/d/node`);
   await page.locator("#panel-0 .stat-value", { hasText: "%" }).waitFor();
   await page.locator("#panel-6 canvas[data-render-ms]").waitFor();
+  await page.locator("#panel-1 .gauge").waitFor();
+  await page.locator("#panel-10 .bar-row").first().waitFor();
+  await page.locator("#panel-11 table").waitFor();
   await page.screenshot({ path: `${shots}/dashboard-node.png`, fullPage: true });
+
+  step = "etcd dashboard";
+  await page.goto(`${base}/#/d/etcd`);
+  await page.locator("#panel-0 .stat-value", { hasText: "1" }).waitFor();
+  await page.waitForFunction(() => {
+    const c = document.querySelector("#panel-5-heatmap");
+    return c && Number(c.getAttribute("data-cells")) > 0;
+  });
+  await page.screenshot({ path: `${shots}/dashboard-etcd.png`, fullPage: true });
 
   step = "create a dashboard";
   await page.goto(`${base}/#/dashboards`);
@@ -234,11 +255,13 @@ try {
   step = "targets";
   await page.goto(`${base}/#/targets`);
   await page.locator("#targets .target-row").first().waitFor();
+  check((await page.locator("#targets summary").first().textContent()).includes("·"), "targets are grouped by agent");
 
   step = "status";
   await page.goto(`${base}/#/status`);
   await page.locator("#cardinality-metrics", { hasText: "perf_series" }).waitFor();
   await page.locator("#build-info").waitFor();
+  await page.locator("#configuration", { hasText: "storage.tsdb" }).waitFor();
 
   step = "dark theme";
   await page.goto(`${base}/#/`);

@@ -84,7 +84,8 @@ fn heat(f: f64, bg: (u8, u8, u8)) -> RGBColor {
     )
 }
 
-fn draw(canvas: &web_sys::HtmlCanvasElement, p: &Props, theme: Theme) -> Result<(), String> {
+/// Draws the cells; answers how many were drawn.
+fn draw(canvas: &web_sys::HtmlCanvasElement, p: &Props, theme: Theme) -> Result<usize, String> {
     let dpr = web_sys::window()
         .map_or(1.0, |w| w.device_pixel_ratio())
         .max(1.0);
@@ -159,7 +160,7 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, p: &Props, theme: Theme) -> Result<
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(c.rows.iter().map(Vec::len).sum())
 }
 
 #[function_component(Heatmap)]
@@ -185,8 +186,11 @@ pub fn heatmap(props: &Props) -> Html {
             ),
             move |(_, theme, ..)| {
                 if let Some(el) = canvas.cast::<web_sys::HtmlCanvasElement>() {
-                    if let Err(e) = draw(&el, &snapshot, *theme) {
-                        web_sys::console::error_1(&format!("heatmap: {e}").into());
+                    match draw(&el, &snapshot, *theme) {
+                        Ok(n) => {
+                            let _ = el.set_attribute("data-cells", &n.to_string());
+                        }
+                        Err(e) => web_sys::console::error_1(&format!("heatmap: {e}").into()),
                     }
                 }
             },

@@ -253,10 +253,7 @@ pub fn overview(props: &Props) -> Html {
                     <thead><tr><th>{ "Node" }</th><th>{ "CPU" }</th><th>{ "Memory" }</th><th>{ "Disk (fullest)" }</th><th>{ "Load 1m" }</th></tr></thead>
                     <tbody>{ for rows.iter().map(|r| {
                         let q = format!("{{instance=\"{}\", job=~\".+\"}}", r.instance);
-                        let cpu = Location::new("/explore")
-                            .with("q", &format!("sum by (mode) (rate(node_cpu_seconds_total{{instance=\"{}\", mode!=\"idle\"}}[2m]))", r.instance))
-                            .with("stack", "1")
-                            .to_hash();
+                        let cpu = Location::new("/d/node").with("var-instance", &r.instance).to_hash();
                         html! {
                             <tr class="node-row">
                                 <td><a href={cpu} class="node-name">{ r.instance.clone() }</a>
@@ -275,10 +272,13 @@ pub fn overview(props: &Props) -> Html {
                         <table class="data" id="pods-table">
                             <thead><tr><th>{ "Pod" }</th><th>{ "CPU (cores)" }</th><th>{ "Memory" }</th><th>{ "Restarts 1h" }</th></tr></thead>
                             <tbody>{ for rows.iter().map(|r| {
-                                let q = format!("sum by (container) (rate(container_cpu_usage_seconds_total{{namespace=\"{}\", pod=\"{}\", container!=\"\"}}[2m]))", r.namespace, r.pod);
+                                let href = Location::new("/d/pods")
+                                    .with("var-namespace", &r.namespace)
+                                    .with("var-pod", &r.pod)
+                                    .to_hash();
                                 html! {
                                     <tr>
-                                        <td>{ explore_link(&q, html! { <>{ format!("{}/{}", r.namespace, r.pod) }</> }) }</td>
+                                        <td><a {href} class="pod-link">{ format!("{}/{}", r.namespace, r.pod) }</a></td>
                                         { cell(Some(r.cpu), Unit::None) }{ cell(r.memory, Unit::Bytes) }
                                         <td class={classes!("num", r.restarts.is_some_and(|n| n > 0.0).then_some("warn-text"))}>
                                             { r.restarts.map(|n| format!("{n:.0}")).unwrap_or_else(|| "–".into()) }</td>
@@ -295,7 +295,7 @@ pub fn overview(props: &Props) -> Html {
                             <thead><tr><th>{ "Member" }</th><th>{ "Leader" }</th><th>{ "Leader changes 1h" }</th><th>{ "WAL fsync p99" }</th><th>{ "DB size" }</th></tr></thead>
                             <tbody>{ for rows.iter().map(|r| html! {
                                 <tr>
-                                    <td>{ r.instance.clone() }</td>
+                                    <td><a href={Location::new("/d/etcd").with("var-instance", &r.instance).to_hash()}>{ r.instance.clone() }</a></td>
                                     <td class={if r.leader == Some(1.0) { "ok-text" } else { "crit-text" }}>
                                         { if r.leader == Some(1.0) { "yes" } else { "NO LEADER" } }</td>
                                     { cell(r.changes, Unit::None) }{ cell(r.fsync, Unit::Seconds) }{ cell(r.db, Unit::Bytes) }

@@ -57,6 +57,9 @@ struct Target {
     last_scrape: String,
     #[serde(rename = "lastScrapeDuration", default)]
     duration: f64,
+    /// Which agent scrapes it (Vigil's addition to Prometheus's shape).
+    #[serde(default)]
+    agent: String,
 }
 
 #[derive(Clone, PartialEq, Deserialize)]
@@ -89,15 +92,20 @@ pub fn targets(props: &Props) -> Html {
             html! { <p class="empty">{ "No agent has reported targets yet." }</p> }
         }
         Some(Ok(t)) => {
-            let mut by_pool: BTreeMap<&str, Vec<&Target>> = BTreeMap::new();
+            // One section per agent, then per scrape pool.
+            let mut by_pool: BTreeMap<(&str, &str), Vec<&Target>> = BTreeMap::new();
             for x in &t.active {
-                by_pool.entry(x.pool.as_str()).or_default().push(x);
+                by_pool
+                    .entry((x.agent.as_str(), x.pool.as_str()))
+                    .or_default()
+                    .push(x);
             }
-            html! { <div id="targets">{ for by_pool.into_iter().map(|(pool, ts)| {
+            html! { <div id="targets">{ for by_pool.into_iter().map(|((agent, pool), ts)| {
                 let up = ts.iter().filter(|t| t.health == "up").count();
+                let agent = if agent.is_empty() { "agent" } else { agent };
                 html! {
                     <details class="target-pool" open=true>
-                        <summary><b>{ pool.to_string() }</b>{ format!(" ({up}/{} up)", ts.len()) }</summary>
+                        <summary><span class="muted">{ format!("{agent} · ") }</span><b>{ pool.to_string() }</b>{ format!(" ({up}/{} up)", ts.len()) }</summary>
                         <table class="data">
                             <thead><tr><th>{ "Endpoint" }</th><th>{ "State" }</th><th>{ "Labels" }</th><th>{ "Last scrape" }</th><th>{ "Duration" }</th><th>{ "Error" }</th></tr></thead>
                             <tbody>{ for ts.iter().map(|t| html! {
@@ -125,6 +133,9 @@ pub fn status(props: &Props) -> Html {
     let store = use_loader(tick, |_| get_json::<StoreStatus>("/api/vigil/status"));
     let tsdb = use_loader(tick, |_| {
         prom_get::<TsdbStatus>("/api/v1/status/tsdb?limit=15")
+    });
+    let flags = use_loader((), |_| {
+        prom_get::<BTreeMap<String, String>>("/api/v1/status/flags")
     });
     let store_html = match &store.value {
         None => html! { <div class="placeholder">{ "loading…" }</div> },
@@ -164,7 +175,19 @@ pub fn status(props: &Props) -> Html {
             { store_html }
             <h3>{ "Cardinality" }</h3>
             { tsdb_html }
-            <p class="muted">{ "Configuration and flags: " }<a href="/api/v1/status/flags">{ "/api/v1/status/flags" }</a></p>
+            <h3>{ "Configuration" }</h3>
+            { match &flags.value {
+                None => html! { <div class="placeholder">{ "loading…" }</div> },
+                Some(Err(e)) => error_box(e),
+                Some(Ok(f)) => html! {
+                    <table class="data" id="configuration">
+                        <thead><tr><th>{ "Setting (Prometheus flag name)" }</th><th>{ "Value" }</th></tr></thead>
+                        <tbody>{ for f.iter().map(|(k, v)| html! {
+                            <tr><td class="mono">{ k.clone() }</td><td class="mono">{ v.clone() }</td></tr>
+                        }) }</tbody>
+                    </table>
+                },
+            } }
         </section>
     }
 }
