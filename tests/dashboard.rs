@@ -237,6 +237,15 @@ fn every_page_works_in_a_real_browser() {
             .is_some()
     });
 
+    // ... and a few scrapes of Vigil's own /metrics for the ingest rate.
+    wait_for("five scrapes of vigil", Duration::from_secs(30), || {
+        let q = enc(r#"count_over_time(vigil_head_series{job="vigil"}[1m]) >= 5"#);
+        get_json(&v.url(&format!("/api/v1/query?query={q}")))
+            .1
+            .pointer("/data/result/0")
+            .is_some()
+    });
+
     let shots = screenshots_dir();
     let out = Command::new("node")
         .arg(browser_dir.join("dashboard.mjs"))

@@ -5,7 +5,9 @@
 use crate::palette;
 use crate::theme::Theme;
 use crate::units::Unit;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_canvas::CanvasBackend;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -187,8 +189,14 @@ fn y_range(lines: &[Vec<(f64, f64)>], thresholds: &[Threshold], stacked: bool) -
         lo = lo.min(0.0);
     }
     if hi <= lo {
-        hi = lo + 1.0;
-        lo -= if lo == 0.0 { 0.0 } else { 1.0 };
+        // One value: show it from zero (or to zero, when negative).
+        if lo > 0.0 {
+            lo = 0.0;
+        } else if lo < 0.0 {
+            hi = 0.0;
+        } else {
+            hi = 1.0;
+        }
     }
     let pad = (hi - lo) * 0.05;
     (if lo == 0.0 { 0.0 } else { lo - pad }, hi + pad)
@@ -196,6 +204,44 @@ fn y_range(lines: &[Vec<(f64, f64)>], thresholds: &[Threshold], stacked: bool) -
 
 fn rgb(c: (u8, u8, u8)) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
+}
+
+/// Time ticks on round local times, with grid lines (plotters' own fall on
+/// round numbers of seconds since 1970, which read as odd clock times).
+/// The chart's mesh is drawn with `disable_x_mesh().x_labels(0)`.
+pub fn time_axis<DB: DrawingBackend>(
+    chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    (x0, x1, y0): (f64, f64, f64),
+    css_w: f64,
+    dpr: f64,
+    font: &TextStyle<'_>,
+    grid: RGBColor,
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let ticks = crate::time::time_ticks(
+        x0,
+        x1,
+        ((css_w / 110.0) as usize).max(2),
+        crate::time::tz_offset(),
+    );
+    let tick_font = font.pos(Pos::new(HPos::Center, VPos::Top));
+    for &t in &ticks {
+        let (px, py) = chart.backend_coord(&(t, y0));
+        let top = chart.plotting_area().get_pixel_range().1.start;
+        root.draw(&PathElement::new(
+            [(px, top), (px, py)],
+            grid.stroke_width(1),
+        ))
+        .map_err(|x| e(&x))?;
+        root.draw(&Text::new(
+            crate::time::format_tick(t, x1 - x0),
+            (px, py + (4.0 * dpr) as i32),
+            tick_font.clone(),
+        ))
+        .map_err(|x| e(&x))?;
+    }
+    Ok(())
 }
 
 struct Drawn {
@@ -240,7 +286,6 @@ fn draw(
         .into_font()
         .color(&rgb(colors.text));
     let unit = props.unit;
-    let span = x1 - x0;
     let mut chart = ChartBuilder::on(&root)
         .margin(px(8.0))
         .x_label_area_size(px(24.0))
@@ -249,9 +294,9 @@ fn draw(
         .map_err(|x| e(&x))?;
     chart
         .configure_mesh()
-        .x_labels(((css_w / 110.0) as usize).max(2))
+        .disable_x_mesh()
+        .x_labels(0)
         .y_labels(((css_h / 45.0) as usize).max(2))
-        .x_label_formatter(&|t| crate::time::format_tick(*t, span))
         .y_label_formatter(&|v| unit.format(*v))
         .label_style(font.clone())
         .axis_style(rgb(colors.axis))
@@ -259,6 +304,15 @@ fn draw(
         .light_line_style(rgb(colors.background))
         .draw()
         .map_err(|x| e(&x))?;
+    time_axis(
+        &chart,
+        &root,
+        (x0, x1, y0),
+        css_w,
+        dpr,
+        &font,
+        rgb(colors.grid),
+    )?;
 
     let width = (1.5 * dpr).round().max(1.0) as u32;
     let mut points = 0;
@@ -651,6 +705,9 @@ mod tests {
         assert!(lo > 99.0 && lo < 100.0 && hi > 101.0, "{lo} {hi}");
         assert_eq!(y_range(&[], &[], false), (0.0, 1.0));
         let (lo, hi) = y_range(&[vec![(0.0, 5.0)]], &[], false);
-        assert!(lo <= 5.0 && hi > 5.0);
+        assert!(lo == 0.0 && hi > 5.0);
+        let (lo, hi) = y_range(&[vec![(0.0, -2.0)]], &[], false);
+        assert!(lo < -2.0 && hi >= 0.0);
+        assert_eq!(y_range(&[vec![(0.0, 0.0)]], &[], false).0, 0.0);
     }
 }

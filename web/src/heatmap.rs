@@ -118,9 +118,8 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, p: &Props, theme: Theme) -> Result<
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_labels(((css_w / 110.0) as usize).max(2))
+        .x_labels(0)
         .y_labels(n.min(10))
-        .x_label_formatter(&|t| crate::time::format_tick(*t, span))
         .y_label_formatter(&|y| {
             let i = y.floor() as usize;
             match bounds.get(i) {
@@ -133,6 +132,8 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, p: &Props, theme: Theme) -> Result<
         .axis_style(RGBColor(colors.axis.0, colors.axis.1, colors.axis.2))
         .draw()
         .map_err(|e| e.to_string())?;
+    let font = ("sans-serif", 12.0 * dpr).into_font().color(&text);
+    crate::chart::time_axis(&chart, &root, (p.start, p.end, 0.0), css_w, dpr, &font, bg)?;
     let max = c
         .rows
         .iter()
