@@ -160,6 +160,9 @@ try {
   await page.locator("#panel-10 .bar-row").first().waitFor();
   await page.locator("#panel-11 table").waitFor();
   await page.screenshot({ path: `${shots}/dashboard-node.png`, fullPage: true });
+  // A panel's query opens in Explore with the variables filled in.
+  const exploreHref = await page.locator("#panel-6 .panel-explore").getAttribute("href");
+  check(decodeURIComponent(exploreHref).includes('instance=~"('), `explore link has the variable filled in: ${exploreHref}`);
 
   step = "etcd dashboard";
   await page.goto(`${base}/#/d/etcd`);

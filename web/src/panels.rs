@@ -350,20 +350,36 @@ pub fn panel_view(props: &Props) -> Html {
             },
         },
     };
-    let title = interpolate(
-        &p.title,
-        &vars,
-        Interval {
-            step: props.step,
-            range: props.end - props.start,
-        },
-    );
+    let interval = Interval {
+        step: props.step,
+        range: props.end - props.start,
+    };
+    let title = interpolate(&p.title, &vars, interval);
+    // Open the panel's first query where it can be explored further, with
+    // the variables filled in.
+    let explore = p.targets.first().map(|t| {
+        let q = interpolate(&t.expr, &vars, interval);
+        let (path, param) = match t.source {
+            Source::Prometheus => ("/explore", "q"),
+            Source::Loki => ("/logs", "q"),
+        };
+        crate::route::Location::new(path)
+            .with(param, &q)
+            .with_time_range(&crate::timerange::TimeRange::Fixed {
+                from: props.start.floor(),
+                to: props.end.ceil(),
+            })
+            .to_hash()
+    });
     html! {
         <div class={classes!("panel", format!("panel-{}", p.kind.id()))} id={format!("panel-{}", props.index)}
             style={format!("grid-column: span {}; min-height:{}px", p.width, p.height)}>
             <div class="panel-title" title={p.description.clone()}>
                 { title }
                 if answer.loading { <span class="spinner">{ " …" }</span> }
+                if let Some(href) = explore {
+                    <a class="panel-explore" {href} title="open the query in Explore or Logs">{ "explore" }</a>
+                }
             </div>
             { body }
         </div>
