@@ -116,6 +116,12 @@ try {
   check(/parse error/.test(err), `the server's parse error is shown, got ${err}`);
   check(/\^/.test(err), `the error points at its position, got ${err}`);
 
+  check((await page.locator("#open-in-logs").count()) === 0, "a PromQL error is not taken for LogQL");
+  await page.goto(`${base}/#/explore?q=${encodeURIComponent('{namespace="default"} |= "ERROR"')}`);
+  await page.locator("#open-in-logs").click();
+  await page.waitForFunction(() => location.hash.startsWith("#/logs?q="));
+  await page.locator("#log-results .log-entry", { hasText: "ERROR database timeout" }).first().waitFor();
+
   step = "explore completion";
   await page.goto(`${base}/#/explore`);
   await page.locator("#query").click();

@@ -47,12 +47,43 @@ fn query_error(query: &str, e: &ApiError) -> Html {
         let caret = format!("{text}\n{}^", " ".repeat(col.saturating_sub(1)));
         Some(html! { <pre class="error-caret">{ caret }</pre> })
     });
+    let logql = looks_like_logql(query).then(|| {
+        let href = Location::new("/logs").with("q", query).to_hash();
+        html! { <p>{ "This looks like LogQL: " }<a {href} id="open-in-logs">{ "run it in Logs" }</a></p> }
+    });
     html! {
         <div class="error-box" role="alert" id="query-error">
             { e.to_string() }
             { caret.unwrap_or_default() }
+            { logql.unwrap_or_default() }
         </div>
     }
+}
+
+/// A stream selector followed by a line filter or parser is LogQL, not PromQL.
+pub fn looks_like_logql(q: &str) -> bool {
+    let q = q.trim();
+    let after_selector = q.find('}').map(|i| q[i + 1..].trim_start()).unwrap_or("");
+    // A line filter takes a string; PromQL's `!=` takes a number.
+    let filter = ["|=", "!=", "|~", "!~"].iter().any(|op| {
+        after_selector
+            .strip_prefix(op)
+            .is_some_and(|r| r.trim_start().starts_with(['"', '`']))
+    });
+    let parser = [
+        "| json",
+        "| logfmt",
+        "| line_format",
+        "| pattern",
+        "| regexp",
+    ]
+    .iter()
+    .any(|p| after_selector.starts_with(p));
+    filter
+        || parser
+        || q.contains("count_over_time({")
+        || q.contains("rate({")
+        || q.contains("bytes_over_time({")
 }
 
 #[derive(Clone, PartialEq)]
@@ -230,6 +261,15 @@ pub fn explore(props: &Props) -> Html {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tells_logql_apart() {
+        assert!(looks_like_logql("{app=\"x\"} |= \"error\""));
+        assert!(looks_like_logql("sum(rate({app=\"x\"}[5m]))"));
+        assert!(looks_like_logql("{app=\"x\"} | json"));
+        assert!(!looks_like_logql("up{job=\"x\"} != 0"));
+        assert!(!looks_like_logql("rate(http_requests_total[5m])"));
+    }
 
     #[test]
     fn finds_error_positions() {

@@ -236,7 +236,7 @@ pub fn overview(props: &Props) -> Html {
         <section class="page overview">
             <h2>{ "Overview" }</h2>
             <div class="cards">
-                <a class="card" id="card-nodes" href="#/">
+                <a class="card" id="card-nodes" href="#/d/node">
                     <div class="card-title">{ "Nodes" }</div>
                     <div class="card-value">{ node_count }</div>
                 </a>
