@@ -14,15 +14,19 @@ const SOURCES: [&str; 4] = [
 
 /// Every built-in dashboard. A broken one is left out (and fails this
 /// crate's tests), never a panic.
-pub fn all() -> Vec<Dashboard> {
-    SOURCES
-        .iter()
-        .filter_map(|s| crate::validate::parse(s).ok())
-        .collect()
+pub fn all() -> &'static [Dashboard] {
+    // Parsed once: every dashboard request asks whether its uid is built in.
+    static ALL: std::sync::OnceLock<Vec<Dashboard>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        SOURCES
+            .iter()
+            .filter_map(|s| crate::validate::parse(s).ok())
+            .collect()
+    })
 }
 
 pub fn get(uid: &str) -> Option<Dashboard> {
-    all().into_iter().find(|d| d.uid == uid)
+    all().iter().find(|d| d.uid == uid).cloned()
 }
 
 pub fn is_builtin(uid: &str) -> bool {
@@ -40,7 +44,7 @@ mod tests {
                 panic!("{e}\n{}", &s[..80.min(s.len())]);
             }
         }
-        let uids: Vec<String> = all().into_iter().map(|d| d.uid).collect();
+        let uids: Vec<&str> = all().iter().map(|d| d.uid.as_str()).collect();
         assert_eq!(uids, ["node", "pods", "etcd", "vigil"]);
         assert!(is_builtin("etcd") && !is_builtin("mine"));
     }

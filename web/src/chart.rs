@@ -9,6 +9,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_canvas::CanvasBackend;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
@@ -172,10 +173,27 @@ fn stack(series: &[&ChartSeries]) -> Vec<Vec<(f64, f64)>> {
         .collect()
 }
 
-fn y_range(lines: &[Vec<(f64, f64)>], thresholds: &[Threshold], stacked: bool) -> (f64, f64) {
+/// The lines as drawn: the series' own points (borrowed: this runs on
+/// every mouse move), or their running sums when stacked.
+fn plotted<'a>(shown: &[&'a ChartSeries], stacked: bool) -> Vec<Cow<'a, [(f64, f64)]>> {
+    if stacked {
+        stack(shown).into_iter().map(Cow::Owned).collect()
+    } else {
+        shown
+            .iter()
+            .map(|s| Cow::Borrowed(s.points.as_slice()))
+            .collect()
+    }
+}
+
+fn y_range<L: AsRef<[(f64, f64)]>>(
+    lines: &[L],
+    thresholds: &[Threshold],
+    stacked: bool,
+) -> (f64, f64) {
     let values = lines
         .iter()
-        .flatten()
+        .flat_map(|l| l.as_ref().iter())
         .map(|p| p.1)
         .chain(thresholds.iter().map(|t| t.value))
         .filter(|v| v.is_finite());
@@ -263,11 +281,7 @@ fn draw(
     canvas.set_height((css_h * dpr) as u32);
 
     let shown = visible(&props.series, hidden);
-    let lines: Vec<Vec<(f64, f64)>> = if props.stacked {
-        stack(&shown)
-    } else {
-        shown.iter().map(|s| s.points.clone()).collect()
-    };
+    let lines = plotted(&shown, props.stacked);
     let (y0, y1) = y_range(&lines, &props.thresholds, props.stacked || props.bars);
     let (x0, x1) = if props.end > props.start {
         (props.start, props.end)
@@ -400,11 +414,7 @@ fn nearest(
 ) -> Option<(usize, (f64, f64), f64)> {
     let ts = layout.ts_at(css_x);
     let shown = visible(series, hidden);
-    let lines = if stacked {
-        stack(&shown)
-    } else {
-        shown.iter().map(|s| s.points.clone()).collect()
-    };
+    let lines = plotted(&shown, stacked);
     let mut best: Option<(usize, (f64, f64), f64, f64)> = None;
     for (i, line) in lines.iter().enumerate() {
         let at = line.partition_point(|p| p.0 < ts);
@@ -703,7 +713,7 @@ mod tests {
         assert!(hi > 4.0);
         let (lo, hi) = y_range(&[vec![(0.0, 100.0), (1.0, 101.0)]], &[], false);
         assert!(lo > 99.0 && lo < 100.0 && hi > 101.0, "{lo} {hi}");
-        assert_eq!(y_range(&[], &[], false), (0.0, 1.0));
+        assert_eq!(y_range::<Vec<(f64, f64)>>(&[], &[], false), (0.0, 1.0));
         let (lo, hi) = y_range(&[vec![(0.0, 5.0)]], &[], false);
         assert!(lo == 0.0 && hi > 5.0);
         let (lo, hi) = y_range(&[vec![(0.0, -2.0)]], &[], false);

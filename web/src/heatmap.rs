@@ -41,25 +41,21 @@ pub fn cells(series: &[Series]) -> Cells {
         .collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rows = Vec::with_capacity(buckets.len());
-    for (i, (_, s)) in buckets.iter().enumerate() {
+    // The bucket below, by timestamp: each count is this bucket minus it.
+    let mut below: std::collections::HashMap<u64, f64> = std::collections::HashMap::new();
+    for (_, s) in &buckets {
         let row = s
             .points
             .iter()
             .map(|&(t, v)| {
-                let below = if i == 0 {
-                    0.0
-                } else {
-                    buckets[i - 1]
-                        .1
-                        .points
-                        .iter()
-                        .find(|p| p.0 == t)
-                        .map_or(0.0, |p| p.1)
-                };
-                (t, (v - below).max(0.0))
+                (
+                    t,
+                    (v - below.get(&t.to_bits()).copied().unwrap_or(0.0)).max(0.0),
+                )
             })
             .collect();
         rows.push(row);
+        below = s.points.iter().map(|&(t, v)| (t.to_bits(), v)).collect();
     }
     Cells {
         bounds: buckets.iter().map(|b| b.0).collect(),

@@ -10,6 +10,7 @@ mod api;
 mod chart;
 mod completion;
 mod dashboards_api;
+mod form;
 mod heatmap;
 mod loader;
 mod pages;

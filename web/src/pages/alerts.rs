@@ -7,6 +7,7 @@ use crate::alerts_api::{
     parse_matchers, rfc3339, Alert, Matcher, NewSilence, Silence,
 };
 use crate::api::ApiError;
+use crate::form::value_of;
 use crate::loader::{error_box, use_loader, use_tick};
 use crate::route::Location;
 use crate::time_controls::refresh_ms;
@@ -35,13 +36,6 @@ fn labels_html(labels: &crate::series::LabelSet) -> Html {
     }
 }
 
-fn input_value(r: &NodeRef) -> String {
-    r.cast::<web_sys::HtmlInputElement>()
-        .map(|i| i.value())
-        .or_else(|| r.cast::<web_sys::HtmlSelectElement>().map(|s| s.value()))
-        .unwrap_or_default()
-}
-
 #[derive(Properties, PartialEq)]
 struct FormProps {
     matchers: String,
@@ -68,14 +62,14 @@ fn silence_form(props: &FormProps) -> Html {
         let on_done = props.on_done.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let ms = match parse_matchers(&input_value(&matchers)) {
+            let ms = match parse_matchers(&value_of(&matchers)) {
                 Ok(m) => m,
                 Err(e) => {
                     error.set(Some(format!("matchers: {e}")));
                     return;
                 }
             };
-            let d = input_value(&duration);
+            let d = value_of(&duration);
             let secs = DURATIONS
                 .iter()
                 .find(|(t, _)| *t == d)
@@ -85,8 +79,8 @@ fn silence_form(props: &FormProps) -> Html {
                 matchers: ms,
                 starts_at: rfc3339(now),
                 ends_at: rfc3339(now + secs),
-                created_by: input_value(&author),
-                comment: input_value(&comment),
+                created_by: value_of(&author),
+                comment: value_of(&comment),
             };
             let error = error.clone();
             let busy = busy.clone();

@@ -3,6 +3,7 @@
 //! form), and the import of Grafana dashboard JSON.
 
 use crate::dashboards_api as dapi;
+use crate::form::value_of;
 use crate::loader::{error_box, use_loader, use_tick};
 use crate::panels::PanelView;
 use crate::route::Location;
@@ -19,18 +20,6 @@ use yew::prelude::*;
 pub struct Props {
     pub loc: Location,
     pub navigate: Callback<Location>,
-}
-
-fn value_of(r: &NodeRef) -> String {
-    if let Some(i) = r.cast::<web_sys::HtmlInputElement>() {
-        return i.value();
-    }
-    if let Some(s) = r.cast::<web_sys::HtmlSelectElement>() {
-        return s.value();
-    }
-    r.cast::<web_sys::HtmlTextAreaElement>()
-        .map(|t| t.value())
-        .unwrap_or_default()
 }
 
 /// A uid from a title: `Team A / API` → `team-a-api`.
