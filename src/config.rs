@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// Where saved dashboards live, one `<uid>.json` each (default
     /// `<data dir>/dashboards`); relative to this file.
     pub dashboards_dir: Option<PathBuf>,
+    /// Which requests are logged: `writes` (changes and admin actions, not
+    /// ingest), `all` or `off`.
+    pub access_log: crate::access_log::AccessLog,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +252,9 @@ pub struct LogsConfig {
     pub unordered_writes: bool,
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub max_chunk_age: Duration,
+    /// Live tails (`/loki/api/v1/tail` WebSockets) open at once; more are
+    /// refused with 429 (Loki's `max_concurrent_tail_requests`).
+    pub max_concurrent_tail_requests: usize,
 }
 
 impl Default for LogsConfig {
@@ -268,6 +274,7 @@ impl Default for LogsConfig {
             creation_grace_period: o.limits.creation_grace,
             unordered_writes: o.limits.unordered_writes,
             max_chunk_age: o.limits.max_chunk_age,
+            max_concurrent_tail_requests: 10,
         }
     }
 }
@@ -332,9 +339,15 @@ pub struct QueryConfig {
     /// Longest a query may run (a request's `timeout` can only shorten it).
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub timeout: Duration,
-    /// Most samples one query may load.
+    /// Most samples (and step slots) one query may hold in memory at any
+    /// moment of its evaluation, as Prometheus's `--query.max-samples`.
     pub max_samples: u64,
-    /// Queries evaluated at once; more wait for a slot until their timeout.
+    /// Most samples all running queries may hold together; a query that
+    /// would pass it fails with 503 (retry later) instead of the server
+    /// running out of memory. About 16-32 bytes each.
+    pub max_samples_total: u64,
+    /// Queries evaluated at once (PromQL and LogQL); more wait for a slot
+    /// until their timeout.
     pub max_concurrency: usize,
 }
 
@@ -344,12 +357,25 @@ impl Default for QueryConfig {
             lookback_delta: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_samples_total: 100_000_000,
             max_concurrency: 20,
         }
     }
 }
 
 impl QueryConfig {
+    /// The engine options, with the shared budget every query of the
+    /// server draws from.
+    pub fn to_engine_sharing(
+        &self,
+        budget: &std::sync::Arc<promql::SharedBudget>,
+    ) -> promql::EngineOptions {
+        promql::EngineOptions {
+            shared_budget: Some(budget.clone()),
+            ..self.to_engine()
+        }
+    }
+
     pub fn to_engine(&self) -> promql::EngineOptions {
         let defaults = promql::EngineOptions::default();
         // As in Prometheus, a zero lookback means the default.
@@ -412,6 +438,25 @@ pub struct LimitsConfig {
     pub max_series_per_write: usize,
     /// Largest request body accepted, in bytes (compressed, as sent).
     pub max_request_body_bytes: usize,
+    /// Largest body a write may decompress to (remote_write, Loki push);
+    /// larger ones are refused with 400 before anything is inflated.
+    #[serde(deserialize_with = "collector::units::de_bytes")]
+    pub max_decompressed_body_bytes: u64,
+    /// Memory all write requests together may use to decompress and
+    /// decode their bodies; a request that finds it spent waits up to 5 s,
+    /// then gets 429.
+    #[serde(deserialize_with = "collector::units::de_bytes")]
+    pub max_inflight_decode_bytes: u64,
+    /// Series the store's head may hold; new series past it are refused
+    /// with 400 (Mimir's `max_global_series_per_user`; 0 = no limit).
+    pub max_global_series: usize,
+    /// Series one metric name may have in the head (Mimir's
+    /// `max_global_series_per_metric`; 0 = no limit).
+    pub max_global_series_per_metric: usize,
+    /// Samples further ahead of the server's clock are refused (remote
+    /// write, import, rules' output), as Mimir's `creation_grace_period`.
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub creation_grace_period: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -423,6 +468,11 @@ impl Default for LimitsConfig {
             max_label_value_length: l.max_label_value_length,
             max_series_per_write: l.max_series_per_write,
             max_request_body_bytes: 64 << 20,
+            max_decompressed_body_bytes: 32 << 20,
+            max_inflight_decode_bytes: 256 << 20,
+            max_global_series: 5_000_000,
+            max_global_series_per_metric: 0,
+            creation_grace_period: Duration::from_secs(600),
         }
     }
 }
@@ -434,6 +484,8 @@ impl LimitsConfig {
             max_label_name_length: self.max_label_name_length,
             max_label_value_length: self.max_label_value_length,
             max_series_per_write: self.max_series_per_write,
+            max_global_series: self.max_global_series,
+            max_global_series_per_metric: self.max_global_series_per_metric,
         }
     }
 }

@@ -20,6 +20,10 @@ pub enum StoreError {
     UidMismatch { path: String, body: String },
     #[error("no dashboard {0:?}")]
     NotFound(String),
+    #[error("dashboard is {size} bytes, over the limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    #[error("{max} dashboards are saved already, the limit; delete one first")]
+    TooMany { max: usize },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -34,6 +38,12 @@ pub struct BrokenFile {
     pub file: String,
     pub error: String,
 }
+
+/// Largest dashboard document accepted: the built-in ones are a few KB,
+/// Grafana's biggest real-world boards a few hundred.
+pub const MAX_DASHBOARD_BYTES: usize = 1 << 20;
+/// Most dashboards one server keeps.
+pub const MAX_DASHBOARDS: usize = 1000;
 
 pub struct DashboardStore {
     dir: PathBuf,
@@ -52,6 +62,19 @@ impl DashboardStore {
             dir,
             write: Mutex::new(()),
         }
+    }
+
+    /// Saved dashboard files in the directory.
+    fn count_files(&self) -> usize {
+        std::fs::read_dir(&self.dir).map_or(0, |rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.ends_with(".json") && !name.starts_with('.')
+                })
+                .count()
+        })
     }
 
     fn path(&self, uid: &str) -> PathBuf {
@@ -119,6 +142,12 @@ impl DashboardStore {
 
     /// Validates and saves; answers whether it created the dashboard.
     pub fn put(&self, uid: &str, body: &str) -> Result<bool, StoreError> {
+        if body.len() > MAX_DASHBOARD_BYTES {
+            return Err(StoreError::TooLarge {
+                size: body.len(),
+                max: MAX_DASHBOARD_BYTES,
+            });
+        }
         let d = dashboards::validate::parse(body)?;
         if d.uid != uid {
             return Err(StoreError::UidMismatch {
@@ -133,6 +162,11 @@ impl DashboardStore {
         std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
         let path = self.path(uid);
         let created = !path.exists();
+        if created && self.count_files() >= MAX_DASHBOARDS {
+            return Err(StoreError::TooMany {
+                max: MAX_DASHBOARDS,
+            });
+        }
         let tmp = self.dir.join(format!(".{uid}.json.tmp"));
         // Pretty JSON with a final newline: the files are meant for git.
         let mut text = serde_json::to_string_pretty(&d).unwrap_or_default();

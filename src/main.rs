@@ -4,6 +4,7 @@
 //! lifecycle. Storage, query and protocol logic live in the library crates;
 //! nothing here may bypass the store's append path or its querier.
 
+mod access_log;
 mod agent_cmd;
 mod alertmanagers;
 mod api;
@@ -91,6 +92,9 @@ enum TestCommand {
     },
 }
 
+/// Stack of the threads that parse and evaluate queries.
+const QUERY_STACK_BYTES: usize = 32 << 20;
+
 /// glibc gives each thread that contends for the heap its own arena (up to
 /// 8 per core); with many short-lived request buffers that fragments memory
 /// and inflates RSS. Two arenas measured better on the ingest benchmark.
@@ -116,8 +120,12 @@ fn main() -> anyhow::Result<()> {
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .with_context(|| format!("invalid --log-level {:?}", cli.log_level))?;
+    // Colour only for a person at a terminal: `kubectl logs` and log
+    // shippers would store the escapes.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 
@@ -179,6 +187,10 @@ fn main() -> anyhow::Result<()> {
         // Writes and queries run on blocking threads; a bounded pool keeps
         // idle threads (and their allocator arenas) from piling up.
         .max_blocking_threads(32)
+        // Queries recurse once per level of their syntax tree (bounded at
+        // promql::nesting::MAX_DEPTH); the stack is reserved, not used,
+        // until a deep query needs it.
+        .thread_stack_size(QUERY_STACK_BYTES)
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(server::run(settings))

@@ -52,16 +52,7 @@ pub struct MetadataStore {
     file: Option<PathBuf>,
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+use tsdb::quote::prefix as truncate;
 
 impl MetadataStore {
     /// Loads `dir/metadata.json` if present. A damaged file is reported and

@@ -72,6 +72,10 @@ impl Backend for DbBackend {
             limit: 100,
             direction: logql::Direction::Backward,
             max_series: 100_000,
+            stop: logql::Stop {
+                deadline: Some(std::time::Instant::now() + self.engine.opts.timeout),
+                cancelled: None,
+            },
         };
         let (result, _) = logql::evaluate(store, &parsed, &params).map_err(|e| e.to_string())?;
         match result {

@@ -32,6 +32,11 @@ pub struct AppState {
     pub query: Arc<promql::EngineOptions>,
     /// One permit per query allowed to evaluate at once.
     pub query_slots: Arc<tokio::sync::Semaphore>,
+    /// Memory write requests may use at once to decode their bodies.
+    pub decode_budget: Arc<crate::ingest::budget::DecodeBudget>,
+    /// One permit per open live tail (`logs.max_concurrent_tail_requests`).
+    pub tail_slots: Arc<tokio::sync::Semaphore>,
+    pub tail_limit: usize,
     /// One permit per write being decoded, logged or applied: writes are
     /// acknowledged before their chunks are encoded, so this bounds the
     /// applies a fast sender can leave behind.
@@ -98,6 +103,10 @@ fn flags(settings: &ServerSettings) -> Vec<(String, String)> {
         ("query.timeout".into(), dur(c.query.timeout)),
         ("query.max-samples".into(), c.query.max_samples.to_string()),
         (
+            "query.max-samples-total".into(),
+            c.query.max_samples_total.to_string(),
+        ),
+        (
             "query.max-concurrency".into(),
             c.query.max_concurrency.to_string(),
         ),
@@ -114,7 +123,7 @@ pub struct ServerSettings {
     pub local_agent: Option<std::time::Duration>,
 }
 
-pub fn router(state: AppState, max_body: usize) -> Router {
+pub fn router(state: AppState, max_body: usize, access: crate::access_log::AccessLog) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/app.js", get(assets::app_js))
@@ -215,6 +224,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/api/vigil/status", get(status::status))
         .route("/api/vigil/flush", post(status::flush))
+        .route_layer(axum::middleware::from_fn_with_state(
+            access,
+            crate::access_log::log_request,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -259,6 +272,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     let logs_cell: Arc<OnceLock<Arc<logstore::LogStore>>> = Arc::new(OnceLock::new());
     let metric_metadata = Arc::new(MetadataStore::open(&settings.data_dir));
     let rules_cell: Arc<OnceLock<Arc<alerting::RuleManager>>> = Arc::new(OnceLock::new());
+    let query_budget = Arc::new(promql::SharedBudget::new(cfg.query.max_samples_total));
     let state = AppState {
         db: db_cell.clone(),
         logs: logs_cell.clone(),
@@ -270,9 +284,17 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         data_dir: Arc::new(settings.data_dir.clone()),
         started_at: chrono::Utc::now(),
         sync_every_write: cfg.storage.wal_fsync_interval.is_zero(),
-        query: Arc::new(cfg.query.to_engine()),
+        query: Arc::new(cfg.query.to_engine_sharing(&query_budget)),
         query_slots: Arc::new(tokio::sync::Semaphore::new(
             cfg.query.max_concurrency.max(1),
+        )),
+        tail_slots: Arc::new(tokio::sync::Semaphore::new(
+            cfg.logs.max_concurrent_tail_requests,
+        )),
+        tail_limit: cfg.logs.max_concurrent_tail_requests,
+        decode_budget: Arc::new(crate::ingest::budget::DecodeBudget::new(
+            cfg.limits.max_inflight_decode_bytes,
+            usize::try_from(cfg.limits.max_decompressed_body_bytes).unwrap_or(usize::MAX),
         )),
         write_slots: Arc::new(tokio::sync::Semaphore::new(write_concurrency())),
         flags: Arc::new(flags(&settings)),
@@ -285,7 +307,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
                 .unwrap_or_else(|| settings.data_dir.join("dashboards")),
         )),
     };
-    let app = router(state, cfg.limits.max_request_body_bytes);
+    let app = router(state, cfg.limits.max_request_body_bytes, cfg.access_log);
     // SIGINT/SIGTERM is caught from the start (even during WAL replay);
     // the server stops serving only when told, after the local agent has
     // sent its last samples through it.
@@ -296,11 +318,14 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .await
     });
     println!(
         "Vigil is listening on http://{local}/ (data in {})",
@@ -313,6 +338,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             limits: cfg.limits.to_tsdb(),
             out_of_order_window_ms: cfg.storage.out_of_order_time_window.as_millis() as i64,
             retention_ms: cfg.storage.retention_time.as_millis() as i64,
+            max_future_ms: cfg.limits.creation_grace_period.as_millis() as i64,
             ..Default::default()
         },
         retention_size_bytes: cfg.storage.retention_size,
@@ -386,7 +412,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     let rule_manager = Arc::new(alerting::RuleManager::new(
         Arc::new(crate::rules::DbBackend {
             db: db.clone(),
-            engine: promql::Engine::new(cfg.query.to_engine()),
+            engine: promql::Engine::new(cfg.query.to_engine_sharing(&query_budget)),
             logs: Some(logs.clone()),
         }),
         alerting::EvalOptions {

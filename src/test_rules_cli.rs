@@ -154,6 +154,18 @@ fn expand_values(text: &str) -> Result<Vec<InputValue>, String> {
 }
 
 fn series_labels(series: &str) -> Result<LabelSet, String> {
+    // `{}` is the empty label set (an aggregate such as `sum(x)` or
+    // `vector(1)`), as promtool reads it; PromQL itself refuses a selector
+    // without matchers.
+    let inner = series.trim();
+    if inner.is_empty()
+        || inner
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .is_some_and(|r| r.trim().is_empty())
+    {
+        return Ok(LabelSet::default());
+    }
     let expr = promql_parser::parser::parse(series).map_err(|e| format!("{series:?}: {e}"))?;
     let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
         return Err(format!("{series:?} is not a series selector"));
@@ -237,8 +249,31 @@ fn run_group(file_dir: &Path, file: &TestFile, tg: &TestGroup) -> anyhow::Result
             .collect();
         writes.push(SeriesSamples { labels, samples });
     }
-    db.append(&writes, AppendMode::Backfill, 0)
-        .context("loading input_series")?;
+    // As promtool's lazy loader: input samples are added as evaluation
+    // reaches their time, so rules and expression tests see nothing past
+    // the last evaluation step.
+    let mut loaded_till = i64::MIN;
+    let mut load_till = |ts: i64| -> anyhow::Result<()> {
+        let batch: Vec<SeriesSamples> = writes
+            .iter()
+            .map(|w| SeriesSamples {
+                labels: w.labels.clone(),
+                samples: w
+                    .samples
+                    .iter()
+                    .filter(|x| x.t > loaded_till && x.t <= ts)
+                    .copied()
+                    .collect(),
+            })
+            .filter(|w| !w.samples.is_empty())
+            .collect();
+        loaded_till = ts;
+        if !batch.is_empty() {
+            db.append(&batch, AppendMode::Backfill, 0)
+                .context("loading input_series")?;
+        }
+        Ok(())
+    };
     let mut groups: Vec<GroupState> = Vec::new();
     let opts = EvalOptions {
         default_interval: eval_interval,
@@ -289,6 +324,7 @@ fn run_group(file_dir: &Path, file: &TestFile, tg: &TestGroup) -> anyhow::Result
     let mut failures = Vec::new();
     let mut ts = 0;
     while ts <= max_t {
+        load_till(ts)?;
         for g in &mut groups {
             g.evaluate(&backend, &opts, ts, ts);
             for r in &g.rules {
@@ -424,7 +460,10 @@ fn run_file(path: &Path) -> anyhow::Result<Vec<String>> {
     if file.tests.is_empty() && file.rule_files.is_empty() {
         bail!("no tests and no rule_files");
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut failures = Vec::new();
     for tg in &file.tests {
         failures.extend(run_group(dir, &file, tg)?);

@@ -485,10 +485,12 @@ fn eval_alerting(
     let query: &QueryFn<'_> = &query;
     let mut current: HashMap<LabelSet, (f64, BTreeMap<String, String>)> = HashMap::new();
     for (labels, v) in vector {
+        // `$labels` is the sample's whole label set, `__name__` included
+        // when the expression kept it (as in Prometheus); only the alert's
+        // own labels leave the name out.
         let data = AlertData {
             labels: labels
                 .iter()
-                .filter(|l| l.name != METRIC_NAME)
                 .map(|l| (l.name.to_string(), l.value.to_string()))
                 .collect(),
             external_labels: opts.external_labels.clone(),
@@ -499,7 +501,12 @@ fn eval_alerting(
             t.render_alert(&data, Some(query))
                 .unwrap_or_else(|e| format!("<error expanding template: {e}>"))
         };
-        let mut pairs: Vec<(String, String)> = data.labels.clone().into_iter().collect();
+        let mut pairs: Vec<(String, String)> = data
+            .labels
+            .iter()
+            .filter(|(n, _)| n.as_str() != METRIC_NAME)
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
         for (k, t) in &r.rule.labels {
             let value = expand(t);
             pairs.retain(|(n, _)| n != k);

@@ -57,7 +57,11 @@ pub fn expand_files(patterns: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             out.push(p.clone());
             continue;
         }
-        let dir = p.parent().unwrap_or(std::path::Path::new("."));
+        // `*.yml` has the empty path as its parent: the current directory.
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
         let re = glob_regex(name);
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| format!("rule_files {}: {e}", p.display()))?
@@ -201,6 +205,9 @@ impl RuleManager {
         let (s, st) = (Arc::clone(&state), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("rule-group".into())
+            // Rule expressions recurse per level, as queries do (the
+            // server's query threads have the same stack).
+            .stack_size(32 << 20)
             .spawn(move || run_group(&s, &st, &ctx))
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "cannot start a rule group thread; it is not evaluated");

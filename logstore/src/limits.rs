@@ -66,8 +66,15 @@ pub enum Rejection {
         name: String,
         max: usize,
     },
+    /// The push would take the active streams past the limit: none of its
+    /// new streams is registered (streams already active still take their
+    /// entries), so one push cannot fill the limit for everyone else.
     StreamLimit {
+        /// The first new stream refused.
         labels: String,
+        /// New streams in the push, and streams active before it.
+        new_streams: usize,
+        active: usize,
         max: usize,
     },
     TooOld {
@@ -148,9 +155,14 @@ impl fmt::Display for Rejection {
                 f,
                 "stream '{labels}' has the value of label '{name}' too long (limit {max} bytes)"
             ),
-            Rejection::StreamLimit { labels, max } => write!(
+            Rejection::StreamLimit {
+                labels,
+                new_streams,
+                active,
+                max,
+            } => write!(
                 f,
-                "stream '{labels}': maximum active stream limit exceeded ({max} streams)"
+                "maximum active stream limit exceeded: this push has {new_streams} new streams (first '{labels}'), {active} are active, the limit is {max} (logs.max_global_streams_per_user); no new stream of the push was created"
             ),
             Rejection::TooOld { labels, ts, oldest } => write!(
                 f,

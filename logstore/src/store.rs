@@ -413,20 +413,27 @@ impl Inner {
                 .0;
         }
         let clock = Instant::now();
-        let mut new_streams = 0;
+        // The limit is checked for the whole push before any of its
+        // streams is registered: all its new streams fit, or none is made.
+        let new_ids: HashSet<StreamId> = accepted
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !w.active.contains_key(id))
+            .collect();
+        let refuse_new = w.active.len() + new_ids.len() > limits.max_streams;
+        let mut refused_new: Option<Rejection> = None;
         let mut new_last: HashMap<StreamId, StreamTail> = HashMap::new();
         let window = dur_ns(limits.max_chunk_age / 2);
         accepted.retain_mut(|(id, s)| {
-            if !w.active.contains_key(id) {
-                if w.active.len() + new_streams >= limits.max_streams {
-                    out.rejected_entries += s.entries.len() as u64;
-                    out.rejections.push(Rejection::StreamLimit {
-                        labels: s.labels.to_string(),
-                        max: limits.max_streams,
-                    });
-                    return false;
-                }
-                new_streams += 1;
+            if refuse_new && new_ids.contains(id) {
+                out.rejected_entries += s.entries.len() as u64;
+                refused_new.get_or_insert_with(|| Rejection::StreamLimit {
+                    labels: s.labels.to_string(),
+                    new_streams: new_ids.len(),
+                    active: w.active.len(),
+                    max: limits.max_streams,
+                });
+                return false;
             }
             let mut tail = new_last.get(id).or_else(|| w.last.get(id)).copied();
             let labels = &s.labels;
@@ -467,6 +474,9 @@ impl Inner {
             }
             !s.entries.is_empty()
         });
+        if let Some(r) = refused_new {
+            out.rejections.push(r);
+        }
         if accepted.is_empty() {
             drop(w);
             self.count(&out);

@@ -78,6 +78,7 @@ fn run(
         limit,
         direction: dir,
         max_series: 500,
+        stop: Default::default(),
     };
     evaluate(store, &expr, &p)
         .unwrap_or_else(|e| panic!("{q}: {e}"))
@@ -285,4 +286,39 @@ fn counts_from_block_totals_match_counted_entries() {
     );
     let want: usize = (0..2000).map(|i| format!("line {i}").len()).sum();
     assert_eq!(b, [want as f64]);
+}
+
+#[test]
+fn a_query_stops_at_its_deadline_or_when_cancelled() {
+    use logstore::logql::{EvalError, Stop};
+    let (_dir, store, t0) = fixture();
+    let expr = parse(r#"count_over_time({app="api"} |~ "req.*" [1m])"#).unwrap();
+    let params = |stop: Stop| QueryParams {
+        start: t0,
+        end: t0 + 60 * SEC,
+        step_ns: SEC,
+        limit: 100,
+        direction: Direction::Backward,
+        max_series: 500,
+        stop,
+    };
+    let past = Stop {
+        deadline: Some(std::time::Instant::now() - Duration::from_millis(1)),
+        cancelled: None,
+    };
+    assert!(matches!(
+        evaluate(&store, &expr, &params(past)),
+        Err(EvalError::Timeout)
+    ));
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let cancelled = Stop {
+        deadline: None,
+        cancelled: Some(flag),
+    };
+    let logs = parse(r#"{app="api"}"#).unwrap();
+    assert!(matches!(
+        evaluate(&store, &logs, &params(cancelled)),
+        Err(EvalError::Cancelled)
+    ));
+    assert!(evaluate(&store, &expr, &params(Stop::default())).is_ok());
 }

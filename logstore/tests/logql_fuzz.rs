@@ -116,7 +116,32 @@ proptest! {
             limit: 10,
             direction: Direction::Backward,
             max_series: 100,
+            stop: Default::default(),
         };
         let _ = evaluate(&store, &expr, &p);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Deep nesting of every kind, up to far past the bound: refused with
+    /// the nesting error, never a stack overflow.
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed(kind in 0usize..4, depth in 1usize..8000) {
+        let q = match kind {
+            0 => format!("{}vector(1){}", "(".repeat(depth), ")".repeat(depth)),
+            1 => vec!["vector(1)"; depth + 1].join(" + "),
+            2 => format!("{}vector(1)", "-".repeat(depth)),
+            _ => format!("{{a=\"b\"}} | {}x=\"1\"{}", "(".repeat(depth), ")".repeat(depth)),
+        };
+        let r = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || parse(&q).err().map(|e| e.to_string()))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        if depth > 1000 {
+            prop_assert!(r.unwrap_or_default().contains("query too deeply nested"));
+        }
     }
 }

@@ -280,12 +280,11 @@ fn limits_refuse_what_they_must_and_keep_the_rest() {
                 &[(t, "four labels")],
             ),
             stream(&[], &[(t, "no labels")]),
-            stream(&[("app", "c")], &[(t, "a third stream")]),
         ])
         .unwrap();
     assert_eq!(out.accepted_entries, 2);
     assert_eq!(out.truncated_lines, 1);
-    assert_eq!(out.rejected_entries, 5);
+    assert_eq!(out.rejected_entries, 4);
     let reasons: Vec<&str> = out.rejections.iter().map(Rejection::reason).collect();
     assert_eq!(
         reasons,
@@ -294,16 +293,29 @@ fn limits_refuse_what_they_must_and_keep_the_rest() {
             "too_far_in_future",
             "max_label_names_per_series",
             "missing_labels",
-            "stream_limit"
         ]
     );
-    assert!(out.rejections.iter().any(Rejection::is_rate_limit));
-    let msg = out.error_message(7).unwrap();
+    let msg = out.error_message(6).unwrap();
     assert!(
         msg.starts_with("entry for stream '{app=\"a\"}' has timestamp too old: "),
         "{msg}"
     );
-    assert!(msg.ends_with("total ignored: 5 out of 7"), "{msg}");
+    assert!(msg.ends_with("total ignored: 4 out of 6"), "{msg}");
+    // Two streams are active, the limit: a push with new streams creates
+    // none of them (all or nothing), while streams already active still
+    // take their entries.
+    let out = store
+        .push(vec![
+            stream(&[("app", "a")], &[(t + 1, "still fine")]),
+            stream(&[("app", "c")], &[(t, "a third stream")]),
+            stream(&[("app", "d")], &[(t, "a fourth")]),
+        ])
+        .unwrap();
+    assert_eq!((out.accepted_entries, out.rejected_entries), (1, 2));
+    assert!(out.rejections.iter().all(Rejection::is_rate_limit));
+    assert_eq!(out.rejections.len(), 1, "one rejection names the push");
+    let msg = out.error_message(3).unwrap();
+    assert!(msg.contains("this push has 2 new streams"), "{msg}");
     let lines = read(&store, &app("b"), t - 1, t + 1, &[]);
     assert_eq!(lines.len(), 1);
     assert!(lines[0].ends_with("…[truncated]"), "{lines:?}");

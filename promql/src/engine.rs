@@ -3,7 +3,7 @@
 
 use crate::error::QueryError;
 use crate::label_map::{label_map, LabelMap};
-use crate::parallel::{par_map, Budget};
+use crate::parallel::{par_map, Budget, SharedBudget};
 use crate::positions::{NodeId, Positions};
 use crate::selector::selector_matchers;
 use crate::value::{
@@ -30,6 +30,8 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Most points per series a range query may return (Prometheus: 11 000).
     pub max_points_per_series: i64,
+    /// Samples all queries of this engine's users may hold at once.
+    pub shared_budget: Option<std::sync::Arc<SharedBudget>>,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +42,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
             max_points_per_series: 11_000,
+            shared_budget: None,
         }
     }
 }
@@ -64,6 +67,10 @@ pub(crate) struct Shared<'a> {
     q: &'a dyn Querier,
     pub opts: &'a EngineOptions,
     loaded: AtomicU64,
+    /// Samples and step slots the query holds in memory now (the limit
+    /// `max_samples` applies to this, as Prometheus's does); also counted
+    /// in the shared budget, and given back to it when the query ends.
+    held: AtomicU64,
     warnings: RefCell<BTreeSet<String>>,
     infos: RefCell<BTreeSet<String>>,
     deadline: Instant,
@@ -258,6 +265,7 @@ impl Engine {
             q,
             opts: &self.opts,
             loaded: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             warnings: RefCell::default(),
             infos: RefCell::default(),
             deadline: Instant::now() + self.opts.timeout,
@@ -293,6 +301,14 @@ fn type_display(t: parser::value::ValueType) -> &'static str {
         parser::value::ValueType::Scalar => "scalar",
         parser::value::ValueType::Matrix => "range vector",
         parser::value::ValueType::String => "string",
+    }
+}
+
+impl Drop for Shared<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.opts.shared_budget.as_deref() {
+            shared.sub(self.held.load(Ordering::Relaxed));
+        }
     }
 }
 
@@ -380,9 +396,29 @@ impl Shared<'_> {
     pub fn budget(&self) -> Budget<'_> {
         Budget {
             loaded: &self.loaded,
+            held: &self.held,
             max_samples: self.opts.max_samples,
+            shared: self.opts.shared_budget.as_deref(),
             deadline: self.deadline,
         }
+    }
+
+    /// A node finished: its children's values are gone and `made` is what
+    /// it holds now, so the query holds `before + made`. What was counted
+    /// while the node ran (its children, or a selector's series as it read
+    /// them) is checked too: that was alive a moment ago.
+    fn settle(&self, before: u64, made: u64) -> Result<()> {
+        let now = self.held.load(Ordering::Relaxed);
+        let after = before.saturating_add(made);
+        let peak = now.max(after);
+        self.held.store(after, Ordering::Relaxed);
+        if let Some(shared) = self.opts.shared_budget.as_deref() {
+            shared.adjust(now, after);
+        }
+        if peak > self.opts.max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
+        Ok(())
     }
 
     /// Series matching a selector (any of its `or` alternatives) in `range`.
@@ -425,7 +461,16 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// Evaluates `e`, counting what its value holds against the sample
+    /// limit (see [`Shared::settle`]).
     pub fn eval(&self, e: &Expr) -> Result<Val> {
+        let before = self.sh.held.load(Ordering::Relaxed);
+        let v = self.eval_node(e)?;
+        self.sh.settle(before, v.samples_held())?;
+        Ok(v)
+    }
+
+    fn eval_node(&self, e: &Expr) -> Result<Val> {
         self.sh.check_deadline("query execution")?;
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.n])),
@@ -496,6 +541,7 @@ impl<'a> Ev<'a> {
                     .filter(|x| !x.is_stale())
                     .map(|x| value(&x));
                 budget.load(usize::from(v.is_some()))?;
+                budget.hold(times.len())?;
                 Ok(StepSeries {
                     labels: s.labels,
                     values: vec![v; times.len()],
@@ -507,6 +553,7 @@ impl<'a> Ev<'a> {
         let work = series.len() * times.len().max(4);
         let out = par_map(series, work, |s| {
             budget.check_deadline()?;
+            budget.hold(times.len())?;
             let samples: Vec<Sample> = s.collect_samples()?;
             budget.load(samples.len())?;
             let values: Vec<Option<f64>> = times
@@ -527,7 +574,8 @@ impl<'a> Ev<'a> {
     }
 
     pub fn eval_matrix_selector(&self, vs: &VectorSelector, range: i64) -> Result<Matrix> {
-        let (series, ends) = self.map_matrix_selector(vs, range, |m, _| Ok(m))?;
+        let (series, ends) =
+            self.map_matrix_selector(vs, range, |m, _| Ok((m.samples.len(), m)))?;
         Ok(Matrix {
             series,
             range_ms: range,
@@ -539,11 +587,13 @@ impl<'a> Ev<'a> {
     /// range, as a [`MatrixSeries`], to `f` with the windows' ends, on the
     /// worker that read it: a range function computed right there reads
     /// the samples while they are in cache, and no whole matrix is held.
+    /// `f` also says how many samples its result holds, counted against
+    /// the query's limit as each series is done.
     pub fn map_matrix_selector<R: Send>(
         &self,
         vs: &VectorSelector,
         range: i64,
-        f: impl Fn(MatrixSeries, &[i64]) -> Result<R> + Sync,
+        f: impl Fn(MatrixSeries, &[i64]) -> Result<(usize, R)> + Sync,
     ) -> Result<(Vec<R>, Vec<i64>)> {
         let ends = self.node_times(&vs.at, &vs.offset);
         let lo = ends.iter().copied().min().unwrap_or(0);
@@ -568,7 +618,9 @@ impl<'a> Ev<'a> {
                 samples,
                 drop_name: false,
             };
-            f(m, ends_ref).map(Some)
+            let (held, r) = f(m, ends_ref)?;
+            budget.hold(held)?;
+            Ok(Some(r))
         })?;
         Ok((out.into_iter().flatten().collect(), ends))
     }
@@ -599,11 +651,15 @@ impl<'a> Ev<'a> {
         } else {
             (hi - start) / step + 1
         };
-        // Every inner step holds a value per series: bound them like samples.
-        if n as u64 > self.sh.opts.max_samples {
+        // Every inner step holds a value per series, and the range vector
+        // is built while those still live: a single series' worth of both
+        // must fit before the inner expression allocates anything.
+        if (n as u64).saturating_mul(2) > self.sh.opts.max_samples {
             return Err(QueryError::TooManySamples("subquery evaluation"));
         }
         let n = n as usize;
+        let budget = self.sh.budget();
+        budget.hold(n)?;
         let inner = Ev {
             sh: self.sh,
             start,
@@ -612,6 +668,8 @@ impl<'a> Ev<'a> {
         };
         let inner_val = inner.eval(&sq.expr)?;
         self.sh.check_deadline("subquery evaluation")?;
+        // The range vector is built while the inner values still live.
+        budget.hold(inner_val.samples_held() as usize)?;
         let series = match inner_val {
             Val::Vector(vs) => vs
                 .into_iter()

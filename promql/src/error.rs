@@ -16,6 +16,10 @@ pub enum QueryError {
     /// The query would load more samples than allowed (HTTP 422, `execution`).
     #[error("query processing would load too many samples into memory in {0}")]
     TooManySamples(&'static str),
+    /// Running queries together hold as many samples as the server allows
+    /// (HTTP 503, `unavailable`): retrying later may succeed.
+    #[error("query processing would exceed the memory shared by concurrent queries (query.max_samples_total); try again later or reduce the query's range, step or selected series")]
+    MemoryBudget,
     /// The store failed (HTTP 500, `internal`).
     #[error("{0}")]
     Storage(#[from] tsdb::TsdbError),

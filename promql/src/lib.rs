@@ -17,6 +17,7 @@ mod functions;
 mod histogram;
 mod label_hash;
 mod label_map;
+pub mod nesting;
 mod parallel;
 mod parse_cache;
 mod positions;
@@ -28,4 +29,5 @@ mod value;
 
 pub use engine::{Engine, EngineOptions, QueryStats};
 pub use error::QueryError;
+pub use parallel::SharedBudget;
 pub use value::{format_value, InstantSample, QueryValue, RangeSeries};

@@ -10,18 +10,39 @@ const MIN_PARALLEL_WORK: usize = 30_000;
 
 /// The limits per-series work must respect, shareable across threads.
 pub(crate) struct Budget<'a> {
+    /// Samples read from storage so far (the query's statistics).
     pub loaded: &'a AtomicU64,
+    /// Samples (and step slots) the query holds in memory now.
+    pub held: &'a AtomicU64,
     pub max_samples: u64,
+    /// What all running queries hold together, if shared.
+    pub shared: Option<&'a SharedBudget>,
     pub deadline: Instant,
 }
 
 impl Budget<'_> {
+    /// `n` samples read from storage into a buffer that lives while one
+    /// series is worked on: counted, and refused when they would not fit
+    /// beside what the query already holds.
     pub fn load(&self, n: usize) -> Result<(), QueryError> {
-        let total = self.loaded.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if total > self.max_samples {
+        self.loaded.fetch_add(n as u64, Ordering::Relaxed);
+        if self.held.load(Ordering::Relaxed) + n as u64 > self.max_samples {
             return Err(QueryError::TooManySamples("query execution"));
         }
         Ok(())
+    }
+
+    /// `n` more samples kept in memory (until the node that made them is
+    /// reconciled): refused past the query's limit or the shared budget.
+    pub fn hold(&self, n: usize) -> Result<(), QueryError> {
+        let total = self.held.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        // Counted in both before either is checked: what the query holds
+        // is given back from both when it ends.
+        let shared = self.shared.map_or(Ok(()), |s| s.add(n as u64));
+        if total > self.max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
+        shared
     }
 
     pub fn check_deadline(&self) -> Result<(), QueryError> {
@@ -29,6 +50,60 @@ impl Budget<'_> {
             return Err(QueryError::Timeout("query execution"));
         }
         Ok(())
+    }
+}
+
+/// Samples held in memory by all queries at once, bounded, so that many
+/// heavy queries in their slots cannot together exhaust memory while each
+/// stays under its own limit. Each query gives back what it held when it
+/// ends, also when it fails.
+#[derive(Debug)]
+pub struct SharedBudget {
+    held: AtomicU64,
+    max: u64,
+}
+
+impl SharedBudget {
+    pub fn new(max_samples: u64) -> Self {
+        SharedBudget {
+            held: AtomicU64::new(0),
+            max: max_samples,
+        }
+    }
+
+    /// Samples all running queries hold now.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    fn add(&self, n: u64) -> Result<(), QueryError> {
+        let total = self.held.fetch_add(n, Ordering::Relaxed) + n;
+        if total > self.max {
+            return Err(QueryError::MemoryBudget);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sub(&self, n: u64) {
+        // Never below zero, whatever the order of updates.
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(n))
+            });
+    }
+
+    /// Moves this budget's count from `from` to `to` samples for one query.
+    pub(crate) fn adjust(&self, from: u64, to: u64) {
+        if to >= from {
+            self.held.fetch_add(to - from, Ordering::Relaxed);
+        } else {
+            self.sub(from - to);
+        }
     }
 }
 

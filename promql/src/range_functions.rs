@@ -172,7 +172,9 @@ pub(crate) fn eval(ev: &Ev, name: &str, args: &[&Expr]) -> Result<Val> {
         Expr::MatrixSelector(ms) => {
             let range_ms = ms.range.as_millis() as i64;
             let out = ev
-                .map_matrix_selector(&ms.vs, range_ms, |s, ends| per_series(&s, ends, range_ms))?
+                .map_matrix_selector(&ms.vs, range_ms, |s, ends| {
+                    per_series(&s, ends, range_ms).map(|r| (r.values.len(), r))
+                })?
                 .0;
             if counter {
                 note_possible_non_counters(ev, &out);

@@ -12,8 +12,11 @@
 
 use promql_parser::parser::{self, Expr};
 
-/// Parses `query`; errors carry a position where one can be found.
+/// Parses `query`; errors carry a position where one can be found. A
+/// query nested deeper than [`crate::nesting::MAX_DEPTH`] is refused before
+/// the parser sees it (its recursion would overflow the stack).
 pub fn parse(query: &str) -> Result<Expr, String> {
+    crate::nesting::check(query, crate::nesting::MAX_DEPTH)?;
     parser::parse(query).map_err(|msg| describe(query, &msg))
 }
 

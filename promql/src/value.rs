@@ -93,6 +93,18 @@ pub(crate) enum Val {
 }
 
 impl Val {
+    /// Points this value holds in memory, as the sample limit counts them:
+    /// a step slot of every vector series (present or not: the slot is
+    /// allocated), a scalar's steps, a range vector's samples.
+    pub fn samples_held(&self) -> u64 {
+        match self {
+            Val::Scalar(v) => v.len() as u64,
+            Val::Str(_) => 0,
+            Val::Vector(vs) => vs.iter().map(|s| s.values.len() as u64).sum(),
+            Val::Matrix(m) => m.series.iter().map(|s| s.samples.len() as u64).sum(),
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Val::Scalar(_) => "scalar",

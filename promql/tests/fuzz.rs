@@ -137,3 +137,55 @@ proptest! {
         let _ = engine.range(&db, &q, t, t + 600_000, step);
     }
 }
+
+/// Openers and chain links that each add a level to the syntax tree.
+const NESTERS: &[(&str, &str)] = &[
+    ("(", ")"),
+    ("abs(", ")"),
+    ("-", ""),
+    ("-(", ")"),
+    ("1 + ", ""),
+    ("sum(", ")"),
+    ("m or ", ""),
+    ("rate(m[1m]) * ", ""),
+    ("max_over_time((", ")[1m:10s])"),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Deep nesting, up to far past the bound, on a small stack: refused
+    /// with the nesting error past the bound, never a stack overflow.
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed(picks in proptest::collection::vec(0..NESTERS.len(), 1..4),
+                                              depth in 1usize..6000) {
+        let mut q = String::new();
+        let mut tail = String::new();
+        for i in 0..depth {
+            let (open, close) = NESTERS[picks[i % picks.len()]];
+            q.push_str(open);
+            tail.insert_str(0, close);
+        }
+        q.push('m');
+        q.push_str(&tail);
+        let bound = promql::nesting::depth_bound(&q);
+        let run = move || {
+            let (_dir, db) = store();
+            let engine = Engine::new(promql::EngineOptions {
+                timeout: std::time::Duration::from_secs(5),
+                ..Default::default()
+            });
+            let r = engine.instant(&db, &q, 60_000).map(|_| ());
+            (r.err().map(|e| e.to_string()), q.len())
+        };
+        // The server's query threads have 32 MiB; 8 MiB here leaves room.
+        let (err, _) = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        if bound > promql::nesting::MAX_DEPTH {
+            prop_assert!(err.unwrap_or_default().contains("query too deeply nested"));
+        }
+    }
+}

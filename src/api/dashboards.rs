@@ -18,7 +18,10 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
 
 fn store_error(e: StoreError) -> Response {
     let status = match &e {
-        StoreError::Invalid(_) | StoreError::UidMismatch { .. } => StatusCode::BAD_REQUEST,
+        StoreError::Invalid(_)
+        | StoreError::UidMismatch { .. }
+        | StoreError::TooLarge { .. }
+        | StoreError::TooMany { .. } => StatusCode::BAD_REQUEST,
         StoreError::Builtin(_) => StatusCode::CONFLICT,
         StoreError::NotFound(_) => StatusCode::NOT_FOUND,
         StoreError::Io { .. } => {

@@ -5,6 +5,24 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// At most `max` bytes of `s` (cut on a character boundary), marked when
+/// cut: errors quote the input they refuse, and a 1 MB label value must not
+/// come back whole in the answer.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    format!(
+        "{}… ({} bytes in all)",
+        tsdb::quote::prefix(s, max),
+        s.len()
+    )
+    .into()
+}
+
+/// How much of one refused item an error answer quotes.
+pub const MAX_QUOTED: usize = 512;
+
 #[derive(Debug)]
 pub enum ApiError {
     /// 400 `bad_data`: the request is malformed.
@@ -34,7 +52,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, ty, msg) = self.parts();
-        let body = json!({"status": "error", "errorType": ty, "error": msg});
+        // Errors may quote the request (a query, a matcher): never all of it.
+        let body = json!({"status": "error", "errorType": ty, "error": clip(msg, 4096)});
         (code, Json(body)).into_response()
     }
 }
@@ -56,6 +75,7 @@ impl From<promql::QueryError> for ApiError {
             Q::BadData(_) => ApiError::BadData(msg),
             Q::Execution(_) | Q::TooManySamples(_) => ApiError::Execution(msg),
             Q::Timeout(_) => ApiError::Timeout(msg),
+            Q::MemoryBudget => ApiError::Unavailable(msg),
             Q::Storage(inner) => inner.into(),
         }
     }

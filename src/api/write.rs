@@ -1,5 +1,6 @@
 //! Write endpoints: Prometheus remote_write and the text import.
 
+use crate::api::error::{clip, MAX_QUOTED};
 use crate::ingest::{import_text, remote_write};
 use crate::metric_metadata;
 use crate::server::AppState;
@@ -65,30 +66,54 @@ fn respond(
     }
     st.metrics
         .samples_ingested(protocol, outcome.appended as u64);
-    let mut problems = prefix;
-    problems.extend(outcome.errors.iter().map(|e| e.message.clone()));
-    if problems.is_empty() {
+    let total = prefix.len() + outcome.errors.len();
+    if total == 0 {
         st.metrics.write_request(protocol, "success");
         return StatusCode::NO_CONTENT.into_response();
     }
     st.metrics.write_request(protocol, "partial");
-    let total = problems.len();
+    let listed: Vec<String> = prefix
+        .iter()
+        .map(String::as_str)
+        .chain(outcome.errors.iter().map(|e| e.message.as_str()))
+        .take(MAX_LISTED_ERRORS)
+        .map(|m| clip(m, MAX_QUOTED).into_owned())
+        .collect();
     let mut msg = format!(
-        "{} samples stored, {total} problem(s) refused: ",
-        outcome.appended
-    );
-    msg.push_str(
-        &problems
-            .iter()
-            .take(MAX_LISTED_ERRORS)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; "),
+        "{} samples stored, {total} problem(s) refused: {}",
+        outcome.appended,
+        listed.join("; ")
     );
     if total > MAX_LISTED_ERRORS {
         msg.push_str(&format!("; and {} more", total - MAX_LISTED_ERRORS));
     }
     bad_request(msg)
+}
+
+/// How long a write waits for room in the decode budget before its 429.
+pub(crate) const DECODE_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Memory to decode a body of `decompressed` bytes, or the response that
+/// refuses it (400 over the per-request limit, 429 while others hold the
+/// budget).
+fn reserve<'a>(
+    st: &'a AppState,
+    protocol: &'static str,
+    compressed: usize,
+    decompressed: usize,
+) -> Result<crate::ingest::budget::Reservation<'a>, Box<Response>> {
+    use crate::ingest::budget::BudgetError;
+    st.decode_budget
+        .reserve(compressed, decompressed, DECODE_BUDGET_WAIT)
+        .map_err(|e| {
+            Box::new(match e {
+                BudgetError::TooLarge { .. } => malformed(st, protocol, e.to_string()),
+                BudgetError::Busy { .. } => {
+                    st.metrics.write_request(protocol, "busy");
+                    (StatusCode::TOO_MANY_REQUESTS, e.to_string() + "\n").into_response()
+                }
+            })
+        })
 }
 
 /// Runs a write on the blocking pool, holding a write slot until it is
@@ -128,6 +153,17 @@ pub async fn remote_write(
     run_write(&st, move |reply| {
         let st = task_st;
         let protocol = "remote_write";
+        let len = match snap::raw::decompress_len(&body) {
+            Ok(n) => n,
+            Err(e) => {
+                let msg = remote_write::RemoteWriteError::Snappy(e.to_string()).to_string();
+                return reply.send_with(|| malformed(&st, protocol, msg));
+            }
+        };
+        let _memory = match reserve(&st, protocol, body.len(), len) {
+            Ok(r) => r,
+            Err(refused) => return reply.send_with(|| *refused),
+        };
         let buf = match remote_write::decompress(&body) {
             Ok(b) => b,
             Err(e) => return reply.send_with(|| malformed(&st, protocol, e.to_string())),
@@ -168,6 +204,10 @@ pub async fn import_prometheus(
     run_write(&st, move |reply| {
         let st = task_st;
         let protocol = "import";
+        let _memory = match reserve(&st, protocol, 0, body.len()) {
+            Ok(r) => r,
+            Err(refused) => return reply.send_with(|| *refused),
+        };
         let text = match std::str::from_utf8(&body) {
             Ok(t) => t,
             Err(e) => {

@@ -127,13 +127,13 @@ impl Drop for Vigil {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build()
 }
 
-fn into_pair(r: Result<ureq::Response, ureq::Error>) -> Result<(u16, String), String> {
+pub fn into_pair(r: Result<ureq::Response, ureq::Error>) -> Result<(u16, String), String> {
     match r {
         Ok(resp) => {
             let code = resp.status();

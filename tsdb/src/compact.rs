@@ -79,7 +79,11 @@ pub fn write_cut(plan: &CutPlan, blocks_dir: &Path) -> Result<Vec<BlockMeta>, Ts
         .collect();
     let mut metas = Vec::new();
     for w in windows {
-        let (start, end) = (w * BLOCK_RANGE_MS, (w + 1) * BLOCK_RANGE_MS);
+        // Saturating: the last window of time ends at the end of time.
+        let (start, end) = (
+            w.saturating_mul(BLOCK_RANGE_MS),
+            w.saturating_add(1).saturating_mul(BLOCK_RANGE_MS),
+        );
         let mut writer = BlockWriter::new(blocks_dir, &new_block_id(start))?;
         for it in plan
             .items

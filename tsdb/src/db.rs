@@ -225,11 +225,19 @@ impl Db {
             let Some((min_t, max_t)) = self.head.time_bounds() else {
                 break;
             };
-            let window_end = (block_window(min_t) + 1) * BLOCK_RANGE_MS;
+            // Saturating: a sample near the end of time (stored before
+            // future samples were refused) must not wrap the arithmetic.
+            let window_end = block_window(min_t)
+                .saturating_add(1)
+                .saturating_mul(BLOCK_RANGE_MS);
             if max_t < window_end.saturating_add(CUT_GRACE_MS) {
                 break;
             }
-            report.blocks_cut += self.cut_before(window_end)?;
+            let cut = self.cut_before(window_end)?;
+            report.blocks_cut += cut;
+            if cut == 0 {
+                break;
+            }
         }
         report.blocks_compacted += self.compact()?;
         report.blocks_deleted += self.apply_retention(now_ms)?;
@@ -299,9 +307,9 @@ impl Db {
                         groups.entry(w).or_default().push(b.clone());
                     }
                 }
-                let ready = groups
-                    .into_iter()
-                    .find(|(w, bs)| bs.len() > 1 && (w + 1) * range <= head_min);
+                let ready = groups.into_iter().find(|(w, bs)| {
+                    bs.len() > 1 && w.saturating_add(1).saturating_mul(*range) <= head_min
+                });
                 let Some((_, inputs)) = ready else { break };
                 let Some(meta) =
                     compact::merge_blocks(&inputs, &self.blocks_dir(), level as u32 + 2)?
@@ -602,6 +610,76 @@ mod tests {
             .into_iter()
             .map(|s| (s.labels.to_string(), s.samples().unwrap().collect()))
             .collect()
+    }
+
+    #[test]
+    fn future_samples_are_refused_and_maintenance_survives_the_end_of_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_800_000_000_000;
+        // A store from before future samples were refused holds one at the
+        // end of time: maintenance must neither overflow nor spin.
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        db.append(
+            &[write("edge", "a", &[(now, 1.0), (i64::MAX, 2.0)])],
+            AppendMode::Live,
+            now,
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let r = db.maintain(now).unwrap();
+            assert!(r.blocks_cut <= 2, "{r:?}");
+        }
+        drop(db);
+        let mut opts = DbOptions::default();
+        opts.head.max_future_ms = 600_000;
+        let db = Db::open(dir.path(), opts).unwrap();
+        let out = db
+            .append(
+                &[write("later", "a", &[(now + 700_000, 1.0), (now, 2.0)])],
+                AppendMode::Backfill,
+                now,
+            )
+            .unwrap();
+        assert_eq!(out.appended, 1);
+        assert_eq!(out.errors[0].reason, RejectReason::TooFarInFuture);
+        assert!(out.errors[0].message.contains("too far in the future"));
+    }
+
+    #[test]
+    fn series_limits_refuse_new_series_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = DbOptions::default();
+        opts.head.limits.max_global_series = 3;
+        opts.head.limits.max_global_series_per_metric = 2;
+        let db = Db::open(dir.path(), opts).unwrap();
+        let out = db
+            .append(
+                &[
+                    write("a", "1", &[(1000, 1.0)]),
+                    write("a", "2", &[(1000, 1.0)]),
+                    write("a", "3", &[(1000, 1.0)]),
+                    write("b", "1", &[(1000, 1.0)]),
+                    write("c", "1", &[(1000, 1.0)]),
+                ],
+                AppendMode::Live,
+                1000,
+            )
+            .unwrap();
+        assert_eq!(out.appended, 3);
+        let reasons: Vec<RejectReason> = out.errors.iter().map(|e| e.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                RejectReason::SeriesPerMetricLimit,
+                RejectReason::SeriesLimit
+            ]
+        );
+        assert!(out.errors[1].message.contains("limits.max_global_series"));
+        // Series that exist still take samples.
+        let out = db
+            .append(&[write("a", "1", &[(2000, 1.0)])], AppendMode::Live, 2000)
+            .unwrap();
+        assert_eq!((out.appended, out.errors.len()), (1, 0));
     }
 
     #[test]

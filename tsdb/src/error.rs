@@ -8,6 +8,8 @@ pub enum RejectReason {
     OutOfOrder,
     DuplicateTimestamp,
     TooOld,
+    /// Further ahead of the clock than `creation_grace_period` allows.
+    TooFarInFuture,
     MissingMetricName,
     InvalidMetricName,
     InvalidLabelName,
@@ -16,13 +18,18 @@ pub enum RejectReason {
     LabelNameTooLong,
     LabelValueTooLong,
     TooManySeries,
+    /// The head holds `limits.max_global_series` series already.
+    SeriesLimit,
+    /// The metric has `limits.max_global_series_per_metric` series already.
+    SeriesPerMetricLimit,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::OutOfOrder,
         RejectReason::DuplicateTimestamp,
         RejectReason::TooOld,
+        RejectReason::TooFarInFuture,
         RejectReason::MissingMetricName,
         RejectReason::InvalidMetricName,
         RejectReason::InvalidLabelName,
@@ -31,6 +38,8 @@ impl RejectReason {
         RejectReason::LabelNameTooLong,
         RejectReason::LabelValueTooLong,
         RejectReason::TooManySeries,
+        RejectReason::SeriesLimit,
+        RejectReason::SeriesPerMetricLimit,
     ];
 
     /// The `reason` label value used in self-metrics.
@@ -39,6 +48,7 @@ impl RejectReason {
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::DuplicateTimestamp => "duplicate_timestamp",
             RejectReason::TooOld => "too_old",
+            RejectReason::TooFarInFuture => "too_far_in_future",
             RejectReason::MissingMetricName => "missing_metric_name",
             RejectReason::InvalidMetricName => "invalid_metric_name",
             RejectReason::InvalidLabelName => "invalid_label_name",
@@ -47,6 +57,8 @@ impl RejectReason {
             RejectReason::LabelNameTooLong => "label_name_too_long",
             RejectReason::LabelValueTooLong => "label_value_too_long",
             RejectReason::TooManySeries => "too_many_series",
+            RejectReason::SeriesLimit => "per_user_series_limit",
+            RejectReason::SeriesPerMetricLimit => "per_metric_series_limit",
         }
     }
 }

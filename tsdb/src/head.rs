@@ -102,6 +102,10 @@ pub struct HeadOptions {
     pub out_of_order_window_ms: i64,
     /// Samples older than now minus this are refused (ms; 0 = keep forever).
     pub retention_ms: i64,
+    /// Samples newer than now plus this are refused (ms; 0 = no limit): one
+    /// sample at the end of time would make every later live write to its
+    /// series out of order.
+    pub max_future_ms: i64,
     pub wal_segment_size: u64,
     /// Where frozen chunks are written to keep them out of memory
     /// (`None`: keep them in memory).
@@ -114,6 +118,7 @@ impl Default for HeadOptions {
             limits: Limits::default(),
             out_of_order_window_ms: 0,
             retention_ms: 0,
+            max_future_ms: 0,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
             chunks_dir: None,
         }
@@ -864,6 +869,41 @@ impl Head {
         Ok(())
     }
 
+    /// Refuses a new series past the head's series limits. Checked under
+    /// the index's read lock before the series is created, so writers
+    /// running at once can overshoot by the series they create together.
+    fn check_series_limits(&self, labels: LabelsRef<'_>) -> Result<(), (RejectReason, String)> {
+        let lim = &self.opts.limits;
+        if lim.max_global_series == 0 && lim.max_global_series_per_metric == 0 {
+            return Ok(());
+        }
+        let index = self.read_index();
+        if lim.max_global_series > 0 && index.series.len() >= lim.max_global_series {
+            return Err((
+                RejectReason::SeriesLimit,
+                format!(
+                    "the store holds {} series, its limit (limits.max_global_series)",
+                    lim.max_global_series
+                ),
+            ));
+        }
+        if lim.max_global_series_per_metric > 0 {
+            let name = labels.get(crate::labels::METRIC_NAME).unwrap_or("");
+            if index.postings.count(crate::labels::METRIC_NAME, name)
+                >= lim.max_global_series_per_metric
+            {
+                return Err((
+                    RejectReason::SeriesPerMetricLimit,
+                    format!(
+                        "metric {name:?} has {} series, its limit (limits.max_global_series_per_metric)",
+                        lim.max_global_series_per_metric
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Creates the series (or finds it, if another writer just did); a new
     /// series is logged before it can be found, so no sample record can
     /// ever precede its series record. Lock order everywhere: WAL, then
@@ -986,7 +1026,10 @@ impl Head {
             }
         }
         for (ss, h) in missing {
-            if let Err((reason, msg)) = self.validate(ss.labels) {
+            if let Err((reason, msg)) = self
+                .validate(ss.labels)
+                .and_then(|()| self.check_series_limits(ss.labels))
+            {
                 self.reject(
                     &mut outcome,
                     reason,
@@ -1004,6 +1047,11 @@ impl Head {
             now_ms.saturating_sub(self.opts.retention_ms)
         } else {
             Timestamp::MIN
+        };
+        let max_allowed = if self.opts.max_future_ms > 0 {
+            now_ms.saturating_add(self.opts.max_future_ms)
+        } else {
+            Timestamp::MAX
         };
         // Which targets share a series (computed before taking the WAL lock).
         let (mut slot_of, mut slot_series) = lock_slots(&targets);
@@ -1062,6 +1110,10 @@ impl Head {
             for sample in ss.samples {
                 if sample.t < min_allowed {
                     self.reject(&mut outcome, RejectReason::TooOld, format!("sample at {} is older than retention allows ({min_allowed}) for series {}", sample.t, ss.labels), 1);
+                    continue;
+                }
+                if sample.t > max_allowed {
+                    self.reject(&mut outcome, RejectReason::TooFarInFuture, format!("sample at {} is too far in the future: more than {} ms ahead of the server's clock ({now_ms}; limits.creation_grace_period), for series {}", sample.t, self.opts.max_future_ms, ss.labels), 1);
                     continue;
                 }
                 if shared {

@@ -26,6 +26,7 @@ pub mod memo;
 pub mod postings;
 mod prefetch;
 pub mod querier;
+pub mod quote;
 mod regex_cache;
 pub mod row_group_cache;
 pub mod sample;

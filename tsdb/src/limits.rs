@@ -7,6 +7,12 @@ pub struct Limits {
     pub max_label_name_length: usize,
     pub max_label_value_length: usize,
     pub max_series_per_write: usize,
+    /// Series the head may hold; new ones past it are refused (Mimir's
+    /// `max_global_series_per_user`).
+    pub max_global_series: usize,
+    /// Series one metric name may have in the head (Mimir's
+    /// `max_global_series_per_metric`).
+    pub max_global_series_per_metric: usize,
 }
 
 impl Default for Limits {
@@ -16,6 +22,8 @@ impl Default for Limits {
             max_label_name_length: 256,
             max_label_value_length: 4096,
             max_series_per_write: 100_000,
+            max_global_series: 0,
+            max_global_series_per_metric: 0,
         }
     }
 }

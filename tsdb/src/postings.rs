@@ -58,6 +58,14 @@ impl MemPostings {
         self.all.len()
     }
 
+    /// Series with label `name="value"`.
+    pub fn count(&self, name: &str, value: &str) -> usize {
+        self.by_label
+            .get(name)
+            .and_then(|values| values.get(value))
+            .map_or(0, Vec::len)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.all.is_empty()
     }

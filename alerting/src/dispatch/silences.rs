@@ -82,6 +82,15 @@ fn new_id(now: i64, n: usize) -> String {
     )
 }
 
+/// Largest silence (as JSON): Alertmanager's `--silences.max-silence-size-bytes`.
+pub const MAX_SILENCE_BYTES: usize = 8 << 10;
+/// Most active and pending silences: Alertmanager's `--silences.max-silences`.
+/// With the size bound it keeps the state file a few MB at most, so
+/// rewriting it whole on each change stays cheap.
+pub const MAX_SILENCES: usize = 1000;
+/// How long an expired silence stays listed (Alertmanager's `--data.retention`).
+pub const EXPIRED_KEPT_MS: i64 = 120 * 3600 * 1000;
+
 impl Silences {
     /// Silences kept in `path` (none when absent); `None`: memory only.
     pub fn open(path: Option<PathBuf>) -> Result<Silences, String> {
@@ -102,7 +111,7 @@ impl Silences {
     fn save(&self, list: &[Silence]) -> Result<(), String> {
         let Some(p) = &self.path else { return Ok(()) };
         let tmp = p.with_extension("tmp");
-        let text = serde_json::to_string_pretty(list).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(list).map_err(|e| e.to_string())?;
         let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
@@ -111,7 +120,14 @@ impl Silences {
     }
 
     /// Creates (or, with a known id, updates) a silence; returns its id.
+    /// Expired silences past [`EXPIRED_KEPT_MS`] are dropped on the way.
     pub fn put(&self, mut s: Silence, now: i64) -> Result<String, String> {
+        let size = serde_json::to_string(&s).map_or(usize::MAX, |t| t.len());
+        if size > MAX_SILENCE_BYTES {
+            return Err(format!(
+                "silence invalid: {size} bytes (matchers, comment and creator), over the limit of {MAX_SILENCE_BYTES}"
+            ));
+        }
         if s.matchers.is_empty() {
             return Err("silence invalid: at least one matcher required".into());
         }
@@ -131,7 +147,14 @@ impl Silences {
             return Err("silence invalid: end time can't be in the past".into());
         }
         let mut list = lock(&self.list);
+        list.retain(|x| x.ends_at > now - EXPIRED_KEPT_MS);
         if s.id.is_empty() {
+            let live = list.iter().filter(|x| x.state(now) != "expired").count();
+            if live >= MAX_SILENCES {
+                return Err(format!(
+                    "silence invalid: {MAX_SILENCES} silences are active or pending, the limit; expire one first"
+                ));
+            }
             s.id = new_id(now, list.len());
         } else if !list.iter().any(|x| x.id == s.id) {
             return Err(format!("silence {} not found", s.id));

@@ -299,26 +299,15 @@ pub(super) fn call(ctx: &mut Ctx<'_, '_>, name: &str, args: Vec<Value>) -> Resul
         "toTime" => s(humanize_timestamp(num(name, &args)?)),
         "title" => {
             want(name, &args, 1)?;
-            let t = args[0].print();
-            let mut out = String::with_capacity(t.len());
-            let mut start = true;
-            for c in t.chars() {
-                if start && c.is_alphanumeric() {
-                    out.extend(c.to_uppercase());
-                } else {
-                    out.push(c);
-                }
-                start = !(c.is_alphanumeric() || c == '_' || c == '\'');
-            }
-            s(out)
+            s(go_title(&args[0].print()))
         }
         "toUpper" => {
             want(name, &args, 1)?;
-            s(args[0].print().to_uppercase())
+            s(args[0].print().chars().map(go_upper).collect())
         }
         "toLower" => {
             want(name, &args, 1)?;
-            s(args[0].print().to_lowercase())
+            s(args[0].print().chars().map(go_lower).collect())
         }
         "match" => {
             want(name, &args, 2)?;
@@ -486,4 +475,59 @@ pub fn humanize_timestamp(v: f64) -> String {
         rem / 60 % 60,
         rem % 60
     )
+}
+
+/// Go's `unicode.ToUpper`: the simple, one-rune case mapping (`ß` stays
+/// `ß`, where Rust's full mapping gives `SS`).
+fn go_upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower`: one rune for one rune, and `Σ` is always `σ`
+/// (Rust's `str::to_lowercase` gives `ς` at a word's end).
+fn go_lower(c: char) -> char {
+    // Only `İ` lowercases to more than one rune; its simple mapping is the
+    // first of them (`i`).
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// Go's `strings.Title`: the first letter of each word mapped to title
+/// case, words separated as Go's `isSeparator` separates them (any ASCII
+/// other than letters, digits and `_`; Unicode spaces).
+fn go_title(t: &str) -> String {
+    let separator = |c: char| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else {
+            !c.is_alphanumeric() && c.is_whitespace()
+        }
+    };
+    let mut prev_sep = true;
+    t.chars()
+        .map(|c| {
+            let out = if prev_sep { go_upper(c) } else { c };
+            prev_sep = separator(c);
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_functions_map_rune_by_rune_as_go_does() {
+        assert_eq!("straße".chars().map(go_upper).collect::<String>(), "STRAßE");
+        assert_eq!("ΟΔΟΣ".chars().map(go_lower).collect::<String>(), "οδοσ");
+        assert_eq!("İ".chars().map(go_lower).collect::<String>(), "i");
+        assert_eq!(
+            go_title("hello wORLD-foo_bar don't ßx"),
+            "Hello WORLD-Foo_bar Don'T ßx"
+        );
+    }
 }

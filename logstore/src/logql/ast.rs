@@ -135,7 +135,15 @@ pub enum Stage {
     LineFilter(LineFilter),
     /// `| json` (all fields) or `| json a="path"`.
     Json(Vec<(String, Vec<JsonPathPart>)>),
-    Logfmt(Vec<(String, String)>),
+    /// `| logfmt [--strict] [--keep-empty] [name="key", ...]`.
+    Logfmt {
+        params: Vec<(String, String)>,
+        /// Stop at the first malformed pair with `__error__` (otherwise
+        /// malformed tokens are skipped, as Loki 3 does).
+        strict: bool,
+        /// Keep standalone keys (`key` without `=`) with an empty value.
+        keep_empty: bool,
+    },
     Regexp(Regex),
     Pattern(Vec<PatternPart>),
     LabelFilter(LabelFilter),

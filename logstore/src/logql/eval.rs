@@ -28,6 +28,34 @@ pub struct QueryParams {
     pub direction: Direction,
     /// Series a metric query may return.
     pub max_series: usize,
+    /// When to give up: a deadline and a flag the caller sets when nobody
+    /// waits for the answer any more.
+    pub stop: Stop,
+}
+
+/// When a query stops early: past its deadline, or cancelled (the client
+/// went away). Checked before each block, so a query stops within one
+/// block's work (at most 256 lines).
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    pub deadline: Option<std::time::Instant>,
+    pub cancelled: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Stop {
+    pub fn check(&self) -> Result<(), EvalError> {
+        if self
+            .cancelled
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(EvalError::Cancelled);
+        }
+        if self.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            return Err(EvalError::Timeout);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +93,12 @@ pub enum EvalError {
     Limit(String),
     #[error("{0}")]
     Invalid(String),
+    /// The query ran past its deadline (Loki: 503 on a query timeout).
+    #[error("query timed out")]
+    Timeout,
+    /// Nobody waits for the answer any more.
+    #[error("query cancelled")]
+    Cancelled,
 }
 
 pub fn evaluate(
@@ -85,7 +119,9 @@ pub fn evaluate(
                     "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
                 ));
             }
-            match metric(store, m, p, &mut stats)? {
+            let v = metric(store, m, p, &mut stats)?;
+            check_returned_series(&v, p.max_series)?;
+            match v {
                 Value::Scalar(v) => QueryResult::Scalar(v),
                 Value::Matrix(mut s) => {
                     s.retain(|s| !s.points.is_empty());
@@ -154,6 +190,7 @@ fn log_query(
     let mut heap: BinaryHeap<Kept> = BinaryHeap::new();
     let mut seq = 0u64;
     for b in &blocks {
+        p.stop.check()?;
         if heap.len() >= limit {
             let worst = heap.peek().map(|k| k.key.0);
             let done = match worst {
@@ -266,12 +303,29 @@ fn metric(
         }
     }
     .and_then(|v| match v {
-        Value::Matrix(s) if s.len() > p.max_series => Err(EvalError::Limit(format!(
-            "maximum number of series ({}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with a sum by (...)",
-            p.max_series
+        // Inside the query, series may be many more than it returns (a
+        // `| json` of a unique id per line, summed by level), as in Loki;
+        // a bound still keeps one query from taking all memory.
+        Value::Matrix(s) if s.len() > MAX_INTERMEDIATE_SERIES => Err(EvalError::Limit(format!(
+            "maximum number of series ({MAX_INTERMEDIATE_SERIES}) reached inside a single query; add more specific stream selectors or label filters, or reduce the time range"
         ))),
         v => Ok(v),
     })
+}
+
+/// Series a metric query's inner expressions may hold.
+const MAX_INTERMEDIATE_SERIES: usize = 200_000;
+
+/// Loki's `max_query_series`: the series a metric query returns.
+fn check_returned_series(v: &Value, max: usize) -> Result<(), EvalError> {
+    match v {
+        Value::Matrix(s) if s.iter().filter(|s| !s.points.is_empty()).count() > max => {
+            Err(EvalError::Limit(format!(
+                "maximum number of series ({max}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with a sum by (...)"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn group_labels(labels: &Labels, g: Option<&Grouping>) -> Labels {
@@ -305,14 +359,24 @@ fn unwrap_value(u: &Unwrap, labels: &Labels) -> Result<f64, String> {
         UnwrapConv::None => v
             .parse()
             .map_err(|_| format!("cannot parse {v:?} as a number")),
-        UnwrapConv::Duration => super::parser::parse_duration(v)
-            .map(|ns| ns as f64 / 1e9)
-            .or_else(|| v.parse::<f64>().ok())
-            .ok_or_else(|| format!("cannot parse {v:?} as a duration")),
+        // Loki converts with Go's time.ParseDuration and Duration.Seconds.
+        UnwrapConv::Duration => super::parser::go_duration_ns(v)
+            .map(super::parser::go_duration_seconds)
+            .ok_or_else(|| format!("time: invalid duration {v:?}")),
         UnwrapConv::Bytes => {
             super::parser::parse_bytes(v).ok_or_else(|| format!("cannot parse {v:?} as bytes"))
         }
     }
+}
+
+/// Loki's message for a metric query whose series carries `__error__`.
+fn pipeline_error_message(labels: &Labels) -> String {
+    let error = labels.get(ERROR_LABEL).unwrap_or_default();
+    let series: Vec<String> = labels.0.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!(
+        "pipeline error: '{error}' for series: '{{{}}}'.\nUse a label filter to intentionally skip this error. (e.g | __error__!=\"{error}\").\nTo skip all potential errors you can match empty errors.(e.g __error__=\"\")\nThe label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )",
+        series.join(", ")
+    )
 }
 
 fn range(
@@ -338,7 +402,9 @@ fn range(
     let with_labels = pipeline::touches_labels(&r.log.stages) || r.unwrap.is_some();
     let mut samples: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
     let mut any = false;
+    let mut pipeline_error: Option<Labels> = None;
     for b in &blocks {
+        p.stop.check()?;
         stats.blocks += 1;
         // Without label stages every entry of a block has its stream's
         // labels: find their sample list once per block.
@@ -430,17 +496,25 @@ fn range(
             {
                 return;
             }
-            // Samples that still carry an error are not aggregated.
-            if labels.get(ERROR_LABEL).is_some() && r.unwrap.is_some() {
-                return;
-            }
             let key = match &r.grouping {
                 Some(g) => group_labels(&labels.normalized(), Some(g)),
                 None => labels.normalized(),
             };
+            // As in Loki: a series of the range aggregation that still
+            // carries an error fails the query, unless a filter dropped it
+            // (`| __error__=""`) or a grouping left the label out.
+            if key.get(ERROR_LABEL).is_some_and(|e| !e.is_empty()) {
+                if pipeline_error.is_none() {
+                    pipeline_error = Some(key);
+                }
+                return;
+            }
             any = true;
             samples.entry(key).or_default().push((ts, value));
         })?;
+    }
+    if let Some(labels) = pipeline_error {
+        return Err(EvalError::Invalid(pipeline_error_message(&labels)));
     }
     samples.retain(|_, v| !v.is_empty());
     if r.func == RangeFunc::AbsentOverTime {

@@ -7,7 +7,7 @@ mod parser;
 mod pipeline;
 
 pub use eval::{
-    evaluate, Direction, EvalError, QueryParams, QueryResult, QueryStats, Series, Stream,
+    evaluate, Direction, EvalError, QueryParams, QueryResult, QueryStats, Series, Stop, Stream,
 };
 pub use parser::{parse, parse_duration, ParseError};
 pub use pipeline::Labels;

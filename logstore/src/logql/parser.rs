@@ -135,6 +135,95 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     (total.abs() < 9.2e18).then_some(total as i64)
 }
 
+/// Go's `time.ParseDuration` exactly: integer nanoseconds, each fraction
+/// scaled through a float as Go scales it, so `unwrap duration(x)` gives
+/// Loki's values to the last bit. Optional sign; units ns, us, µs, μs, ms,
+/// s, m, h.
+pub fn go_duration_ns(s: &str) -> Option<i64> {
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let int_part = &rest[..int_len];
+        rest = &rest[int_len..];
+        let mut frac: u64 = 0;
+        let mut scale: f64 = 1.0;
+        let mut frac_len = 0;
+        if let Some(r) = rest.strip_prefix('.') {
+            frac_len = r.bytes().take_while(u8::is_ascii_digit).count();
+            let mut overflow = false;
+            for d in r[..frac_len].bytes() {
+                if overflow {
+                    continue;
+                }
+                match frac
+                    .checked_mul(10)
+                    .and_then(|f| f.checked_add(u64::from(d - b'0')))
+                {
+                    Some(f) => {
+                        frac = f;
+                        scale *= 10.0;
+                    }
+                    // Go stops taking digits once they would overflow.
+                    None => overflow = true,
+                }
+            }
+            rest = &r[frac_len..];
+        }
+        if int_len == 0 && frac_len == 0 {
+            return None;
+        }
+        let v: u64 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().ok()?
+        };
+        let unit_len = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit: u64 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        let mut part = v.checked_mul(unit)?;
+        if frac > 0 {
+            part = part.checked_add((frac as f64 * (unit as f64 / scale)) as u64)?;
+        }
+        total = total.checked_add(part)?;
+    }
+    let limit = if neg { 1u64 << 63 } else { (1u64 << 63) - 1 };
+    if total > limit {
+        return None;
+    }
+    Some(if neg {
+        (total as i128).wrapping_neg() as i64
+    } else {
+        total as i64
+    })
+}
+
+/// Seconds of a duration as Go's `Duration.Seconds` computes them.
+pub fn go_duration_seconds(ns: i64) -> f64 {
+    let (sec, nsec) = (ns / 1_000_000_000, ns % 1_000_000_000);
+    sec as f64 + nsec as f64 / 1e9
+}
+
 /// Humanized sizes as Loki's label filters read them (`10KB`, `1.5MiB`).
 pub fn parse_bytes(s: &str) -> Option<f64> {
     let n = s
@@ -273,6 +362,56 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
 }
 
 /// A double-quoted string with Go's escapes; returns it and its length.
+/// Where the tokens first nest deeper than `max`, if they do: every open
+/// parenthesis, brace or bracket is a level, and every operator (binary,
+/// unary, `and`, `or`, `unless`) one more within its group, since a chain
+/// of `n` left-associative operators is a tree `n` deep.
+fn too_deep_at(toks: &[(Tok, usize)], max: usize) -> Option<usize> {
+    let mut groups: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    for (t, at) in toks {
+        match t {
+            Tok::LParen | Tok::LBrace | Tok::LBracket => {
+                groups.push(0);
+                depth += 1;
+            }
+            Tok::RParen | Tok::RBrace | Tok::RBracket => {
+                if let Some(ops) = groups.pop() {
+                    depth -= 1 + ops;
+                }
+            }
+            Tok::Plus
+            | Tok::Minus
+            | Tok::Star
+            | Tok::Slash
+            | Tok::Percent
+            | Tok::Caret
+            | Tok::EqEq
+            | Tok::BangEq
+            | Tok::Gt
+            | Tok::Ge
+            | Tok::Lt
+            | Tok::Le => {
+                if let Some(ops) = groups.last_mut() {
+                    *ops += 1;
+                }
+                depth += 1;
+            }
+            Tok::Ident(w) if matches!(w.as_str(), "and" | "or" | "unless") => {
+                if let Some(ops) = groups.last_mut() {
+                    *ops += 1;
+                }
+                depth += 1;
+            }
+            _ => {}
+        }
+        if depth > max {
+            return Some(*at);
+        }
+    }
+    None
+}
+
 fn lex_quoted(src: &str, at: usize) -> Result<(String, usize), ParseError> {
     let mut out = String::new();
     let mut chars = src[at + 1..].char_indices();
@@ -376,8 +515,29 @@ struct Parser<'a> {
 }
 
 /// Parses a LogQL query.
+/// Deepest nesting a LogQL query may have: the parser, the evaluator and
+/// dropping the tree recurse once per level, so a query of thousands of
+/// parentheses or a chain of thousands of operators would overflow the
+/// stack and abort the process.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Longest regex a query may give (`|~`, `=~`, `regexp`): matching every
+/// line against a huge pattern burns CPU for little use.
+pub const MAX_REGEX_LEN: usize = 8 << 10;
+/// Compiled size a regex may reach (the regex crate's own default is 10 MiB).
+const MAX_REGEX_PROGRAM: usize = 2 << 20;
+
+use tsdb::quote::prefix;
+
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
     let toks = lex(src)?;
+    if let Some(at) = too_deep_at(&toks, MAX_DEPTH) {
+        return Err(error_at(
+            src,
+            at,
+            &format!("query too deeply nested: more than {MAX_DEPTH} levels"),
+        ));
+    }
     let mut p = Parser { src, toks, pos: 0 };
     let expr = if matches!(p.peek(), Tok::LBrace) {
         let log = p.log_expr()?;
@@ -457,12 +617,28 @@ impl Parser<'_> {
     }
 
     fn regex(&self, pattern: &str, anchored: bool) -> Result<Regex, ParseError> {
+        if pattern.len() > MAX_REGEX_LEN {
+            return Err(self.err(&format!(
+                "regex too long: {} bytes, at most {MAX_REGEX_LEN} (starts {:?})",
+                pattern.len(),
+                prefix(pattern, 40)
+            )));
+        }
         let p = if anchored {
             format!("^(?:{pattern})$")
         } else {
             pattern.to_string()
         };
-        Regex::new(&p).map_err(|e| self.err(&format!("invalid regex {pattern:?}: {e}")))
+        regex::RegexBuilder::new(&p)
+            .size_limit(MAX_REGEX_PROGRAM)
+            .build()
+            .map_err(|e| {
+                self.err(&format!(
+                    "invalid regex {:?}: {}",
+                    prefix(pattern, 200),
+                    prefix(&e.to_string(), 400)
+                ))
+            })
     }
 
     fn selector(&mut self) -> Result<Vec<Matcher>, ParseError> {
@@ -590,7 +766,17 @@ impl Parser<'_> {
             let stage = match word.as_str() {
                 "json" => Stage::Json(self.json_params()?),
                 "logfmt" => {
-                    while matches!(self.peek(), Tok::Flag(_)) {
+                    let (mut strict, mut keep_empty) = (false, false);
+                    while let Tok::Flag(f) = self.peek().clone() {
+                        match f.as_str() {
+                            "strict" | "--strict" => strict = true,
+                            "keep-empty" | "--keep-empty" => keep_empty = true,
+                            other => {
+                                return Err(self.err(&format!(
+                                    "unknown logfmt flag {other:?} (--strict, --keep-empty)"
+                                )))
+                            }
+                        }
                         self.next();
                     }
                     let mut params = Vec::new();
@@ -605,7 +791,11 @@ impl Parser<'_> {
                             self.next();
                         }
                     }
-                    Stage::Logfmt(params)
+                    Stage::Logfmt {
+                        params,
+                        strict,
+                        keep_empty,
+                    }
                 }
                 "regexp" => {
                     let at = self.offset();
@@ -1358,6 +1548,48 @@ mod tests {
             assert!(e.contains(want), "{q}: {e}");
             assert!(e.starts_with("parse error at line "), "{q}: {e}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_recurses() {
+        let parens = format!("{}vector(1){}", "(".repeat(5000), ")".repeat(5000));
+        let chain = vec!["vector(1)"; 2000].join(" + ");
+        let negs = format!("{}vector(1)", "-".repeat(20_000));
+        let filters = format!(
+            "{{a=\"b\"}} | {}x=\"1\"{}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        );
+        for q in [parens, chain, negs, filters] {
+            let e = parse(&q).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                e.contains("query too deeply nested: more than 1000 levels"),
+                "{e}"
+            );
+        }
+        let fine = format!("{}vector(1){}", "(".repeat(200), ")".repeat(200));
+        assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn go_durations_are_integer_nanoseconds() {
+        assert_eq!(go_duration_ns("62.6ms"), Some(62_600_000));
+        assert_eq!(go_duration_ns("1h0.5m"), Some(3_630_000_000_000));
+        assert_eq!(go_duration_ns("-1.5s"), Some(-1_500_000_000));
+        assert_eq!(go_duration_ns("0"), Some(0));
+        assert_eq!(go_duration_ns("1.000000001s"), Some(1_000_000_001));
+        assert_eq!(go_duration_ns("1d"), None);
+        assert_eq!(go_duration_ns("."), None);
+        assert_eq!(go_duration_ns("3000000h"), None);
+        // 0.1s + 0.2s is exactly 0.3 s here, where float seconds are not.
+        assert_eq!(
+            go_duration_seconds(go_duration_ns("0.1s").unwrap() + go_duration_ns("0.2s").unwrap()),
+            0.3
+        );
+        assert_eq!(
+            go_duration_seconds(go_duration_ns("62.6ms").unwrap()),
+            0.0626
+        );
     }
 
     #[test]

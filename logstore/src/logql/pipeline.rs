@@ -225,11 +225,33 @@ fn json_path<'v>(v: &'v serde_json::Value, path: &[JsonPathPart]) -> Option<&'v 
     })
 }
 
-/// logfmt pairs, or `Err` naming the problem.
-fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
+/// logfmt pairs, or `Err` naming the problem. Strict, the first malformed
+/// pair is an error; otherwise, as Loki 3 does, a malformed token is
+/// skipped and parsing goes on, so a klog line (`I0101 01:59:40 1 x.go:8]
+/// "Sync done" elapsed="62.6ms"`) still gives `elapsed`. Standalone keys
+/// (no `=`) are kept, with an empty value, only with `keep_empty`.
+fn logfmt_pairs(
+    line: &str,
+    strict: bool,
+    keep_empty: bool,
+) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let b = line.as_bytes();
     let mut i = 0;
+    // Skips to the end of the token at `i` (a quoted string is one token).
+    let skip_token = |mut i: usize| {
+        let mut quoted = false;
+        while i < b.len() {
+            match b[i] {
+                b'"' => quoted = !quoted,
+                b'\\' if quoted => i += 1,
+                b' ' | b'\t' if !quoted => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        i.min(b.len())
+    };
     while i < b.len() {
         while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
             i += 1;
@@ -238,28 +260,38 @@ fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
             break;
         }
         let ks = i;
+        let mut bad_key = false;
         while i < b.len() && b[i] != b'=' && b[i] != b' ' && b[i] != b'\t' {
             if b[i] == b'"' {
-                return Err(format!("unexpected '\"' at byte {i}"));
+                if strict {
+                    return Err(format!("unexpected '\"' at byte {i}"));
+                }
+                bad_key = true;
+                break;
             }
             i += 1;
         }
+        if bad_key {
+            i = skip_token(i);
+            continue;
+        }
         let key = &line[ks..i];
         if i >= b.len() || b[i] != b'=' {
-            out.push((key.to_string(), String::new()));
+            if keep_empty && !key.is_empty() {
+                out.push((key.to_string(), String::new()));
+            }
             continue;
         }
         i += 1;
         let value = if i < b.len() && b[i] == b'"' {
             i += 1;
             let mut v = String::new();
-            loop {
-                let Some(&c) = b.get(i) else {
-                    return Err(format!("unterminated quoted value of {key:?}"));
-                };
+            let mut closed = false;
+            while let Some(&c) = b.get(i) {
                 match c {
                     b'"' => {
                         i += 1;
+                        closed = true;
                         break;
                     }
                     b'\\' => {
@@ -267,7 +299,7 @@ fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
                             Some(b'n') => v.push('\n'),
                             Some(b't') => v.push('\t'),
                             Some(&e) => v.push(e as char),
-                            None => return Err(format!("unterminated quoted value of {key:?}")),
+                            None => break,
                         }
                         i += 2;
                     }
@@ -277,6 +309,12 @@ fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
                         i += ch_len;
                     }
                 }
+            }
+            if !closed {
+                if strict {
+                    return Err(format!("unterminated quoted value of {key:?}"));
+                }
+                break;
             }
             v
         } else {
@@ -393,7 +431,11 @@ pub fn run<'l>(
                         }
                         Err(e) => set_error(l, "JSONParserErr", e.to_string()),
                     },
-                    Stage::Logfmt(params) => match logfmt_pairs(&line) {
+                    Stage::Logfmt {
+                        params,
+                        strict,
+                        keep_empty,
+                    } => match logfmt_pairs(&line, *strict, *keep_empty) {
                         Ok(pairs) if params.is_empty() => {
                             for (k, v) in pairs {
                                 add_parsed(l, stream, sanitize(&k), v);
@@ -579,6 +621,32 @@ mod tests {
         assert!(run_one(r#"{app="api"} |= "a" != "b""#, "ab").is_none());
         assert!(run_one(r#"{app="api"} |~ "(?i)ERROR""#, "an error").is_some());
         assert!(run_one(r#"{app="api"} | logfmt | size > 1KB"#, "size=2kb").is_some());
+    }
+
+    fn logql_parse(q: &str) -> Result<crate::logql::ast::Expr, crate::logql::ParseError> {
+        crate::logql::parse(q)
+    }
+
+    #[test]
+    fn logfmt_skips_malformed_tokens_unless_strict() {
+        let klog =
+            r#"I0101 01:59:40.775266 1 proxier.go:823] "SyncProxyRules complete" elapsed="62.6ms""#;
+        let (_, l) = run_one(r#"{app="api"} | logfmt"#, klog).unwrap();
+        assert!(l.contains(&("elapsed".into(), "62.6ms".into())), "{l:?}");
+        assert!(!l.iter().any(|(n, _)| n == "__error__"), "{l:?}");
+        // Standalone keys are left out unless --keep-empty.
+        assert!(!l.iter().any(|(n, _)| n == "I0101"), "{l:?}");
+        // Kept empty during the pipeline; an empty label is no label in the
+        // result, as in Loki.
+        let (_, l) = run_one(r#"{app="api"} | logfmt --keep-empty"#, klog).unwrap();
+        assert!(l.contains(&("elapsed".into(), "62.6ms".into())), "{l:?}");
+        assert!(logql_parse(r#"{app="api"} | logfmt --lenient"#).is_err());
+        let (_, l) = run_one(r#"{app="api"} | logfmt --strict"#, klog).unwrap();
+        assert!(
+            l.contains(&("__error__".into(), "LogfmtParserErr".into())),
+            "{l:?}"
+        );
+        assert!(!l.iter().any(|(n, _)| n == "elapsed"), "{l:?}");
     }
 
     #[test]

@@ -15,6 +15,10 @@ use std::sync::Arc;
 /// A plain-text error response, as Loki sends them.
 pub(crate) fn text_error(code: StatusCode, msg: impl Into<String>) -> Response {
     let mut msg = msg.into();
+    // Errors may quote the request: never all of it.
+    if msg.len() > 4096 {
+        msg = crate::api::error::clip(&msg, 4096).into_owned();
+    }
     if !msg.ends_with('\n') {
         msg.push('\n');
     }

@@ -10,7 +10,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use logstore::logql::{self, Direction, EvalError, Labels, QueryParams, QueryResult, QueryStats};
+use logstore::logql::{
+    self, Direction, EvalError, Labels, QueryParams, QueryResult, QueryStats, Stop,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Series one metric query may return (Loki's `max_query_series`).
@@ -195,13 +199,12 @@ async fn run(
         ));
     }
     let started = Instant::now();
-    let evaluated = tokio::task::spawn_blocking(move || logql::evaluate(&store, &expr, &params))
-        .await
-        .map_err(|e| LokiError::internal(format!("query task failed: {e}")))?;
-    let (result, stats) = evaluated.map_err(|e| match e {
-        EvalError::Store(s) => LokiError::internal(s.to_string()),
-        EvalError::Limit(m) | EvalError::Invalid(m) => LokiError::bad(m),
-    })?;
+    let evaluated = evaluate_in_slot(st, move |stop| {
+        let params = QueryParams { stop, ..params };
+        logql::evaluate(&store, &expr, &params)
+    })
+    .await?;
+    let (result, stats) = evaluated.map_err(eval_error)?;
     let body = render(&result, instant, &stats, started.elapsed());
     Ok((
         StatusCode::OK,
@@ -209,6 +212,68 @@ async fn run(
         body,
     )
         .into_response())
+}
+
+/// An evaluation error as Loki answers it.
+pub(crate) fn eval_error(e: EvalError) -> LokiError {
+    match e {
+        EvalError::Store(s) => LokiError::internal(s.to_string()),
+        EvalError::Limit(m) | EvalError::Invalid(m) => LokiError::bad(m),
+        EvalError::Timeout => LokiError {
+            code: StatusCode::SERVICE_UNAVAILABLE,
+            msg: "query timed out: the query ran longer than query.timeout".into(),
+        },
+        // Nobody reads this answer: the client has gone.
+        EvalError::Cancelled => LokiError {
+            code: StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            msg: "query cancelled: the client went away".into(),
+        },
+    }
+}
+
+/// Sets its flag when dropped: the request future is dropped when the
+/// client goes away, and the evaluation on its blocking thread sees it.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs a LogQL evaluation as PromQL queries run: it waits for one of
+/// the query slots (`query.max_concurrency`, shared with PromQL) at most
+/// `query.timeout`, evaluates on a blocking thread holding its slot until
+/// the evaluation really ends, and stops at the deadline or when the
+/// client goes away.
+pub(crate) async fn evaluate_in_slot<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(Stop) -> T + Send + 'static,
+) -> Result<T, LokiError> {
+    let timeout = st.query.timeout;
+    let deadline = Instant::now() + timeout;
+    let slot = tokio::time::timeout(timeout, st.query_slots.clone().acquire_owned())
+        .await
+        .map_err(|_| LokiError {
+            code: StatusCode::SERVICE_UNAVAILABLE,
+            msg: "query timed out in query queue".into(),
+        })?
+        .map_err(|_| LokiError {
+            code: StatusCode::SERVICE_UNAVAILABLE,
+            msg: "the server is shutting down".into(),
+        })?;
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
+    let stop = Stop {
+        deadline: Some(deadline),
+        cancelled: Some(cancelled),
+    };
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        f(stop)
+    })
+    .await
+    .map_err(|e| LokiError::internal(format!("query task failed: {e}")))
 }
 
 fn required_query(p: &Params) -> Result<String, LokiError> {
@@ -233,6 +298,7 @@ pub async fn query_range(
             limit: limit(&p)?,
             direction: direction(&p)?,
             max_series: MAX_SERIES,
+            stop: Stop::default(),
         };
         run(&st, &query, params, None).await
     };
@@ -254,6 +320,7 @@ pub async fn query(State(st): State<AppState>, RawQuery(q): RawQuery, body: Byte
             limit: limit(&p)?,
             direction: direction(&p)?,
             max_series: MAX_SERIES,
+            stop: Stop::default(),
         };
         run(&st, &query, params, Some(time)).await
     };

@@ -10,6 +10,7 @@ use crate::api::query_json::write_str;
 use crate::server::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use logstore::logql::{self, ast::Expr, Direction, QueryParams, QueryResult};
 use logstore::LogStore;
@@ -49,12 +50,25 @@ pub async fn tail(
             Some(v) => parse_time("start", v).map_err(LokiError::bad)?,
             None => now_ns() - 3_600_000_000_000,
         };
-        Ok((store, expr, limit, start))
+        // A tail holds its slot for as long as its socket is open.
+        let slot = st.tail_slots.clone().try_acquire_owned().map_err(|_| {
+            let max = st.tail_limit;
+            LokiError {
+                code: StatusCode::TOO_MANY_REQUESTS,
+                msg: format!(
+                    "max concurrent tail requests limit exceeded, count > limit ({} > {max}) (logs.max_concurrent_tail_requests)",
+                    max + 1
+                ),
+            }
+        })?;
+        Ok((store, expr, limit, start, slot))
     })();
+    let timeout = st.query.timeout;
     match setup {
-        Ok((store, expr, limit, start)) => {
-            ws.on_upgrade(move |socket| follow(socket, store, expr, limit, start))
-        }
+        Ok((store, expr, limit, start, slot)) => ws.on_upgrade(move |socket| async move {
+            follow(socket, store, expr, limit, start, timeout).await;
+            drop(slot);
+        }),
         Err(e) => e.into_response(),
     }
 }
@@ -65,6 +79,7 @@ async fn read(
     expr: &Expr,
     from: i64,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Vec<(String, logql::Stream)>, String> {
     let store = store.clone();
     let expr = expr.clone();
@@ -75,6 +90,10 @@ async fn read(
         limit,
         direction: Direction::Forward,
         max_series: 500,
+        stop: logql::Stop {
+            deadline: Some(std::time::Instant::now() + timeout),
+            cancelled: None,
+        },
     };
     let r = tokio::task::spawn_blocking(move || logql::evaluate(&store, &expr, &params))
         .await
@@ -98,13 +117,28 @@ async fn read(
         .collect())
 }
 
-async fn follow(mut socket: WebSocket, store: Arc<LogStore>, expr: Expr, limit: usize, start: i64) {
+async fn follow(
+    mut socket: WebSocket,
+    store: Arc<LogStore>,
+    expr: Expr,
+    limit: usize,
+    start: i64,
+    timeout: Duration,
+) {
     let mut from = start;
     // Entries already sent at time `from`, by stream key and line.
     let mut sent_at_from: HashSet<(String, String)> = HashSet::new();
     let mut first = true;
     loop {
-        let streams = match read(&store, &expr, from, if first { limit } else { MAX_LIMIT }).await {
+        let streams = match read(
+            &store,
+            &expr,
+            from,
+            if first { limit } else { MAX_LIMIT },
+            timeout,
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => {
                 let _ = socket.send(Message::Close(None)).await;
