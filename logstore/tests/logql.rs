@@ -322,3 +322,101 @@ fn a_query_stops_at_its_deadline_or_when_cancelled() {
     ));
     assert!(evaluate(&store, &expr, &params(Stop::default())).is_ok());
 }
+
+/// A store holding 1 200 JSON lines, each with a unique id, a level and a
+/// took field that is sometimes not a number.
+fn json_fixture() -> (tempfile::TempDir, LogStore, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), LogStoreOptions::default()).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let t0 = (now / SEC - 600) * SEC;
+    let entries: Vec<Entry> = (0..1200)
+        .map(|i| {
+            let level = ["info", "warn", "error"][i % 3];
+            let took = if i % 100 == 7 { "\"n/a\"".to_string() } else { format!("\"{}ms\"", i % 50) };
+            Entry::new(
+                t0 + i as i64 * 100_000_000,
+                format!(r#"{{"id":"req-{i}","level":"{level}","took":{took}}}"#),
+            )
+        })
+        .collect();
+    store
+        .push(vec![PushStream {
+            labels: LabelSet::from_pairs(&[("container", "api")]),
+            entries,
+        }])
+        .unwrap();
+    (dir, store, t0)
+}
+
+#[test]
+fn max_series_limits_what_a_query_returns_not_what_it_holds_inside() {
+    let (_dir, store, t0) = json_fixture();
+    let end = t0 + 200 * SEC;
+    // 1 200 series inside (a unique id each), three returned: Loki answers.
+    let r = run(
+        &store,
+        r#"sum by (level) (count_over_time({container="api"} | json [5m]))"#,
+        end,
+        end,
+        SEC,
+        100,
+        Direction::Backward,
+    );
+    let got = points(&r);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got.iter().map(|(_, v)| v[0]).sum::<f64>(), 1200.0);
+    // Returning them all is over the limit of 500.
+    let expr = parse(r#"count_over_time({container="api"} | json [5m])"#).unwrap();
+    let p = QueryParams {
+        start: end,
+        end,
+        step_ns: SEC,
+        limit: 100,
+        direction: Direction::Backward,
+        max_series: 500,
+        stop: Default::default(),
+    };
+    let e = evaluate(&store, &expr, &p).unwrap_err().to_string();
+    assert!(e.contains("maximum number of series (500)"), "{e}");
+}
+
+#[test]
+fn unwrap_errors_fail_the_query_unless_filtered() {
+    let (_dir, store, t0) = json_fixture();
+    let end = t0 + 200 * SEC;
+    let p = |q: &str| {
+        let expr = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let p = QueryParams {
+            start: end,
+            end,
+            step_ns: SEC,
+            limit: 100,
+            direction: Direction::Backward,
+            max_series: 500,
+            stop: Default::default(),
+        };
+        evaluate(&store, &expr, &p).map(|r| r.0)
+    };
+    let e = p(r#"sum(max_over_time({container="api"} | json | unwrap duration(took) [5m]))"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("pipeline error: 'SampleExtractionErr' for series: "), "{e}");
+    assert!(e.contains("__error__=\"\""), "{e}");
+    // Filtered after the unwrap: the bad samples are left out.
+    let r = p(r#"max(max_over_time({container="api"} | json | unwrap duration(took) | __error__="" [5m]))"#)
+        .unwrap();
+    assert_eq!(points(&r)[0].1, vec![0.049]);
+    // A parser error left on a series fails it the same way.
+    let e = p(r#"count_over_time({container="api"} | logfmt --strict [5m])"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("pipeline error: 'LogfmtParserErr'"), "{e}");
+    // Dropped, the error label no longer names a series: no error.
+    let r = p(r#"count_over_time({container="api"} | logfmt --strict | drop __error__, __error_details__ [5m])"#)
+        .unwrap();
+    assert_eq!(points(&r)[0].1, vec![1200.0]);
+}
