@@ -54,6 +54,11 @@ struct Cli {
     #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
     log_level: String,
 
+    /// Log line format: text (colour only on a terminal) or json (one
+    /// object per line, for kubectl logs and log shippers)
+    #[arg(long, global = true, default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
+
     /// All-in-one: do not run the built-in agent that collects this host's
     /// node metrics and Vigil's own /metrics
     #[arg(long, global = true)]
@@ -61,6 +66,12 @@ struct Cli {
 
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,11 +134,19 @@ fn main() -> anyhow::Result<()> {
     // Colour only for a person at a terminal: `kubectl logs` and log
     // shippers would store the escapes.
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
 
     if let Some(Command::Query(args)) = &cli.command {
         let addr = cli.listen_addr.as_deref().unwrap_or("127.0.0.1:9090");

@@ -336,7 +336,11 @@ fn json_fixture() -> (tempfile::TempDir, LogStore, i64) {
     let entries: Vec<Entry> = (0..1200)
         .map(|i| {
             let level = ["info", "warn", "error"][i % 3];
-            let took = if i % 100 == 7 { "\"n/a\"".to_string() } else { format!("\"{}ms\"", i % 50) };
+            let took = if i % 100 == 7 {
+                "\"n/a\"".to_string()
+            } else {
+                format!("\"{}ms\"", i % 50)
+            };
             Entry::new(
                 t0 + i as i64 * 100_000_000,
                 format!(r#"{{"id":"req-{i}","level":"{level}","took":{took}}}"#),
@@ -404,7 +408,10 @@ fn unwrap_errors_fail_the_query_unless_filtered() {
     let e = p(r#"sum(max_over_time({container="api"} | json | unwrap duration(took) [5m]))"#)
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("pipeline error: 'SampleExtractionErr' for series: "), "{e}");
+    assert!(
+        e.starts_with("pipeline error: 'SampleExtractionErr' for series: "),
+        "{e}"
+    );
     assert!(e.contains("__error__=\"\""), "{e}");
     // Filtered after the unwrap: the bad samples are left out.
     let r = p(r#"max(max_over_time({container="api"} | json | unwrap duration(took) | __error__="" [5m]))"#)
