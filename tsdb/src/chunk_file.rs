@@ -191,6 +191,19 @@ impl ChunkFiles {
         Ok(chunk)
     }
 
+    /// Deletes the segment being appended to when no chunk refers to it
+    /// any more (after a cut or a flush emptied the head), so an idle head
+    /// keeps no chunk file; the next write starts a new one.
+    pub fn release_idle(&self) {
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if cur
+            .as_ref()
+            .is_some_and(|w| Arc::strong_count(&w.segment) == 1)
+        {
+            *cur = None;
+        }
+    }
+
     /// Segment files currently on disk.
     pub fn segment_count(&self) -> usize {
         std::fs::read_dir(&self.dir)
@@ -228,5 +241,20 @@ mod tests {
         );
         assert!(files.write(&[0u8; 101]).is_err());
         assert!(files.write(&[]).is_err());
+    }
+
+    #[test]
+    fn the_segment_being_written_is_released_once_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ChunkFiles::with_segment_size(dir.path(), 1024).unwrap();
+        let c = files.write(b"abc").unwrap();
+        files.release_idle();
+        assert_eq!(files.segment_count(), 1, "a live chunk keeps its segment");
+        drop(c);
+        files.release_idle();
+        assert_eq!(files.segment_count(), 0);
+        let c = files.write(b"def").unwrap();
+        assert_eq!(c.bytes(), b"def");
+        assert_eq!(files.segment_count(), 1);
     }
 }

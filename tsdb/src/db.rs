@@ -260,13 +260,16 @@ impl Db {
         let n = added.len();
         self.swap_blocks(added, &[]);
         self.head.apply_cut(&plan)?;
+        let (items, n_blocks) = (plan.items.len(), n);
+        drop(plan);
+        self.head.release_idle_chunk_files();
         self.counters
             .blocks_cut
             .fetch_add(n as u64, Ordering::Relaxed);
         tracing::info!(
             before,
-            blocks = n,
-            series = plan.items.len(),
+            blocks = n_blocks,
+            series = items,
             "head data persisted"
         );
         Ok(n)
@@ -643,6 +646,37 @@ mod tests {
         assert_eq!(out.appended, 1);
         assert_eq!(out.errors[0].reason, RejectReason::TooFarInFuture);
         assert!(out.errors[0].message.contains("too far in the future"));
+    }
+
+    #[test]
+    fn a_flush_leaves_no_head_chunk_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let samples: Vec<(i64, f64)> = (0..2000).map(|i| (i * 15_000, i as f64)).collect();
+        db.append(
+            &[write("busy", "a", &samples)],
+            AppendMode::Live,
+            30_000_000,
+        )
+        .unwrap();
+        let files = || {
+            std::fs::read_dir(dir.path().join("chunks_head"))
+                .unwrap()
+                .count()
+        };
+        assert!(files() > 0, "frozen chunks went to a file");
+        db.flush_head().unwrap();
+        assert_eq!(files(), 0, "the emptied head keeps no chunk file");
+        assert_eq!(
+            all_samples(
+                &db,
+                &[Matcher::equal("__name__", "busy")],
+                TimeRange::new(0, i64::MAX)
+            )[0]
+            .1
+            .len(),
+            2000
+        );
     }
 
     #[test]

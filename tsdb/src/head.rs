@@ -707,6 +707,14 @@ impl Head {
     /// held only to remove empty series and to list obsolete files, and the
     /// checkpoint is written and fsynced without it (appends only touch the
     /// current segment, which the plan started after everything it took).
+    /// Deletes the head chunk file being written when nothing in it is
+    /// live (call after a cut plan is dropped: it names chunks).
+    pub fn release_idle_chunk_files(&self) {
+        if let Some(f) = &self.chunk_files {
+            f.release_idle();
+        }
+    }
+
     pub fn apply_cut(&self, plan: &CutPlan) -> Result<(), TsdbError> {
         for item in &plan.items {
             let mut d = lock(&item.series.data);
