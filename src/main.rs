@@ -17,6 +17,7 @@ mod ingest;
 mod local_agent;
 mod logs_cli;
 mod metric_metadata;
+mod own_log;
 mod query_cli;
 mod rules;
 mod selector;
@@ -134,17 +135,29 @@ fn main() -> anyhow::Result<()> {
     // Colour only for a person at a terminal: `kubectl logs` and log
     // shippers would store the escapes.
     use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
+    // All-in-one also stores its own log in its log store (own_log.rs).
+    let own_log: own_log::Sink = Default::default();
+    let own = own_log::OwnLogLayer::new(own_log.clone());
     match cli.log_format {
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
+            .with(own)
             .init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .with(own)
             .init(),
     }
 
@@ -188,6 +201,7 @@ fn main() -> anyhow::Result<()> {
         .then_some(config.local_agent.scrape_interval);
     let settings = server::ServerSettings {
         local_agent,
+        own_log,
         listen_addr: cli
             .listen_addr
             .clone()

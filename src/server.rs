@@ -121,6 +121,8 @@ pub struct ServerSettings {
     /// Run the built-in agent for this host at this scrape interval
     /// (all-in-one).
     pub local_agent: Option<std::time::Duration>,
+    /// Where Vigil's own log events go; stored when the local agent runs.
+    pub own_log: crate::own_log::Sink,
 }
 
 pub fn router(state: AppState, max_body: usize, access: crate::access_log::AccessLog) -> Router {
@@ -447,6 +449,8 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     );
     let agent = match settings.local_agent {
         Some(interval) => {
+            let host = collector::node::hostname().unwrap_or_else(|| "localhost".into());
+            crate::own_log::start(&settings.own_log, logs.clone(), host);
             let dir = settings.data_dir.join("local-agent");
             match tokio::task::block_in_place(|| crate::local_agent::start(local, interval, &dir)) {
                 Ok(a) => Some(a),

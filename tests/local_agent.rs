@@ -106,3 +106,71 @@ fn all_in_one_collects_its_host_and_itself() {
         "but it was stored"
     );
 }
+
+fn log_lines(v: &Vigil, selector: &str) -> usize {
+    let (code, body) = get_json(&v.url(&format!(
+        "/loki/api/v1/query_range?limit=100&query={}",
+        common::enc(selector)
+    )));
+    assert_eq!(code, 200, "{body}");
+    body["data"]["result"].as_array().map_or(0, |streams| {
+        streams
+            .iter()
+            .map(|s| s["values"].as_array().map_or(0, Vec::len))
+            .sum()
+    })
+}
+
+/// A fresh all-in-one shows logs at once: Vigil's own, this host's
+/// `/var/log/*.log` and its systemd journal (through journalctl; a fake
+/// one here, first on PATH, prints one entry and follows).
+#[test]
+fn all_in_one_ships_its_own_and_its_hosts_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // What this host has decides what is checked, before anything runs.
+    let var_log_files = std::fs::read_dir("/var/log")
+        .map(|d| {
+            d.flatten().any(|e| {
+                e.file_name().to_string_lossy().ends_with(".log")
+                    && e.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
+            })
+        })
+        .unwrap_or(false);
+    let has_journal = ["/run/log/journal", "/var/log/journal"]
+        .iter()
+        .any(|d| std::path::Path::new(d).is_dir());
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let fake = bin.join("journalctl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nnow=$(date +%s%6N)\necho \"{\\\"__CURSOR\\\":\\\"c1\\\",\\\"__REALTIME_TIMESTAMP\\\":\\\"$now\\\",\\\"MESSAGE\\\":\\\"hello from the journal\\\",\\\"PRIORITY\\\":\\\"4\\\",\\\"_SYSTEMD_UNIT\\\":\\\"fake.service\\\"}\"\nexec sleep 60\n",
+    )
+    .expect("fake journalctl");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = std::env::var("PATH").unwrap_or_default();
+    // The only test in this file that starts a child with this PATH.
+    std::env::set_var("PATH", format!("{}:{path}", bin.display()));
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(&cfg, "local_agent:\n  scrape_interval: 1s\n").expect("write config");
+    let v = Vigil::start(
+        &dir.path().join("data"),
+        &["--local-agent", "--config", cfg.to_str().unwrap_or("")],
+    );
+    std::env::set_var("PATH", path);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut wanted = vec![r#"{job="vigil"}"#];
+    if var_log_files {
+        wanted.push(r#"{job="varlogs"}"#);
+    }
+    if has_journal {
+        wanted.push(r#"{job="systemd-journal", unit="fake.service", level="warning"} |= "hello from the journal""#);
+    }
+    for selector in wanted {
+        while log_lines(&v, selector) == 0 {
+            assert!(Instant::now() < deadline, "no lines for {selector}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}

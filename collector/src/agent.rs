@@ -108,6 +108,10 @@ impl StopSignal {
         *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cond.notify_all();
     }
+
+    fn is_stopped(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 type StatusMap = Arc<Mutex<BTreeMap<(String, String), TargetStatus>>>;
@@ -293,6 +297,8 @@ pub struct Agent {
     scrapers: Vec<JoinHandle<()>>,
     /// The container log reader, when `logs` is configured.
     log_reader: Option<JoinHandle<()>>,
+    /// The journal reader, when `logs.journal` is configured.
+    journal_reader: Option<JoinHandle<()>>,
     log_counters: Arc<LogCounters>,
     reporter: Option<JoinHandle<()>>,
     shippers: Vec<(Arc<Shipper>, Vec<JoinHandle<()>>)>,
@@ -334,6 +340,7 @@ impl Agent {
             Arc::new(shippers.iter().map(|(s, _)| Arc::clone(s)).collect());
         let stop = Arc::new(StopSignal::default());
         let mut log_reader = None;
+        let mut journal_reader = None;
         let log_counters: Arc<LogCounters> = Arc::default();
         if let Some(logs) = &cfg.logs {
             let mut push = logs.push.clone();
@@ -384,6 +391,18 @@ impl Agent {
                         .map_err(|e| AgentError::Logs(format!("pod_labels: {e}")))?;
                 reader.with_pod_labels(Box::new(source))
             };
+            if let Some(j) = &logs.journal {
+                let (sh, st, every) = (Arc::clone(&shipper), Arc::clone(&stop), logs.poll_interval);
+                let counters = Arc::clone(&log_counters);
+                let (j, host, cursor) = (j.clone(), node.clone(), data_dir.join("journal-cursor"));
+                journal_reader = Some(
+                    std::thread::Builder::new()
+                        .name("journal".into())
+                        .spawn(move || {
+                            run_journal(&j, &host, &cursor, &sh, &st, every, &counters)
+                        })?,
+                );
+            }
             let (sh, st, every) = (Arc::clone(&shipper), Arc::clone(&stop), logs.poll_interval);
             let counters = Arc::clone(&log_counters);
             log_reader = Some(
@@ -449,6 +468,7 @@ impl Agent {
             stop,
             scrapers,
             log_reader,
+            journal_reader,
             log_counters,
             reporter,
             shippers,
@@ -536,7 +556,7 @@ impl Agent {
             let n = targets.iter().filter(|t| t.health == h).count();
             out.sample("vigil_agent_targets", &[("health", h.as_str())], n as f64);
         }
-        if self.log_reader.is_some() {
+        if self.log_reader.is_some() || self.journal_reader.is_some() {
             let c = &self.log_counters;
             let families: [(&str, &str, Kind, &AtomicU64); 4] = [
                 (
@@ -580,6 +600,9 @@ impl Agent {
             let _ = h.join();
         }
         if let Some(h) = self.log_reader {
+            let _ = h.join();
+        }
+        if let Some(h) = self.journal_reader {
             let _ = h.join();
         }
         if let Some(r) = self.reporter {
@@ -666,6 +689,70 @@ fn run_logs(
             }
         }
         if stop.wait_until(Instant::now() + every) {
+            return;
+        }
+    }
+}
+
+/// Until the agent stops: follow the journal, queue its entries as push
+/// bodies and save the cursor of the last one queued. journalctl that ends
+/// (or is missing) is started again after a pause.
+fn run_journal(
+    cfg: &crate::logs::journal::JournalConfig,
+    host: &str,
+    cursor_file: &std::path::Path,
+    shipper: &Shipper,
+    stop: &StopSignal,
+    every: Duration,
+    counters: &LogCounters,
+) {
+    use crate::logs::journal::{to_streams, JournalReader};
+    const RETRY: Duration = Duration::from_secs(30);
+    loop {
+        let mut reader = match JournalReader::start(cfg, host, cursor_file) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(journalctl = %cfg.journalctl.display(), "cannot read the journal: {e}");
+                if stop.wait_until(Instant::now() + RETRY) {
+                    return;
+                }
+                continue;
+            }
+        };
+        loop {
+            let entries = match reader.poll(every, 10_000) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("{e}; starting it again in {RETRY:?}");
+                    break;
+                }
+            };
+            if let Some(last) = entries.last().map(|e| e.cursor.clone()) {
+                let n = entries.len() as u64;
+                let bytes: usize = entries.iter().map(|e| e.line.len()).sum();
+                let mut queued = true;
+                for part in split_streams(to_streams(entries), PUSH_BODY_BYTES) {
+                    let k: u64 = part.iter().map(|s| s.entries.len() as u64).sum();
+                    if let Err(e) =
+                        shipper.push_body(&crate::logs::push::encode_push_body(&part), k)
+                    {
+                        tracing::error!("cannot queue {k} journal entries: {e}");
+                        queued = false;
+                    }
+                }
+                counters.entries.fetch_add(n, Ordering::Relaxed);
+                counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                if queued {
+                    if let Err(e) = reader.commit(&last) {
+                        tracing::error!("cannot save the journal cursor: {e}");
+                    }
+                }
+            }
+            if stop.is_stopped() {
+                return;
+            }
+        }
+        if stop.wait_until(Instant::now() + RETRY) {
             return;
         }
     }

@@ -276,6 +276,8 @@ pub struct LogsConfig {
     pub multiline: Option<MultilineConfig>,
     /// The host's own log files too (a glob in the last path element).
     pub paths: Vec<HostLogConfig>,
+    /// The systemd journal too, read through journalctl.
+    pub journal: Option<crate::logs::journal::JournalConfig>,
     /// Pod labels (from the Kubernetes API) copied onto each pod's log
     /// streams, names made valid (`app.kubernetes.io/name` →
     /// `app_kubernetes_io_name`).
@@ -299,6 +301,7 @@ impl Default for LogsConfig {
             max_line_size: 256 << 10,
             multiline: None,
             paths: Vec::new(),
+            journal: None,
             pod_labels: Vec::new(),
             kubernetes: None,
             push: RemoteWriteConfig::default(),

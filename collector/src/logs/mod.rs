@@ -6,6 +6,7 @@
 //! what to keep or drop.
 
 pub mod cri;
+pub mod journal;
 pub mod multiline;
 pub mod pod_labels;
 pub mod pod_path;

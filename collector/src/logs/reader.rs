@@ -207,9 +207,8 @@ impl PodLogReader {
     /// The container log files there are now, in the kubelet's layout.
     fn discover(&mut self) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        let Ok(pods) = std::fs::read_dir(&self.root) else {
-            return out;
-        };
+        // No pod log directory (not a Kubernetes node): host logs still count.
+        let pods = std::fs::read_dir(&self.root).into_iter().flatten();
         for pod in pods.flatten() {
             let Ok(containers) = std::fs::read_dir(pod.path()) else {
                 continue;
