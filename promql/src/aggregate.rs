@@ -387,7 +387,7 @@ fn select_series(
         let mut kv = k.get(step).copied().unwrap_or(f64::NAN);
         if op == "limit_ratio" {
             if kv.is_nan() {
-                return Err(QueryError::exec("Ratio value NaN is NaN"));
+                return Err(QueryError::exec("Ratio value is NaN"));
             }
             // Out of range: capped, with Prometheus 3's warning.
             if !(-1.0..=1.0).contains(&kv) {
@@ -403,7 +403,7 @@ fn select_series(
                 kv = capped;
             }
         } else if kv.is_nan() {
-            return Err(QueryError::exec(format!("parameter value is NaN for {op}")));
+            return Err(QueryError::exec("Parameter value is NaN"));
         } else if kv.abs() >= 9.2e18 {
             return Err(QueryError::exec(format!(
                 "scalar value {} overflows int64",

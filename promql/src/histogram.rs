@@ -146,12 +146,22 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
         if lower_set && upper_set {
             break;
         }
+        // A bucket of infinite width is not interpolated: a bound inside
+        // it takes none of its observations (Prometheus 3).
         if !lower_set && lb < lower && ub > lower {
-            lower_rank = interp(lower);
+            lower_rank = if lb.is_infinite() {
+                bk.count
+            } else {
+                interp(lower)
+            };
             lower_set = true;
         }
         if !upper_set && lb < upper && ub > upper {
-            upper_rank = interp(upper);
+            upper_rank = if lb.is_infinite() {
+                rank
+            } else {
+                interp(upper)
+            };
             upper_set = true;
         }
         if lower_set && upper_set {

@@ -315,6 +315,10 @@ fn apply(name: &str, w: &Window, p0: f64, p1: f64) -> Option<f64> {
         "present_over_time" => 1.0,
         "mad_over_time" => {
             let mut v: Vec<f64> = vals().collect();
+            // A NaN in the window makes the deviation NaN, as in Prometheus.
+            if v.iter().any(|x| x.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, &mut v);
             let mut dev: Vec<f64> = vals().map(|x| (x - median).abs()).collect();
             quantile(0.5, &mut dev)
