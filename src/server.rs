@@ -50,6 +50,36 @@ pub struct AppState {
     rules: Arc<OnceLock<Arc<alerting::RuleManager>>>,
     /// Saved dashboards (`/api/vigil/dashboards`).
     pub dashboards: Arc<crate::dashboard_store::DashboardStore>,
+    /// How the last configuration (re)load went, for runtimeinfo.
+    pub reload: Arc<ReloadStatus>,
+}
+
+/// The outcome of the last configuration load or reload (rule files and
+/// the notifier config), as Prometheus's runtimeinfo reports it.
+pub struct ReloadStatus {
+    state: std::sync::Mutex<(bool, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl ReloadStatus {
+    fn new(at: chrono::DateTime<chrono::Utc>) -> Self {
+        ReloadStatus {
+            state: std::sync::Mutex::new((true, at)),
+        }
+    }
+
+    /// Records a reload: `lastConfigTime` moves only when it succeeded.
+    pub fn record(&self, ok: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 = ok;
+        if ok {
+            s.1 = chrono::Utc::now();
+        }
+    }
+
+    /// (reloadConfigSuccess, lastConfigTime)
+    pub fn get(&self) -> (bool, chrono::DateTime<chrono::Utc>) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl AppState {
@@ -303,12 +333,14 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         targets: Arc::default(),
         metric_metadata: metric_metadata.clone(),
         rules: rules_cell.clone(),
+        reload: Arc::new(ReloadStatus::new(chrono::Utc::now())),
         dashboards: Arc::new(crate::dashboard_store::DashboardStore::new(
             cfg.dashboards_dir
                 .clone()
                 .unwrap_or_else(|| settings.data_dir.join("dashboards")),
         )),
     };
+    let reload_status = state.reload.clone();
     let app = router(state, cfg.limits.max_request_body_bytes, cfg.access_log);
     // SIGINT/SIGTERM is caught from the start (even during WAL replay);
     // the server stops serving only when told, after the local agent has
@@ -438,7 +470,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot load rule files: {e}"))?;
     }
     let _ = rules_cell.set(rule_manager.clone());
-    spawn_sighup_reload(rule_manager.clone());
+    spawn_sighup_reload(rule_manager.clone(), reload_status);
     tracing::info!(%local, "ready");
 
     let fsync = spawn_fsync_loop(db.clone(), cfg.storage.wal_fsync_interval);
@@ -508,7 +540,7 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
 }
 
 /// SIGHUP reloads the rule files, as it does for Prometheus.
-fn spawn_sighup_reload(m: Arc<alerting::RuleManager>) {
+fn spawn_sighup_reload(m: Arc<alerting::RuleManager>, status: Arc<ReloadStatus>) {
     tokio::spawn(async move {
         let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => s,
@@ -519,7 +551,9 @@ fn spawn_sighup_reload(m: Arc<alerting::RuleManager>) {
         };
         while hup.recv().await.is_some() {
             let m = m.clone();
-            match tokio::task::spawn_blocking(move || m.reload()).await {
+            let done = tokio::task::spawn_blocking(move || m.reload()).await;
+            status.record(matches!(done, Ok(Ok(_))));
+            match done {
                 Ok(Ok(n)) => tracing::info!(rules = n, "rule files reloaded on SIGHUP"),
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "reloading rule files failed; the old rules stay")

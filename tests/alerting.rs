@@ -160,8 +160,18 @@ fn rules_fire_reload_and_survive_a_restart() {
         format!("{RULES}      - record: job:up:count\n        expr: count by (job) (up)\n"),
     )
     .expect("rewrite rules");
+    let (_, info) = get_json(&v.url("/api/v1/status/runtimeinfo"));
+    let started_config = info["data"]["lastConfigTime"].clone();
+    std::thread::sleep(Duration::from_millis(1100));
     let (status, text) = common::post(&v.url("/-/reload"), "text/plain", b"");
     assert_eq!(status, 200, "{text}");
+    let (_, info) = get_json(&v.url("/api/v1/status/runtimeinfo"));
+    assert_eq!(info["data"]["reloadConfigSuccess"], true, "{info}");
+    let reloaded_config = info["data"]["lastConfigTime"].clone();
+    assert_ne!(
+        reloaded_config, started_config,
+        "a reload moves lastConfigTime"
+    );
     let (_, body) = get_json(&v.url("/api/v1/rules"));
     assert_eq!(
         body["data"]["groups"][0]["rules"].as_array().map(Vec::len),
@@ -182,6 +192,10 @@ fn rules_fire_reload_and_survive_a_restart() {
     let (status, text) = common::post(&v.url("/-/reload"), "text/plain", b"");
     assert_eq!(status, 500, "{text}");
     assert!(text.contains("group \"x\", rule 1, \"B\""), "{text}");
+    // runtimeinfo shows the failed reload; the last good config time stays.
+    let (_, info) = get_json(&v.url("/api/v1/status/runtimeinfo"));
+    assert_eq!(info["data"]["reloadConfigSuccess"], false, "{info}");
+    assert_eq!(info["data"]["lastConfigTime"], reloaded_config, "{info}");
     let (_, body) = get_json(&v.url("/api/v1/rules"));
     assert_eq!(
         body["data"]["groups"][0]["rules"].as_array().map(Vec::len),
@@ -196,6 +210,14 @@ fn rules_fire_reload_and_survive_a_restart() {
         let (_, body) = get_json(&v.url("/api/v1/rules"));
         body["data"]["groups"][0]["rules"].as_array().map(Vec::len) == Some(3)
     });
+    wait_for(
+        "runtimeinfo to show the SIGHUP reload",
+        Duration::from_secs(10),
+        || {
+            let (_, info) = get_json(&v.url("/api/v1/status/runtimeinfo"));
+            info["data"]["reloadConfigSuccess"] == true
+        },
+    );
 
     // Restart while SlowBurn is pending: its pending time is restored
     // (shifted by the downtime), not started again.

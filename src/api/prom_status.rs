@@ -36,11 +36,12 @@ pub async fn runtimeinfo(State(st): State<AppState>) -> Json<Value> {
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    let (reload_ok, last_config) = st.reload.get();
     success(json!({
         "startTime": st.started_at.to_rfc3339(),
         "CWD": cwd,
-        "reloadConfigSuccess": true,
-        "lastConfigTime": st.started_at.to_rfc3339(),
+        "reloadConfigSuccess": reload_ok,
+        "lastConfigTime": last_config.to_rfc3339(),
         "corruptionCount": 0,
         "goroutineCount": 0,
         "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

@@ -204,7 +204,9 @@ pub async fn reload(State(st): State<AppState>) -> Response {
         )
             .into_response();
     };
-    match tokio::task::spawn_blocking(move || m.reload()).await {
+    let done = tokio::task::spawn_blocking(move || m.reload()).await;
+    st.reload.record(matches!(done, Ok(Ok(_))));
+    match done {
         Ok(Ok(n)) => (StatusCode::OK, format!("reloaded: {n} rules\n")).into_response(),
         Ok(Err(e)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
