@@ -4,8 +4,10 @@ FROM rust:1-bookworm AS build
 RUN rustup target add wasm32-unknown-unknown
 WORKDIR /src
 COPY . .
+# The release profile keeps line tables (for backtraces in development);
+# the image's binary is stripped of them: ~200 MB becomes ~30 MB.
 RUN cargo build --release --locked -p vigil \
- && install -D target/release/vigil /out/vigil
+ && install -D -s target/release/vigil /out/vigil
 
 FROM debian:bookworm-slim
 RUN apt-get update \
