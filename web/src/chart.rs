@@ -281,6 +281,7 @@ fn draw(
     canvas.set_height((css_h * dpr) as u32);
 
     let shown = visible(&props.series, hidden);
+    let series_colors = palette::assign(props.series.iter().map(|s| s.key.as_str()));
     let lines = plotted(&shown, props.stacked);
     let (y0, y1) = y_range(&lines, &props.thresholds, props.stacked || props.bars);
     let (x0, x1) = if props.end > props.start {
@@ -333,7 +334,7 @@ fn draw(
     if props.stacked {
         // Paint the tallest band first so each lower one covers its share.
         for (s, line) in shown.iter().zip(&lines).rev() {
-            let c = rgb(palette::color_for(&s.key));
+            let c = rgb(palette::pick(&series_colors, &s.key));
             let fill = c.mix(1.0).to_rgba();
             let pastel = RGBColor(
                 ((u16::from(fill.0) + 2 * u16::from(colors.background.0)) / 3) as u8,
@@ -353,7 +354,7 @@ fn draw(
     } else if props.bars {
         let half = (props.step.max(1.0)) * 0.45;
         for (s, line) in shown.iter().zip(&lines) {
-            let c = rgb(palette::color_for(&s.key));
+            let c = rgb(palette::pick(&series_colors, &s.key));
             chart
                 .draw_series(
                     line.iter().filter(|p| p.1.is_finite()).map(|&(t, v)| {
@@ -365,7 +366,7 @@ fn draw(
         }
     } else {
         for (s, line) in shown.iter().zip(&lines) {
-            let c = rgb(palette::color_for(&s.key));
+            let c = rgb(palette::pick(&series_colors, &s.key));
             for run in runs(line, props.step) {
                 if run.len() == 1 {
                     chart
@@ -516,7 +517,10 @@ pub fn time_series_chart(props: &ChartProps) -> Html {
         });
     }
 
+    // One panel's series get distinct colours, the same on every refresh.
+    let colors = std::rc::Rc::new(palette::assign(props.series.iter().map(|s| s.key.as_str())));
     let onmousemove = {
+        let colors = colors.clone();
         let layout = layout.clone();
         let tip = tip.clone();
         let drag = drag.clone();
@@ -546,7 +550,7 @@ pub fn time_series_chart(props: &ChartProps) -> Html {
                 time: crate::time::format_datetime(t),
                 name: s.name.clone(),
                 value: unit.format(own),
-                color: palette::css(palette::color_for(&s.key)),
+                color: palette::css(palette::pick(&colors, &s.key)),
             }));
         })
     };
@@ -601,7 +605,7 @@ pub fn time_series_chart(props: &ChartProps) -> Html {
                 })
             };
             let off = hidden.contains(&s.key);
-            let color = palette::css(palette::color_for(&s.key));
+            let color = palette::css(palette::pick(&colors, &s.key));
             html! {
                 <li>
                     <button class={classes!("legend-item", off.then_some("off"))} {onclick}

@@ -32,7 +32,44 @@ fn hash(s: &str) -> u64 {
 }
 
 pub fn color_for(key: &str) -> (u8, u8, u8) {
-    COLORS[(hash(key) % COLORS.len() as u64) as usize]
+    COLORS[preferred(key)]
+}
+
+fn preferred(key: &str) -> usize {
+    (hash(key) % COLORS.len() as u64) as usize
+}
+
+/// Colours for the series of one panel: each takes its own preferred
+/// colour unless another series of the panel has it, then the next free
+/// one, so series side by side differ (until there are more series than
+/// colours). Keys are placed in sorted order, so the same set of series
+/// gets the same colours on every refresh.
+pub fn assign<'a>(
+    keys: impl Iterator<Item = &'a str>,
+) -> std::collections::HashMap<String, (u8, u8, u8)> {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut used = [false; COLORS.len()];
+    let mut out = std::collections::HashMap::with_capacity(keys.len());
+    for (n, k) in keys.into_iter().enumerate() {
+        if n % COLORS.len() == 0 {
+            used = [false; COLORS.len()];
+        }
+        let start = preferred(k);
+        let slot = (0..COLORS.len())
+            .map(|d| (start + d) % COLORS.len())
+            .find(|&i| !used[i])
+            .unwrap_or(start);
+        used[slot] = true;
+        out.insert(k.to_string(), COLORS[slot]);
+    }
+    out
+}
+
+/// A key's colour from [`assign`]'s map (its own when it is not there).
+pub fn pick(colors: &std::collections::HashMap<String, (u8, u8, u8)>, key: &str) -> (u8, u8, u8) {
+    colors.get(key).copied().unwrap_or_else(|| color_for(key))
 }
 
 pub fn css(c: (u8, u8, u8)) -> String {
@@ -74,5 +111,27 @@ mod tests {
         assert!(distinct.len() >= 10, "{}", distinct.len());
         assert_eq!(named("#ff0000"), (255, 0, 0));
         assert_eq!(named("nonsense"), (0x88, 0x88, 0x88));
+    }
+
+    #[test]
+    fn series_of_one_panel_get_distinct_colours() {
+        let keys = [
+            "node_memory_used",
+            "node_memory_cached",
+            "node_memory_total",
+            "eth0",
+            "ifb0",
+        ];
+        let a = assign(keys.iter().copied());
+        let distinct: std::collections::HashSet<_> = a.values().collect();
+        assert_eq!(distinct.len(), keys.len());
+        // The same set in another order gets the same colours.
+        let b = assign(keys.iter().rev().copied());
+        assert_eq!(a, b);
+        // More series than colours: every colour is used before one repeats.
+        let many: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+        let m = assign(many.iter().map(String::as_str));
+        let distinct: std::collections::HashSet<_> = m.values().collect();
+        assert_eq!(distinct.len(), 16);
     }
 }
