@@ -4,6 +4,9 @@
 //! lifecycle. Storage, query and protocol logic live in the library crates;
 //! nothing here may bypass the store's append path or its querier.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod access_log;
 mod agent_cmd;
 mod alertmanagers;

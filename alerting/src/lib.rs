@@ -7,6 +7,9 @@
 //! queries itself — the server hands it a [`group::Backend`] — and it
 //! never panics on a rule file, a template or a query result.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod clock;
 pub mod dispatch;
 pub mod duration;

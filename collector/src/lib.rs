@@ -4,6 +4,9 @@
 //! shipping to a server (remote_write). It never stores or queries data
 //! itself: everything it gathers leaves through a sender.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod agent;
 pub mod containers;
 pub mod disk_queue;

@@ -6,6 +6,9 @@
 //! app (which draws them), so it must never touch files, the network or
 //! the clock, and must compile for wasm32.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod builtin;
 pub mod grafana;
 pub mod model;

@@ -14,6 +14,9 @@
 //! streams and index hints, and apply line filters themselves — a block the
 //! index returns is a candidate, not an answer.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod block;
 mod error;
 mod head;

@@ -9,6 +9,9 @@
 //! Must never: write to the store, or panic on any query or data; every
 //! failure is a [`QueryError`] that names what is wrong.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod aggregate;
 mod binary;
 mod engine;

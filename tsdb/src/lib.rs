@@ -9,6 +9,9 @@
 //! it decoded series and samples. It must never panic on data that came from
 //! outside, and it must never acknowledge a write it has not put in the WAL.
 
+// Outside tests, nothing from outside may be unwrapped: errors are values.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod block;
 pub mod block_writer;
 pub mod chunk;
