@@ -101,39 +101,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         }
         return Ok(ms as i64);
     }
-    let bad = || format!("cannot parse {s:?} to a valid duration");
-    let mut total: i64 = 0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if n == 0 {
-            return Err(bad());
-        }
-        let num: i64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let mult: i64 = match &rest[..u] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(bad()),
-        };
-        total = num
-            .checked_mul(mult)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(bad)?;
-        rest = &rest[u..];
-    }
-    Ok(total)
+    let d = vigil_config::duration::parse(s)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))?;
+    i64::try_from(d.as_millis()).map_err(|_| format!("cannot parse {s:?} to a valid duration"))
 }
 
 /// Prometheus time parameters: Unix seconds (with decimals) or RFC 3339.
