@@ -16,7 +16,6 @@ pub mod file_sd;
 pub mod kubernetes_sd;
 pub mod labels;
 pub mod logs;
-mod md5;
 pub mod node;
 mod protobuf;
 pub mod relabel;

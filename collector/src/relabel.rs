@@ -3,7 +3,6 @@
 //! Prometheus 2 has and the configuration errors it gives.
 
 use crate::labels::{is_valid_label_name, Labels};
-use crate::md5;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -307,7 +306,8 @@ impl RelabelRule {
             Action::KeepEqual => labels.get(&self.target_label).unwrap_or("") == value,
             Action::DropEqual => labels.get(&self.target_label).unwrap_or("") != value,
             Action::HashMod => {
-                let digest = md5::digest(value.as_bytes());
+                use md5::Digest;
+                let digest = md5::Md5::digest(value.as_bytes());
                 let mut tail = [0u8; 8];
                 tail.copy_from_slice(&digest[8..]);
                 let m = u64::from_be_bytes(tail) % self.modulus;
