@@ -622,3 +622,39 @@ fn json_log_lines_are_objects() {
         "{text}"
     );
 }
+
+/// LogQL queries stop at `query.timeout` as PromQL queries do (503), where
+/// before they ran to the end however long that took.
+#[test]
+fn logql_queries_stop_at_the_query_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v = start_with(dir.path(), "query:\n  timeout: 1ms\n");
+    let ns = common::now_ms() * 1_000_000 - 600_000_000_000;
+    // 50 000 lines in 50 streams: evaluating them takes far more than 1 ms.
+    let streams: Vec<String> = (0..50)
+        .map(|s| {
+            let values: Vec<String> = (0..1000)
+                .map(|i| format!(r#"["{}","line {s} {i}"]"#, ns + i * 1_000_000))
+                .collect();
+            format!(
+                r#"{{"stream":{{"app":"slow","s":"{s}"}},"values":[{}]}}"#,
+                values.join(",")
+            )
+        })
+        .collect();
+    let (code, body) = post(
+        &v.url("/loki/api/v1/push"),
+        "application/json",
+        format!(r#"{{"streams":[{}]}}"#, streams.join(",")).as_bytes(),
+    );
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = query(
+        &v,
+        "/loki/api/v1/query_range",
+        r#"sum(count_over_time({app="slow"} |~ "line .* 9.9$" [1h]))"#,
+        "",
+    );
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("query timed out"), "{body}");
+    healthy(&v);
+}
