@@ -356,6 +356,19 @@ fn json_fixture() -> (tempfile::TempDir, LogStore, i64) {
     (dir, store, t0)
 }
 
+/// An instant evaluation at `t` with the API's limits.
+fn instant_params(t: i64) -> QueryParams {
+    QueryParams {
+        start: t,
+        end: t,
+        step_ns: SEC,
+        limit: 100,
+        direction: Direction::Backward,
+        max_series: 500,
+        stop: Default::default(),
+    }
+}
+
 #[test]
 fn max_series_limits_what_a_query_returns_not_what_it_holds_inside() {
     let (_dir, store, t0) = json_fixture();
@@ -375,16 +388,9 @@ fn max_series_limits_what_a_query_returns_not_what_it_holds_inside() {
     assert_eq!(got.iter().map(|(_, v)| v[0]).sum::<f64>(), 1200.0);
     // Returning them all is over the limit of 500.
     let expr = parse(r#"count_over_time({container="api"} | json [5m])"#).unwrap();
-    let p = QueryParams {
-        start: end,
-        end,
-        step_ns: SEC,
-        limit: 100,
-        direction: Direction::Backward,
-        max_series: 500,
-        stop: Default::default(),
-    };
-    let e = evaluate(&store, &expr, &p).unwrap_err().to_string();
+    let e = evaluate(&store, &expr, &instant_params(end))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("maximum number of series (500)"), "{e}");
 }
 
@@ -394,16 +400,7 @@ fn unwrap_errors_fail_the_query_unless_filtered() {
     let end = t0 + 200 * SEC;
     let p = |q: &str| {
         let expr = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
-        let p = QueryParams {
-            start: end,
-            end,
-            step_ns: SEC,
-            limit: 100,
-            direction: Direction::Backward,
-            max_series: 500,
-            stop: Default::default(),
-        };
-        evaluate(&store, &expr, &p).map(|r| r.0)
+        evaluate(&store, &expr, &instant_params(end)).map(|r| r.0)
     };
     let e = p(r#"sum(max_over_time({container="api"} | json | unwrap duration(took) [5m]))"#)
         .unwrap_err()
