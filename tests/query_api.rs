@@ -130,7 +130,7 @@ fn instant_and_range_queries_answer_in_prometheus_shapes() {
     );
 
     // RFC 3339 times and a duration step.
-    let start = chrono_free_rfc3339(t - 60);
+    let start = vigil_config::civil::rfc3339_seconds(t - 60);
     let url = v.url(&format!(
         "/api/v1/query_range?query={}&start={start}&end={t}&step=30s",
         enc("vector(1)")
@@ -143,27 +143,38 @@ fn instant_and_range_queries_answer_in_prometheus_shapes() {
     );
 }
 
-/// Formats Unix seconds as RFC 3339 (UTC) without a date library.
-fn chrono_free_rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+#[test]
+fn nocache_reads_blocks_without_the_shared_cache_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vigil::start(dir.path(), &[]);
+    let end = load(&v);
+    let t = end / 1000;
+    let (code, msg) = post(&v.url("/api/vigil/flush"), "application/json", b"");
+    assert_eq!(code, 200, "{msg}");
+    let q = enc("sum by (instance) (rate(http_requests_total[2m]))");
+    let range = format!("query={q}&start={}&end={t}&step=30", t - 600);
+    let get = |path: &str, params: &str| get_json(&v.url(&format!("{path}?{params}")));
+    for (path, params) in [
+        ("/api/v1/query", format!("query={q}&time={t}")),
+        ("/api/v1/query_range", range),
+    ] {
+        let (code, cold) = get(path, &format!("{params}&nocache=1"));
+        assert_eq!(code, 200, "{cold}");
+        let (code, warm) = get(path, &params);
+        assert_eq!(code, 200, "{warm}");
+        assert_eq!(cold["data"], warm["data"], "{path}");
+        assert!(
+            !cold["data"]["result"].as_array().unwrap().is_empty(),
+            "{cold}"
+        );
+        let (code, bad) = get(path, &format!("{params}&nocache=maybe"));
+        assert_eq!(code, 400, "{bad}");
+        assert_eq!(bad["errorType"], "bad_data");
+        assert!(
+            bad["error"].as_str().unwrap().contains("\"nocache\""),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

@@ -83,7 +83,7 @@ pub(crate) fn query_escape(s: &str) -> String {
 /// Milliseconds since the epoch as RFC 3339 with milliseconds, UTC.
 pub fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
-    let (y, m, d) = tsdb::civil::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = vigil_config::civil::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",

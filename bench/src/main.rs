@@ -50,15 +50,26 @@ struct Args {
     #[arg(long)]
     no_prometheus_blocks: bool,
     /// After ingesting, run the query suite (bench/src/queries.rs) against
-    /// each peer instead of measuring bytes on disk; use with --hours 6 or more.
+    /// each peer; use with --hours 6 or more.
     #[arg(long)]
     queries: bool,
+    /// Where the queries find the data: `persisted` asks each peer to
+    /// persist first (Vigil's flush, VictoriaMetrics's force_flush and
+    /// force_merge, Prometheus's own compaction), as a server that has run
+    /// for a while holds it; `head` queries right after ingest.
+    #[arg(long, default_value = "persisted", value_parser = ["persisted", "head"])]
+    query_store: String,
+    /// The query caches: `on` (every peer's defaults), `off` (`nocache=1`
+    /// to every peer that caches), or `both`, one suite after the other.
+    #[arg(long, default_value = "both", value_parser = ["on", "off", "both"])]
+    caches: String,
     /// Runs of each query; the median is reported.
     #[arg(long, default_value_t = 5)]
     query_reps: usize,
-    /// With --queries: seconds to wait after ingest before timing queries,
-    /// so background work it started (Vigil's head cut, VictoriaMetrics's
-    /// merges, Prometheus's compaction) does not share the CPU with them.
+    /// With --queries: seconds to wait after ingest (and persisting) before
+    /// timing queries, so background work it started (Vigil's head cut,
+    /// VictoriaMetrics's merges, Prometheus's compaction) does not share
+    /// the CPU with them.
     #[arg(long, default_value_t = 45)]
     settle_secs: u64,
 }
@@ -67,11 +78,14 @@ struct Result1 {
     kind: Kind,
     samples_per_s: f64,
     cpu_per_million: f64,
+    /// VmHWM when the last write was acknowledged.
+    ingest_rss: u64,
+    /// VmHWM at the end: ingest, persisting, and the queries if they ran.
     peak_rss: u64,
-    bytes_per_sample: Option<f64>,
+    disk: Option<peers::Disk>,
     failed_requests: u64,
-    /// Median query latencies (query × shape), with --queries.
-    latencies: Option<Vec<Vec<f64>>>,
+    /// Median query latencies (query × shape) per cache state, with --queries.
+    latencies: Vec<(queries::Caches, Vec<Vec<f64>>)>,
 }
 
 fn run_peer(
@@ -87,37 +101,72 @@ fn run_peer(
     let cpu0 = peer.cpu_seconds()?;
     let (secs, failed) = peer.send_all(requests, args.senders);
     let cpu1 = peer.cpu_seconds()?;
+    let ingest_rss = peer.peak_rss()?;
     eprintln!(
-        "{}: {total} samples in {secs:.1} s, {failed} failed requests; persisting...",
+        "{}: {total} samples in {secs:.1} s, {failed} failed requests",
         kind.name()
     );
-    let latencies = if args.queries {
+    let persist = || -> Result<()> {
+        eprintln!("{}: persisting...", kind.name());
+        if kind == Kind::Prometheus && args.no_prometheus_blocks {
+            return Ok(());
+        }
+        peer.persist()
+    };
+    let mut latencies = Vec::new();
+    if args.queries {
+        if args.query_store == "persisted" {
+            persist()?;
+        }
         eprintln!(
             "{}: waiting {} s for background work, then running the query suite...",
             kind.name(),
             args.settle_secs
         );
         std::thread::sleep(std::time::Duration::from_secs(args.settle_secs));
-        Some(queries::run(&peer, data_end_s, args.query_reps)?)
+        let (anon, file) = peer.rss_now()?;
+        eprintln!(
+            "{}: before the queries: peak RSS {} MiB, now {} MiB anonymous, {} MiB file",
+            kind.name(),
+            peer.peak_rss()? >> 20,
+            anon >> 20,
+            file >> 20
+        );
+        for caches in cache_states(&args.caches) {
+            latencies.push((
+                caches,
+                queries::run(&peer, data_end_s, args.query_reps, caches)?,
+            ));
+        }
+        if args.query_store == "head" {
+            persist()?;
+        }
     } else {
+        persist()?;
+    }
+    let disk = if kind == Kind::Prometheus && args.no_prometheus_blocks {
         None
+    } else {
+        Some(peer.disk(total)?)
     };
-    let bytes_per_sample =
-        if args.queries || (kind == Kind::Prometheus && args.no_prometheus_blocks) {
-            None
-        } else {
-            let (bytes, samples) = peer.persist_and_measure(total)?;
-            (samples > 0).then(|| bytes as f64 / samples as f64)
-        };
     Ok(Result1 {
         kind,
         samples_per_s: total as f64 / secs,
         cpu_per_million: (cpu1 - cpu0) / (total as f64 / 1e6),
+        ingest_rss,
         peak_rss: peer.peak_rss()?,
-        bytes_per_sample,
+        disk,
         failed_requests: failed,
         latencies,
     })
+}
+
+fn cache_states(arg: &str) -> Vec<queries::Caches> {
+    match arg {
+        "on" => vec![queries::Caches::On],
+        "off" => vec![queries::Caches::Off],
+        _ => vec![queries::Caches::On, queries::Caches::Off],
+    }
 }
 
 fn main() -> Result<()> {
@@ -126,15 +175,17 @@ fn main() -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
-    // End before now, so every peer accepts it. Start on a 12 h boundary
-    // when the data fits one 12 h window, so every run gives the stores the
-    // same layout (Vigil compacts 2 h blocks into 12 h windows; data that
-    // straddles two windows costs it ~4 % more bytes per sample).
-    const WINDOW_MS: i64 = 12 * 3600 * 1000;
+    // End before now, so every peer accepts it. Start at midnight UTC when
+    // the data fits one day, so every run gives every store the same
+    // layout, and no store a layout the others lack: a day boundary is a
+    // boundary of Prometheus's 2 h blocks, of Vigil's 2 h blocks and 12 h
+    // windows, and of VictoriaMetrics's daily index (its partitions are
+    // months). Longer data starts wherever the clock puts it.
+    const DAY_MS: i64 = 24 * 3600 * 1000;
     let span = scrapes as i64 * SCRAPE_INTERVAL_MS;
     let latest_start = now - span - 60_000;
-    let start_ms = if span <= WINDOW_MS {
-        latest_start.div_euclid(WINDOW_MS) * WINDOW_MS
+    let start_ms = if span <= DAY_MS {
+        latest_start.div_euclid(DAY_MS) * DAY_MS
     } else {
         latest_start.div_euclid(SCRAPE_INTERVAL_MS) * SCRAPE_INTERVAL_MS
     };
@@ -188,11 +239,16 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     print_table(&results, &args, total, scrapes);
-    let lat: Vec<_> = results
-        .iter()
-        .filter_map(|r| r.latencies.clone().map(|l| (r.kind, l)))
-        .collect();
-    queries::print(&lat);
+    for caches in cache_states(&args.caches) {
+        let lat: Vec<_> = results
+            .iter()
+            .filter_map(|r| {
+                let (_, l) = r.latencies.iter().find(|(c, _)| *c == caches)?;
+                Some((r.kind, l.clone()))
+            })
+            .collect();
+        queries::print(caches, &lat);
+    }
     if results.iter().any(|r| r.failed_requests > 0) {
         bail!("some requests failed");
     }
@@ -222,7 +278,8 @@ fn print_table(results: &[Result1], args: &Args, total: u64, scrapes: usize) {
         print!(" --- |");
     }
     println!();
-    let rows: [(&str, usize, Vec<Option<f64>>); 4] = [
+    let mib = |b: u64| Some(b as f64 / 1048576.0);
+    let rows: [(&str, usize, Vec<Option<f64>>); 7] = [
         (
             "ingest samples/s",
             0,
@@ -234,17 +291,42 @@ fn print_table(results: &[Result1], args: &Args, total: u64, scrapes: usize) {
             results.iter().map(|r| Some(r.cpu_per_million)).collect(),
         ),
         (
-            "peak RSS MiB",
+            "peak RSS MiB during ingest",
             0,
+            results.iter().map(|r| mib(r.ingest_rss)).collect(),
+        ),
+        (
+            if args.queries {
+                "peak RSS MiB over the whole run (ingest, persist, queries)"
+            } else {
+                "peak RSS MiB over the whole run (ingest, persist)"
+            },
+            0,
+            results.iter().map(|r| mib(r.peak_rss)).collect(),
+        ),
+        (
+            "on-disk bytes per sample, whole data dir (over all samples sent)",
+            3,
             results
                 .iter()
-                .map(|r| Some(r.peak_rss as f64 / 1048576.0))
+                .map(|r| r.disk.and_then(|d| d.whole_per_sample()))
                 .collect(),
         ),
         (
-            "on-disk bytes per sample",
+            "on-disk bytes per sample, blocks only (over the samples they hold)",
             3,
-            results.iter().map(|r| r.bytes_per_sample).collect(),
+            results
+                .iter()
+                .map(|r| r.disk.and_then(|d| d.blocks_per_sample()))
+                .collect(),
+        ),
+        (
+            "samples in those blocks, millions",
+            1,
+            results
+                .iter()
+                .map(|r| r.disk.map(|d| d.block_samples as f64 / 1e6))
+                .collect(),
         ),
     ];
     let base_col = results.iter().position(|r| r.kind == Kind::Prometheus);

@@ -91,12 +91,13 @@ impl Peer {
             }
             Kind::Vigil => {
                 if rule_file.is_some() {
-                    // Only the rules' own work is measured: no local agent.
                     let cfg = work.join("vigil.yml");
                     std::fs::write(&cfg, format!("global:\n{rules}"))?;
-                    cmd.arg("--config").arg(&cfg).arg("--no-local-agent");
+                    cmd.arg("--config").arg(&cfg);
                 }
-                cmd.arg("--listen-addr")
+                // The peers scrape nothing and tail no logs: neither does Vigil.
+                cmd.arg("--no-local-agent")
+                    .arg("--listen-addr")
                     .arg(format!("127.0.0.1:{port}"))
                     .arg("--data-dir")
                     .arg(&data_dir)
@@ -182,27 +183,24 @@ impl Peer {
         crate::proc_stats::cpu_seconds(self.pid())
     }
 
+    /// Resident bytes now: (anonymous, file-backed).
+    pub fn rss_now(&self) -> Result<(u64, u64)> {
+        crate::proc_stats::rss_now(self.pid())
+    }
+
     /// Peak resident set size in bytes (VmHWM).
     pub fn peak_rss(&self) -> Result<u64> {
         crate::proc_stats::peak_rss(self.pid())
     }
 
-    /// Makes the peer persist what it has, as far as it can be asked to,
-    /// and returns (bytes on disk, samples those bytes hold).
-    pub fn persist_and_measure(&self, total_samples: u64) -> Result<(u64, u64)> {
+    /// Makes the peer persist what it holds in memory, as far as it can be
+    /// asked to, and waits until its data directory stops changing.
+    pub fn persist(&self) -> Result<()> {
         match self.kind {
             Kind::Vigil => {
                 agent()
                     .post(&format!("{}/api/vigil/flush", self.base))
                     .call()?;
-                let text = agent()
-                    .get(&format!("{}/api/vigil/status", self.base))
-                    .call()?
-                    .into_string()?;
-                let status: serde_json::Value = serde_json::from_str(&text)?;
-                let blocks = dir_size(&self.data_dir.join("blocks"));
-                let samples = status["block_samples"].as_u64().context("block_samples")?;
-                Ok((blocks, samples))
             }
             Kind::VictoriaMetrics => {
                 agent()
@@ -218,29 +216,76 @@ impl Peer {
                     );
                     agent().get(&url).call()?;
                 }
-                wait_stable(&self.data_dir)?;
-                Ok((dir_size(&self.data_dir), total_samples))
             }
             Kind::Prometheus => {
                 // Prometheus has no API to persist its head; it compacts on
                 // its own once the head spans 1.5 block ranges. Wait for that.
                 let deadline = Instant::now() + Duration::from_secs(240);
-                loop {
-                    let (bytes, samples) = prometheus_blocks(&self.data_dir)?;
-                    if samples > 0 {
-                        wait_stable(&self.data_dir)?;
-                        return prometheus_blocks(&self.data_dir);
-                    }
+                while prometheus_blocks(&self.data_dir)?.1 == 0 {
                     if Instant::now() > deadline {
                         bail!(
                             "Prometheus wrote no block within 240 s (send more than 3 h of data)"
                         );
                     }
-                    let _ = bytes;
                     std::thread::sleep(Duration::from_secs(2));
                 }
             }
         }
+        wait_stable(&self.data_dir)
+    }
+
+    /// What the peer keeps on disk, measured the same way for every peer:
+    /// the whole data directory, and the persisted blocks alone with the
+    /// samples they hold.
+    pub fn disk(&self, total_samples: u64) -> Result<Disk> {
+        let whole_bytes = dir_size(&self.data_dir);
+        let (block_bytes, block_samples) = match self.kind {
+            Kind::Vigil => {
+                let text = agent()
+                    .get(&format!("{}/api/vigil/status", self.base))
+                    .call()?
+                    .into_string()?;
+                let status: serde_json::Value = serde_json::from_str(&text)?;
+                let samples = status["block_samples"].as_u64().context("block_samples")?;
+                (dir_size(&self.data_dir.join("blocks")), samples)
+            }
+            // After force_flush every sample sent is in a part: the parts
+            // (data/) and their index (indexdb/) are its blocks.
+            Kind::VictoriaMetrics => (
+                dir_size(&self.data_dir.join("data")) + dir_size(&self.data_dir.join("indexdb")),
+                total_samples,
+            ),
+            Kind::Prometheus => prometheus_blocks(&self.data_dir)?,
+        };
+        Ok(Disk {
+            whole_bytes,
+            total_samples,
+            block_bytes,
+            block_samples,
+        })
+    }
+}
+
+/// On-disk bytes after a peer persisted its data.
+#[derive(Clone, Copy, Debug)]
+pub struct Disk {
+    /// The whole data directory (blocks, WAL, head files, caches, indexes).
+    pub whole_bytes: u64,
+    /// Every sample sent.
+    pub total_samples: u64,
+    /// The persisted blocks and their indexes only.
+    pub block_bytes: u64,
+    /// The samples those blocks hold.
+    pub block_samples: u64,
+}
+
+impl Disk {
+    pub fn whole_per_sample(&self) -> Option<f64> {
+        (self.total_samples > 0).then(|| self.whole_bytes as f64 / self.total_samples as f64)
+    }
+
+    pub fn blocks_per_sample(&self) -> Option<f64> {
+        (self.block_samples > 0).then(|| self.block_bytes as f64 / self.block_samples as f64)
     }
 }
 
@@ -292,16 +337,8 @@ pub fn dir_size(dir: &Path) -> u64 {
 }
 
 /// (year, month) of a Unix time, UTC.
-fn year_month(secs: i64) -> (i64, i64) {
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+fn year_month(secs: i64) -> (i64, u32) {
+    let (y, m, _) = vigil_config::civil::civil_from_days(secs.div_euclid(86_400));
     (y, m)
 }
 

@@ -29,3 +29,22 @@ pub fn peak_rss(pid: u32) -> Result<u64> {
         .parse()?;
     Ok(kb * 1024)
 }
+
+/// Resident memory of process `pid` now, in bytes: (anonymous, file-backed).
+#[allow(dead_code)] // the query benchmark's; the other benches share this file
+pub fn rss_now(pid: u32) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name}"))?;
+        let kb: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .with_context(|| format!("bad {name}"))?
+            .parse()?;
+        Ok(kb * 1024)
+    };
+    Ok((field("RssAnon:")?, field("RssFile:")?))
+}

@@ -14,6 +14,7 @@ pub const SUITE: &[&str] = &[
     "quantile_over_time(0.9, node_load1[1h])",
     "node_cpu_seconds_total{mode=~\"user|system\", cpu=~\"1|3\"}",
     "count by (mode) ({__name__=~\"node_cpu_.*\"})",
+    "count by (job) ({__name__=~\"node_.+\"})",
     "rate(node_cpu_seconds_total{mode=\"user\"}[5m]) * on(instance) group_left(version) node_exporter_build_info{collector=\"c0\"}",
     "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
     "histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[5m]))",
@@ -44,15 +45,37 @@ fn enc(s: &str) -> String {
     out
 }
 
-/// Median seconds of `reps` runs of each query in each shape, ending at `end_s`.
-pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
+/// The state of the peers' query caches during a run, the same for every
+/// peer: VictoriaMetrics keeps query results (its rollup result cache),
+/// Vigil keeps decoded block row groups, Prometheus keeps neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caches {
+    /// Every cache on, as each system runs by default: repeated runs of a
+    /// query (a dashboard refresh) may be answered from them.
+    On,
+    /// Every query cache bypassed (`nocache=1`, which both VictoriaMetrics
+    /// and Vigil take): each run computes from the stored data.
+    Off,
+}
+
+impl Caches {
+    pub fn name(self) -> &'static str {
+        match self {
+            Caches::On => "caches on",
+            Caches::Off => "caches off",
+        }
+    }
+}
+
+/// Median seconds of `reps` runs of each query in each shape, ending at
+/// `end_s`. Reports on stderr each query that raised the peer's peak RSS.
+pub fn run(peer: &Peer, end_s: i64, reps: usize, caches: Caches) -> Result<Vec<Vec<f64>>> {
     let a = agent();
-    // VictoriaMetrics caches responses; measure it computing, as the others do.
-    let nocache = if peer.kind == Kind::VictoriaMetrics {
-        "&nocache=1"
-    } else {
-        ""
+    let nocache = match (caches, peer.kind) {
+        (Caches::Off, Kind::VictoriaMetrics | Kind::Vigil) => "&nocache=1",
+        _ => "",
     };
+    let mut peak = peer.peak_rss()?;
     let mut out = Vec::new();
     for q in SUITE {
         let mut row = Vec::new();
@@ -102,6 +125,20 @@ pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
             times.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
             row.push(times[times.len() / 2]);
         }
+        let now = peer.peak_rss()?;
+        if now > peak {
+            let (anon, file) = peer.rss_now()?;
+            eprintln!(
+                "{} ({}): peak RSS {} -> {} MiB at {q} (now {} MiB anonymous, {} MiB file)",
+                peer.kind.name(),
+                caches.name(),
+                peak >> 20,
+                now >> 20,
+                anon >> 20,
+                file >> 20
+            );
+            peak = now;
+        }
         out.push(row);
     }
     Ok(out)
@@ -109,11 +146,11 @@ pub fn run(peer: &Peer, end_s: i64, reps: usize) -> Result<Vec<Vec<f64>>> {
 
 /// The latency table: per query and shape, each peer's median and its
 /// ratio to the first peer (Prometheus when it ran).
-pub fn print(results: &[(Kind, Vec<Vec<f64>>)]) {
+pub fn print(caches: Caches, results: &[(Kind, Vec<Vec<f64>>)]) {
     let Some((base_kind, base)) = results.first() else {
         return;
     };
-    print!("\n| query | shape |");
+    print!("\nQuery latency, {}:\n\n| query | shape |", caches.name());
     for (k, _) in results {
         print!(" {} |", k.name());
     }

@@ -11,7 +11,9 @@ pub fn parse_nanos(s: &str) -> Option<i64> {
         d.next()?.parse().ok()?,
         d.next()?.parse().ok()?,
     );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    // RFC 3339 years have four digits (and bounding them keeps the day
+    // arithmetic far from overflow).
+    if !(0..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
     let zone_at = time.find(['Z', 'z', '+', '-'])?;
@@ -37,14 +39,7 @@ pub fn parse_nanos(s: &str) -> Option<i64> {
             sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
         }
     };
-    // Days from the civil date (proleptic Gregorian calendar).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = vigil_config::civil::days_from_civil(y, m as u32, day as u32);
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_s;
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }

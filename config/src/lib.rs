@@ -1,6 +1,6 @@
 //! Configuration vocabulary shared by the server and the agent: durations
-//! (Prometheus's syntax) and byte sizes, and the serde helpers that read
-//! them into config structs. Relabeling, service discovery and TLS
+//! (Prometheus's syntax), byte sizes and calendar dates, and the serde
+//! helpers that read them into config structs. Relabeling, service discovery and TLS
 //! settings are to move here from `collector/src/scrape_config.rs`
 //! (ROADMAP, issue 28).
 //!
@@ -9,5 +9,6 @@
 // Outside tests, nothing from outside may be unwrapped: errors are values.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod civil;
 pub mod duration;
 pub mod units;

@@ -128,7 +128,7 @@ fn rfc3339(ns: i64) -> String {
     let nanos = ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = tsdb::civil::civil_from_days(days);
+    let (y, m, d) = vigil_config::civil::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
         rem / 3600,

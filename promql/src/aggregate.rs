@@ -5,7 +5,7 @@ use crate::engine::{Arg, Ev, Result};
 use crate::error::QueryError;
 use crate::label_map::{label_map, LabelMap};
 use crate::value::{format_value, project, with_label, StepSeries, Val};
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use tsdb::{LabelSet, METRIC_NAME};
 
 /// Neumaier-compensated addition, as Prometheus sums.
@@ -169,6 +169,9 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
     } else {
         None
     };
+    if let (Some(fold), Some(vs)) = (Fold::of(&op), as_selector(&a.expr)) {
+        return fold_selector(ev, a, vs, fold);
+    }
     let input = match ev.eval(&a.expr)? {
         Val::Vector(v) => v,
         other => {
@@ -222,6 +225,16 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
             Ok(Val::Vector(out))
         }
         _ => {
+            if let Some(fold) = Fold::of(&op) {
+                let mut folder = Folder::new(fold, n);
+                for g in groups {
+                    folder.add_group(g);
+                }
+                for (s, &g) in input.iter().zip(&group_of) {
+                    folder.add(g, s);
+                }
+                return Ok(folder.finish());
+            }
             let mut out: Vec<StepSeries> = groups
                 .iter()
                 .map(|g| StepSeries {
@@ -232,9 +245,6 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
                 .collect();
             for (s, &g) in input.iter().zip(&group_of) {
                 out[g].drop_name |= s.drop_name;
-            }
-            if let Some(v) = fold_series_major(&op, n, &input, &group_of, &mut out) {
-                return Ok(v);
             }
             let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
             for (i, &g) in group_of.iter().enumerate() {
@@ -288,44 +298,73 @@ pub(crate) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Val> {
     }
 }
 
-/// `sum`, `count`, `group`, `min` and `max` folded series by series
-/// (each series' values are read in order, not one step across all
-/// series at a time), adding in input order per step as Prometheus does,
-/// so results are identical. `None` for the other operators.
-fn fold_series_major(
-    op: &str,
-    n: usize,
-    input: &[StepSeries],
-    group_of: &[usize],
-    out: &mut Vec<StepSeries>,
-) -> Option<Val> {
-    // The operator is decided once, not compared as a string per value.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Fold {
-        Sum,
-        Count,
-        Group,
-        Min,
-        Max,
+/// The operators folded series by series (each series' values read in
+/// order, not one step across all series at a time), adding in input order
+/// per step as Prometheus does, so results are identical.
+#[derive(Clone, Copy, PartialEq)]
+enum Fold {
+    Sum,
+    Count,
+    Group,
+    Min,
+    Max,
+}
+
+impl Fold {
+    fn of(op: &str) -> Option<Fold> {
+        Some(match op {
+            "sum" => Fold::Sum,
+            "count" => Fold::Count,
+            "group" => Fold::Group,
+            "min" => Fold::Min,
+            "max" => Fold::Max,
+            _ => return None,
+        })
     }
-    let fold = match op {
-        "sum" => Fold::Sum,
-        "count" => Fold::Count,
-        "group" => Fold::Group,
-        "min" => Fold::Min,
-        "max" => Fold::Max,
-        _ => return None,
-    };
-    // Per group and step: the running value and, for sums, its compensation.
-    let mut acc: Vec<(f64, f64)> = vec![(0.0, 0.0); out.len() * n];
-    for (s, &g) in input.iter().zip(group_of) {
-        let cells = &mut acc[g * n..(g + 1) * n];
-        let seen = &mut out[g].values;
-        for ((v, cell), seen) in s.values.iter().zip(cells.iter_mut()).zip(seen.iter_mut()) {
+}
+
+/// A folding aggregation's groups as series arrive: per group and step the
+/// running value and, for sums, its compensation.
+struct Folder {
+    fold: Fold,
+    n: usize,
+    acc: Vec<(f64, f64)>,
+    /// One output series per group; a step's slot is set once a value came.
+    out: Vec<StepSeries>,
+}
+
+impl Folder {
+    fn new(fold: Fold, n: usize) -> Self {
+        Folder {
+            fold,
+            n,
+            acc: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// A new group with these labels; returns its index.
+    fn add_group(&mut self, labels: LabelSet) -> usize {
+        self.out.push(StepSeries {
+            labels,
+            values: vec![None; self.n],
+            drop_name: false,
+        });
+        self.acc.resize(self.out.len() * self.n, (0.0, 0.0));
+        self.out.len() - 1
+    }
+
+    /// Folds series `s` into group `g`.
+    fn add(&mut self, g: usize, s: &StepSeries) {
+        let n = self.n;
+        let cells = &mut self.acc[g * n..(g + 1) * n];
+        let out = &mut self.out[g];
+        out.drop_name |= s.drop_name;
+        for ((v, cell), seen) in s.values.iter().zip(cells.iter_mut()).zip(&mut out.values) {
             let Some(v) = *v else { continue };
             let first = seen.is_none();
             *seen = Some(0.0);
-            match fold {
+            match self.fold {
                 Fold::Sum => *cell = kahan_inc(v, cell.0, cell.1),
                 Fold::Count => cell.0 += 1.0,
                 Fold::Group => cell.0 = 1.0,
@@ -342,20 +381,62 @@ fn fold_series_major(
             }
         }
     }
-    for (g, series) in out.iter_mut().enumerate() {
-        for (step, slot) in series.values.iter_mut().enumerate() {
-            if slot.is_some() {
-                let (v, c) = acc[g * n + step];
-                *slot = Some(if fold == Fold::Sum { v + c } else { v });
+
+    fn finish(mut self) -> Val {
+        let n = self.n;
+        for (g, series) in self.out.iter_mut().enumerate() {
+            for (step, slot) in series.values.iter_mut().enumerate() {
+                if slot.is_some() {
+                    let (v, c) = self.acc[g * n + step];
+                    *slot = Some(if self.fold == Fold::Sum { v + c } else { v });
+                }
             }
         }
+        Val::Vector(self.out.into_iter().filter(|s| !s.is_empty()).collect())
     }
-    Some(Val::Vector(
-        std::mem::take(out)
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect(),
-    ))
+}
+
+/// Step slots a streamed selector hands to a folding aggregation at once
+/// (16 bytes each): the selection is never held whole, however wide.
+const STREAM_CHUNK_VALUES: usize = 1 << 18;
+
+/// A folding aggregation straight over a vector selector: the selector's
+/// series are folded chunk by chunk as they are read, so `count by (job)
+/// ({__name__=~"node_.+"})` over hours of 100 000 series holds one chunk
+/// and the groups, not every series' steps.
+fn fold_selector(ev: &Ev, a: &AggregateExpr, vs: &VectorSelector, fold: Fold) -> Result<Val> {
+    let mut folder = Folder::new(fold, ev.n);
+    let mut index: LabelMap<LabelSet, usize> = label_map();
+    let budget = ev.sh.budget();
+    ev.select_instant_chunks(vs, false, STREAM_CHUNK_VALUES, |chunk| {
+        for s in &chunk {
+            let labels = group_labels(&s.labels, &a.modifier);
+            let g = match index.get(&labels) {
+                Some(&g) => g,
+                None => {
+                    // A group holds its steps and their running values
+                    // (`sum without (instance)` can make one per series):
+                    // counted as they are made, settled when the node ends.
+                    budget.hold(2 * ev.n)?;
+                    let g = folder.add_group(labels.clone());
+                    index.insert(labels, g);
+                    g
+                }
+            };
+            folder.add(g, s);
+        }
+        Ok(())
+    })?;
+    Ok(folder.finish())
+}
+
+/// The vector selector an expression is, under any parentheses.
+fn as_selector(e: &Expr) -> Option<&VectorSelector> {
+    match e {
+        Expr::Paren(p) => as_selector(&p.expr),
+        Expr::VectorSelector(vs) => Some(vs),
+        _ => None,
+    }
 }
 
 /// Prometheus's label hash position in [0, 1], for `limit_ratio`.

@@ -521,6 +521,27 @@ impl<'a> Ev<'a> {
     }
 
     fn select_instant(&self, vs: &VectorSelector, timestamps: bool) -> Result<Vec<StepSeries>> {
+        let mut out = Vec::new();
+        self.select_instant_chunks(vs, timestamps, usize::MAX, |chunk| {
+            out.extend(chunk);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Evaluates vector selector `vs`, handing its series (those with a
+    /// value at some step) to `each` in label order, in chunks of about
+    /// `chunk_values` step slots: a consumer that folds them as they come
+    /// (an aggregation) never holds the whole selection. What a chunk holds
+    /// is counted against the query's limit until `each` returns, then
+    /// given back.
+    pub(crate) fn select_instant_chunks(
+        &self,
+        vs: &VectorSelector,
+        timestamps: bool,
+        chunk_values: usize,
+        mut each: impl FnMut(Vec<StepSeries>) -> Result<()>,
+    ) -> Result<()> {
         let times = self.node_times(&vs.at, &vs.offset);
         let lookback = self.sh.opts.lookback_delta_ms;
         let lo = times.iter().copied().min().unwrap_or(0);
@@ -530,47 +551,61 @@ impl<'a> Ev<'a> {
             .select(vs, TimeRange::new(lo.saturating_sub(lookback - 1), hi))?;
         let budget = self.sh.budget();
         let value = |x: &Sample| if timestamps { x.t as f64 / 1000.0 } else { x.v };
-        if lo == hi {
-            // One evaluation time (an instant query, or `@`): each series'
-            // newest sample in the lookback window is the answer.
-            let work = series.len() * 4;
-            let out = par_map(series, work, |s| {
-                budget.check_deadline()?;
-                let v = s
-                    .last_sample()?
-                    .filter(|x| !x.is_stale())
-                    .map(|x| value(&x));
-                budget.load(usize::from(v.is_some()))?;
-                budget.hold(times.len())?;
-                Ok(StepSeries {
-                    labels: s.labels,
-                    values: vec![v; times.len()],
-                    drop_name: false,
-                })
-            })?;
-            return Ok(out.into_iter().filter(|s| !s.is_empty()).collect());
+        let per_chunk = (chunk_values / times.len().max(1)).max(MIN_CHUNK_SERIES);
+        let streamed = chunk_values != usize::MAX;
+        let mut series = series.into_iter();
+        loop {
+            let chunk: Vec<Series> = series.by_ref().take(per_chunk).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let held = chunk.len() * times.len();
+            let out = if lo == hi {
+                // One evaluation time (an instant query, or `@`): each
+                // series' newest sample in the lookback window is the answer.
+                let work = chunk.len() * 4;
+                par_map(chunk, work, |s| {
+                    budget.check_deadline()?;
+                    let v = s
+                        .last_sample()?
+                        .filter(|x| !x.is_stale())
+                        .map(|x| value(&x));
+                    budget.load(usize::from(v.is_some()))?;
+                    budget.hold(times.len())?;
+                    Ok(StepSeries {
+                        labels: s.labels,
+                        values: vec![v; times.len()],
+                        drop_name: false,
+                    })
+                })?
+            } else {
+                let work = chunk.len() * times.len().max(4);
+                par_map(chunk, work, |s| {
+                    budget.check_deadline()?;
+                    budget.hold(times.len())?;
+                    let samples: Vec<Sample> = s.collect_samples()?;
+                    budget.load(samples.len())?;
+                    let values: Vec<Option<f64>> = times
+                        .iter()
+                        .map(|&t| {
+                            let i = samples.partition_point(|x| x.t <= t);
+                            let x = samples[..i].last()?;
+                            (x.t > t - lookback && !x.is_stale()).then(|| value(x))
+                        })
+                        .collect();
+                    Ok(StepSeries {
+                        labels: s.labels,
+                        values,
+                        drop_name: false,
+                    })
+                })?
+            };
+            each(out.into_iter().filter(|s| !s.is_empty()).collect())?;
+            if streamed {
+                budget.release(held);
+            }
         }
-        let work = series.len() * times.len().max(4);
-        let out = par_map(series, work, |s| {
-            budget.check_deadline()?;
-            budget.hold(times.len())?;
-            let samples: Vec<Sample> = s.collect_samples()?;
-            budget.load(samples.len())?;
-            let values: Vec<Option<f64>> = times
-                .iter()
-                .map(|&t| {
-                    let i = samples.partition_point(|x| x.t <= t);
-                    let x = samples[..i].last()?;
-                    (x.t > t - lookback && !x.is_stale()).then(|| value(x))
-                })
-                .collect();
-            Ok(StepSeries {
-                labels: s.labels,
-                values,
-                drop_name: false,
-            })
-        })?;
-        Ok(out.into_iter().filter(|s| !s.is_empty()).collect())
+        Ok(())
     }
 
     pub fn eval_matrix_selector(&self, vs: &VectorSelector, range: i64) -> Result<Matrix> {
@@ -716,6 +751,10 @@ fn final_labels(labels: &LabelSet, drop_name: bool) -> LabelSet {
         labels.clone()
     }
 }
+
+/// The fewest series a streamed selector hands over at once, however many
+/// steps each has: fewer would cost more in thread hand-offs than it saves.
+const MIN_CHUNK_SERIES: usize = 64;
 
 const DUPLICATE_LABELSET: &str = "vector cannot contain metrics with the same labelset";
 

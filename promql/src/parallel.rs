@@ -45,6 +45,20 @@ impl Budget<'_> {
         shared
     }
 
+    /// `n` samples counted by [`Self::hold`] are no longer kept: a
+    /// streamed consumer folded them into its own result.
+    pub fn release(&self, n: usize) {
+        let n = n as u64;
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(n))
+            });
+        if let Some(s) = self.shared {
+            s.sub(n);
+        }
+    }
+
     pub fn check_deadline(&self) -> Result<(), QueryError> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout("query execution"));

@@ -89,6 +89,19 @@ async fn answer(
     respond(&value, &stats, params, started.elapsed())
 }
 
+/// `nocache=1` (VictoriaMetrics's parameter): read blocks without the
+/// shared row-group cache, neither using nor filling it.
+fn bypass_cache(params: &Params) -> Result<bool, ApiError> {
+    match params.get("nocache").unwrap_or("") {
+        "" | "0" | "false" => Ok(false),
+        "1" | "true" => Ok(true),
+        other => Err(ApiError::BadData(format!(
+            "invalid parameter \"nocache\": {:?} is not one of 0, 1, false, true",
+            super::error::clip(other, 64)
+        ))),
+    }
+}
+
 pub async fn query(
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
@@ -98,7 +111,15 @@ pub async fn query(
     let db = st.db()?;
     let text = query_text(&params)?;
     let t = time_param(&params, "time")?.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    answer(&st, &params, move |engine| engine.instant(&*db, &text, t)).await
+    let uncached = bypass_cache(&params)?;
+    answer(&st, &params, move |engine| {
+        if uncached {
+            engine.instant(&db.uncached(), &text, t)
+        } else {
+            engine.instant(&*db, &text, t)
+        }
+    })
+    .await
 }
 
 pub async fn query_range(
@@ -138,8 +159,13 @@ pub async fn query_range(
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
+    let uncached = bypass_cache(&params)?;
     answer(&st, &params, move |engine| {
-        engine.range(&*db, &text, start, end, step)
+        if uncached {
+            engine.range(&db.uncached(), &text, start, end, step)
+        } else {
+            engine.range(&*db, &text, start, end, step)
+        }
     })
     .await
 }

@@ -18,11 +18,11 @@
 use crate::error::TsdbError;
 use crate::labels::{Interner, Label, LabelSet};
 use crate::matcher::Matcher;
+use crate::positional_file::PositionalFile;
 use crate::postings::MemPostings;
 use crate::querier::TimeRange;
 use crate::row_group_cache::{DecodedRowGroup, RowGroupCache};
 use crate::sample::{Sample, SeriesRef, Timestamp};
-use bytes::Bytes;
 use parquet::data_type::{DoubleType, Int32Type, Int64Type};
 use parquet::file::reader::{FileReader, RowGroupReader};
 use parquet::file::serialized_reader::SerializedFileReader;
@@ -131,9 +131,9 @@ pub struct Block {
     bytes: u64,
     /// Opened once: parses the footer once, and keeps the data readable
     /// by queries in flight even after retention deletes the files. Read
-    /// through a memory map: queries decode row groups from many threads at
+    /// by positional reads: queries decode row groups from many threads at
     /// once, and a `File` reader would share one seek offset between them.
-    samples: SerializedFileReader<Bytes>,
+    samples: SerializedFileReader<PositionalFile>,
     cache: Arc<RowGroupCache>,
     cache_key: u64,
 }
@@ -153,17 +153,39 @@ impl Drop for Block {
     }
 }
 
-/// One series' samples in a block: a range of a decoded row group, shared
-/// with the cache and other readers rather than copied.
+/// One series' samples in a block: its values, a range of a decoded row
+/// group shared with the cache and other readers, and its timestamps, the
+/// timestamp group the block holds for every series that shares it.
 #[derive(Clone, Debug)]
 pub struct BlockSamples {
     row_group: Arc<DecodedRowGroup>,
     range: std::ops::Range<usize>,
+    timestamps: Arc<[Timestamp]>,
 }
 
 impl BlockSamples {
-    pub fn as_slice(&self) -> &[Sample] {
-        &self.row_group.samples()[self.range.clone()]
+    /// The samples' timestamps, ascending; as many as [`Self::values`].
+    pub fn timestamps(&self) -> &[Timestamp] {
+        // The decode checked that a series has a value per timestamp.
+        self.timestamps.get(..self.range.len()).unwrap_or(&[])
+    }
+
+    pub fn values(&self) -> &[f64] {
+        &self.row_group.values()[self.range.clone()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.timestamps().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th sample.
+    pub fn get(&self, i: usize) -> Option<Sample> {
+        let t = *self.timestamps().get(i)?;
+        Some(Sample::new(t, *self.values().get(i)?))
     }
 }
 
@@ -237,13 +259,27 @@ impl Block {
                 groups_raw[gid].push(t);
             }
         }
-        let groups = groups_raw.into_iter().map(Arc::from).collect();
+        let groups: Vec<Arc<[Timestamp]>> = groups_raw.into_iter().map(Arc::from).collect();
+        if let Some((id, s)) = series
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.group as usize >= groups.len())
+        {
+            return Err(pq(
+                &series_path,
+                format!(
+                    "series_id {id} names timestamp group {} of {}",
+                    s.group,
+                    groups.len()
+                ),
+            ));
+        }
         let bytes = [FILE_SERIES, FILE_TIMESTAMPS, FILE_SAMPLES, META_FILE]
             .iter()
             .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
             .map(|m| m.len())
             .sum();
-        let samples = open_mapped(&dir.join(FILE_SAMPLES))?;
+        let samples = open_positional(&dir.join(FILE_SAMPLES))?;
         Ok(Block {
             meta,
             dir: dir.to_path_buf(),
@@ -350,18 +386,40 @@ impl Block {
     }
 
     /// The samples of series `id`, from the cache or by decoding its row
-    /// group (which then serves the other series of that row group too).
-    pub fn series_samples(&self, id: u32) -> Result<BlockSamples, TsdbError> {
+    /// group (which then serves the other series of that row group too):
+    /// the store's shared cache, or `cache` when given.
+    pub fn series_samples(
+        &self,
+        id: u32,
+        cache: Option<&RowGroupCache>,
+    ) -> Result<BlockSamples, TsdbError> {
         let path = || self.dir.join(FILE_SAMPLES);
         let Some(series) = self.series.get(id as usize) else {
             return Err(pq(&path(), format!("no series_id {id} in this block")));
         };
         let rg = series.row_group;
-        let row_group = self.cache.get_or_decode((self.cache_key, rg), || {
+        let cache = cache.unwrap_or(&self.cache);
+        let row_group = cache.get_or_decode((self.cache_key, rg), || {
             self.read_row_group(&self.samples, rg, &path())
         })?;
         let range = row_group.position(id).unwrap_or(0..0);
-        Ok(BlockSamples { row_group, range })
+        Ok(BlockSamples {
+            row_group,
+            range,
+            timestamps: self
+                .groups
+                .get(series.group as usize)
+                .cloned()
+                .unwrap_or_else(|| Arc::from([])),
+        })
+    }
+
+    /// The timestamps of series `id`'s samples (empty for an unknown id).
+    pub(crate) fn series_timestamps(&self, id: u32) -> &[Timestamp] {
+        self.series
+            .get(id as usize)
+            .and_then(|s| self.groups.get(s.group as usize))
+            .map_or(&[], |g| &g[..])
     }
 
     /// Every series of one row group, decoded (not cached).
@@ -382,34 +440,62 @@ impl Block {
                 format!("row group {rg}: columns disagree in length"),
             ));
         }
-        let mut out = DecodedRowGroup::default();
+        let mut out = DecodedRowGroup::with_capacity(sid.len());
         let (mut ii, mut fi) = (0usize, 0usize);
-        let mut prev_id: Option<u32> = None;
+        // The series being read, how many timestamps its group has and how
+        // many values it has had: a series has one value per timestamp of
+        // its group, in order, so a reader pairs them by position.
+        let mut current: Option<(u32, usize, usize)> = None;
+        let short = |id: u32, had: usize, want: usize| {
+            pq(
+                path,
+                format!("row group {rg}: series {id} has {had} values for {want} timestamps"),
+            )
+        };
         for row in 0..sid.len() {
             let id = sid[row] as u32;
-            if prev_id.is_some_and(|p| p > id) {
-                return Err(pq(
-                    path,
-                    format!("row group {rg}: series_id {id} out of order"),
-                ));
+            let Some(series) = self.series.get(id as usize) else {
+                return Err(pq(path, format!("row group {rg}: unknown series_id {id}")));
+            };
+            match current {
+                Some((cur, _, _)) if cur > id => {
+                    return Err(pq(
+                        path,
+                        format!("row group {rg}: series_id {id} out of order"),
+                    ))
+                }
+                Some((cur, want, had)) if cur != id && had != want => {
+                    return Err(short(cur, had, want))
+                }
+                Some((cur, _, _)) if cur == id => {}
+                _ => {
+                    let Some(group) = self.groups.get(series.group as usize) else {
+                        return Err(pq(
+                            path,
+                            format!("series {id}: unknown timestamp group {}", series.group),
+                        ));
+                    };
+                    current = Some((id, group.len(), 0));
+                }
             }
-            prev_id = Some(id);
+            if let Some((_, want, had)) = current.as_mut() {
+                if idx[row] as usize != *had || *had >= *want {
+                    return Err(pq(
+                        path,
+                        format!(
+                            "series {id}: sample_index {} where {} was due (of {})",
+                            idx[row], had, want
+                        ),
+                    ));
+                }
+                *had += 1;
+            }
             let v = if int_def[row] == 1 {
                 ii += 1;
                 ints.get(ii - 1).copied().map(|m| (m, true))
             } else {
                 fi += 1;
                 floats.get(fi - 1).map(|f| (f.to_bits() as i64, false))
-            };
-            let Some(series) = self.series.get(id as usize) else {
-                return Err(pq(path, format!("row group {rg}: unknown series_id {id}")));
-            };
-            let group = &self.groups[series.group as usize];
-            let Some(&t) = group.get(idx[row] as usize) else {
-                return Err(pq(
-                    path,
-                    format!("series {id}: sample_index {} beyond its group", idx[row]),
-                ));
             };
             let v = match v {
                 Some((m, true)) => {
@@ -420,7 +506,12 @@ impl Block {
                 Some((bits, false)) => f64::from_bits(bits as u64),
                 None => return Err(pq(path, format!("row group {rg}: value column too short"))),
             };
-            out.push(id, Sample::new(t, v));
+            out.push(id, v);
+        }
+        if let Some((cur, want, had)) = current {
+            if had != want {
+                return Err(short(cur, had, want));
+            }
         }
         Ok(out)
     }
@@ -440,10 +531,9 @@ impl Block {
     }
 }
 
-/// Reads a block's row groups once each through ordinary file reads, not
-/// the query path's memory map: a scan touches the whole file, and mapped
-/// pages would count towards the server's resident memory until the
-/// kernel reclaimed them (compacting 4 h of 100k series added ~70 MiB).
+/// Reads a block's row groups once each through ordinary sequential file
+/// reads (compaction reads each once, in order), not the query path's
+/// shared positional reader.
 pub struct BlockScan<'a> {
     reader: SerializedFileReader<File>,
     block: &'a Block,
@@ -458,15 +548,12 @@ impl BlockScan<'_> {
     }
 }
 
-/// A Parquet reader over a memory map of `path`, safe to use from many
+/// A Parquet reader of `path` by positional reads, safe to use from many
 /// threads (no shared file offset).
-fn open_mapped(path: &Path) -> Result<SerializedFileReader<Bytes>, TsdbError> {
+fn open_positional(path: &Path) -> Result<SerializedFileReader<PositionalFile>, TsdbError> {
     let f = File::open(path).map_err(|e| TsdbError::io(path, e))?;
-    // SAFETY: block files are immutable once renamed into place (written in
-    // a temp dir, fsynced, renamed), never truncated or rewritten; deleting
-    // them (compaction, retention) keeps the mapping valid.
-    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| TsdbError::io(path, e))?;
-    SerializedFileReader::new(Bytes::from_owner(map)).map_err(|e| pq(path, e))
+    let f = PositionalFile::new(f).map_err(|e| TsdbError::io(path, e))?;
+    SerializedFileReader::new(f).map_err(|e| pq(path, e))
 }
 
 fn open_reader(path: &Path) -> Result<SerializedFileReader<File>, TsdbError> {

@@ -595,8 +595,8 @@ mod tests {
         let block = crate::block::Block::open(&dir.join("b"), &interner, cache).unwrap();
         let out = (0..series.len() as u32)
             .map(|id| {
-                let got = block.series_samples(id).unwrap();
-                got.as_slice().iter().map(|s| s.v.to_bits()).collect()
+                let got = block.series_samples(id, None).unwrap();
+                got.values().iter().map(|v| v.to_bits()).collect()
             })
             .collect();
         let _ = std::fs::remove_dir_all(&dir);

@@ -116,7 +116,15 @@ impl<'a> Cursor<'a> {
     fn peek(&mut self) -> Result<Option<&LabelSet>, TsdbError> {
         while self.buf.is_empty() && self.next_rg < self.block.num_row_groups() {
             let rg = self.scan.row_group_series(self.next_rg)?;
-            self.buf = rg.series().map(|(id, s)| (id, s.to_vec())).collect();
+            let block = self.block;
+            self.buf = rg
+                .series()
+                .map(|(id, values)| {
+                    let ts = block.series_timestamps(id);
+                    let samples = ts.iter().zip(values).map(|(t, v)| Sample::new(*t, *v));
+                    (id, samples.collect())
+                })
+                .collect();
             self.next_rg += 1;
         }
         Ok(self.buf.front().map(|(id, _)| self.block.labels_of(*id)))

@@ -5,6 +5,7 @@ use crate::chunk::{ChunkIter, FrozenChunk, RestartPoints};
 use crate::error::TsdbError;
 use crate::labels::LabelSet;
 use crate::matcher::Matcher;
+use crate::row_group_cache::RowGroupCache;
 use crate::sample::{Sample, Timestamp};
 use std::iter::Peekable;
 use std::sync::Arc;
@@ -75,9 +76,14 @@ pub(crate) enum SeriesPart {
         /// snapshot of one) may be decoded from.
         restarts: Option<RestartPoints>,
     },
-    /// One series of a block, decoded when its samples are first read
-    /// (through the store's row-group cache).
-    Block { block: Arc<Block>, id: u32 },
+    /// One series of a block, decoded when its samples are first read,
+    /// through the store's row-group cache or, for a query that bypasses
+    /// it, the query's own.
+    Block {
+        block: Arc<Block>,
+        id: u32,
+        cache: Option<Arc<RowGroupCache>>,
+    },
 }
 
 /// One selected series: its labels and its data from the head and from
@@ -151,12 +157,17 @@ impl Series {
 /// Appends one part's samples in `range` to `out`.
 fn append_part(p: &SeriesPart, range: TimeRange, out: &mut Vec<Sample>) -> Result<(), TsdbError> {
     match p {
-        SeriesPart::Block { block, id } => {
-            let samples = block.series_samples(*id)?;
-            let s = samples.as_slice();
-            let lo = s.partition_point(|x| x.t < range.start);
-            let hi = s.partition_point(|x| x.t <= range.end).max(lo);
-            out.extend_from_slice(&s[lo..hi]);
+        SeriesPart::Block { block, id, cache } => {
+            let samples = block.series_samples(*id, cache.as_deref())?;
+            let (ts, vs) = (samples.timestamps(), samples.values());
+            let lo = ts.partition_point(|t| *t < range.start);
+            let hi = ts.partition_point(|t| *t <= range.end).max(lo);
+            out.extend(
+                ts[lo..hi]
+                    .iter()
+                    .zip(&vs[lo..hi])
+                    .map(|(t, v)| Sample::new(*t, *v)),
+            );
         }
         SeriesPart::Head {
             chunks,
@@ -178,18 +189,18 @@ fn append_part(p: &SeriesPart, range: TimeRange, out: &mut Vec<Sample>) -> Resul
 /// One part's newest sample in `range`.
 fn part_last(p: &SeriesPart, range: TimeRange) -> Result<Option<Sample>, TsdbError> {
     match p {
-        SeriesPart::Block { block, id } => {
-            let samples = block.series_samples(*id)?;
-            let s = samples.as_slice();
+        SeriesPart::Block { block, id, cache } => {
+            let samples = block.series_samples(*id, cache.as_deref())?;
+            let ts = samples.timestamps();
             // An instant query at or after the block's end (the usual
             // case) needs the last sample: one read instead of a search.
-            let hi = match s.last() {
-                Some(l) if l.t <= range.end => s.len(),
-                _ => s.partition_point(|x| x.t <= range.end),
+            let hi = match ts.last() {
+                Some(l) if *l <= range.end => ts.len(),
+                _ => ts.partition_point(|t| *t <= range.end),
             };
             Ok(hi
                 .checked_sub(1)
-                .map(|i| s[i])
+                .and_then(|i| samples.get(i))
                 .filter(|x| x.t >= range.start))
         }
         SeriesPart::Head {
@@ -263,7 +274,7 @@ struct BlockIter {
 impl Iterator for BlockIter {
     type Item = Sample;
     fn next(&mut self) -> Option<Sample> {
-        let s = self.samples.as_slice().get(self.pos).copied()?;
+        let s = self.samples.get(self.pos)?;
         self.pos += 1;
         Some(s)
     }
@@ -274,9 +285,9 @@ fn part_iter(p: &SeriesPart, range: TimeRange) -> Result<PartIter, TsdbError> {
         SeriesPart::Head { chunks, extra, .. } => {
             Box::new(HeadIter::new(chunks.clone(), extra.clone(), range))
         }
-        SeriesPart::Block { block, id } => {
-            let samples = block.series_samples(*id)?;
-            let pos = samples.as_slice().partition_point(|s| s.t < range.start);
+        SeriesPart::Block { block, id, cache } => {
+            let samples = block.series_samples(*id, cache.as_deref())?;
+            let pos = samples.timestamps().partition_point(|t| *t < range.start);
             Box::new(BlockIter { samples, pos })
         }
     };

@@ -6,57 +6,70 @@
 //! decoding it once per cache lifetime instead of once per query is the
 //! main saving for block-bound queries. Concurrent readers of a row group
 //! that is being decoded wait for that decode rather than repeating it.
+//!
+//! Only values are kept (8 bytes a sample): a block series' timestamps are
+//! its timestamp group's, which the open block holds once for all series
+//! that share it.
 
 use crate::error::TsdbError;
-use crate::sample::Sample;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Every series of one row group (or the ones a caller asked for), in id
-/// order, their samples in one flat array.
+/// order, their values in one flat array.
 #[derive(Debug, Default)]
 pub struct DecodedRowGroup {
     ids: Vec<u32>,
-    /// End of each series' samples in `samples`.
+    /// End of each series' values in `values`.
     ends: Vec<u32>,
-    samples: Vec<Sample>,
+    values: Vec<f64>,
 }
 
 impl DecodedRowGroup {
-    /// Appends a sample of series `id`; ids arrive grouped and ascending.
-    pub(crate) fn push(&mut self, id: u32, s: Sample) {
-        if self.ids.last() != Some(&id) {
-            self.ids.push(id);
-            self.ends.push(self.samples.len() as u32);
-        }
-        self.samples.push(s);
-        if let Some(e) = self.ends.last_mut() {
-            *e = self.samples.len() as u32;
+    /// Room for `samples` values: a cached row group then takes the
+    /// memory the cache counts for it, not up to twice that.
+    pub(crate) fn with_capacity(samples: usize) -> Self {
+        DecodedRowGroup {
+            values: Vec::with_capacity(samples),
+            ..DecodedRowGroup::default()
         }
     }
 
-    /// Where series `id`'s samples are in [`Self::samples`], if it is here.
+    /// Appends the next value of series `id`; ids arrive grouped and
+    /// ascending.
+    pub(crate) fn push(&mut self, id: u32, v: f64) {
+        if self.ids.last() != Some(&id) {
+            self.ids.push(id);
+            self.ends.push(self.values.len() as u32);
+        }
+        self.values.push(v);
+        if let Some(e) = self.ends.last_mut() {
+            *e = self.values.len() as u32;
+        }
+    }
+
+    /// Where series `id`'s values are in [`Self::values`], if it is here.
     pub fn position(&self, id: u32) -> Option<std::ops::Range<usize>> {
         let i = self.ids.binary_search(&id).ok()?;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         Some(start..self.ends[i] as usize)
     }
 
-    pub fn samples(&self) -> &[Sample] {
-        &self.samples
+    pub fn values(&self) -> &[f64] {
+        &self.values
     }
 
-    /// The series in id order with their samples.
-    pub fn series(&self) -> impl Iterator<Item = (u32, &[Sample])> {
+    /// The series in id order with their values.
+    pub fn series(&self) -> impl Iterator<Item = (u32, &[f64])> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         self.ids
             .iter()
             .zip(starts.zip(self.ends.iter().copied()))
-            .map(|(id, (a, b))| (*id, &self.samples[a as usize..b as usize]))
+            .map(|(id, (a, b))| (*id, &self.values[a as usize..b as usize]))
     }
 
     pub fn num_samples(&self) -> usize {
-        self.samples.len()
+        self.values.len()
     }
 }
 
@@ -88,6 +101,14 @@ pub struct RowGroupCache {
     state: Mutex<State>,
 }
 
+impl std::fmt::Debug for RowGroupCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowGroupCache")
+            .field("budget_samples", &self.budget_samples)
+            .finish_non_exhaustive()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -99,7 +120,7 @@ impl RowGroupCache {
     /// the row group it just decoded.
     pub fn new(budget_bytes: usize) -> Self {
         RowGroupCache {
-            budget_samples: budget_bytes.max(MIN_BUDGET_BYTES) / std::mem::size_of::<Sample>(),
+            budget_samples: budget_bytes.max(MIN_BUDGET_BYTES) / std::mem::size_of::<f64>(),
             state: Mutex::new(State::default()),
         }
     }
@@ -196,7 +217,7 @@ mod tests {
     fn rg(n: usize) -> DecodedRowGroup {
         let mut d = DecodedRowGroup::default();
         for i in 0..n {
-            d.push((i / 2) as u32, Sample::new(i as i64, i as f64));
+            d.push((i / 2) as u32, i as f64);
         }
         d
     }

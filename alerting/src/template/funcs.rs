@@ -464,7 +464,7 @@ pub fn humanize_timestamp(v: f64) -> String {
     let nanos = ((v - v.floor()) * 1e9).round() as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = tsdb::civil::civil_from_days(days);
+    let (y, m, d) = vigil_config::civil::civil_from_days(days);
     let mut frac = String::new();
     if nanos > 0 {
         frac = format!(".{nanos:09}").trim_end_matches('0').to_string();

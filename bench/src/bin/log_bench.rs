@@ -101,17 +101,8 @@ const MSGS: [&str; 6] = [
 fn civil(ns: i64) -> (i64, u32, u32, i64, i64, i64, i64) {
     let secs = ns.div_euclid(SEC);
     let frac = ns.rem_euclid(SEC);
-    let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = vigil_config::civil::civil_from_days(secs.div_euclid(86_400));
     (y, m, d, rem / 3600, rem / 60 % 60, rem % 60, frac)
 }
 

@@ -352,16 +352,7 @@ mod tests {
         ) {
             let days = secs / 86_400;
             let tod = secs % 86_400;
-            // Civil date from days since the epoch.
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let d = doy - (153 * mp + 2) / 5 + 1;
-            let m = if mp < 10 { mp + 3 } else { mp - 9 };
-            let y = yoe + era * 400 + i64::from(m <= 2);
+            let (y, m, d) = vigil_config::civil::civil_from_days(days);
             let time = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", tod / 3600, tod % 3600 / 60, tod % 60);
             let mut line = format!("{time} {} {} ", if stderr { "stderr" } else { "stdout" }, if partial { "P" } else { "F" }).into_bytes();
             line.extend_from_slice(&message);
