@@ -83,7 +83,7 @@ fn build_set(index: usize, am: &AlertmanagerConfig) -> Result<ConfiguredSet, Str
     if am.proxy_url.is_some() {
         return Err("proxy_url is not supported".into());
     }
-    collector::scrape_config::validate_auth(
+    vigil_config::http_client::validate_auth(
         am.basic_auth.as_ref(),
         am.authorization.as_ref(),
         am.bearer_token.is_some() || am.bearer_token_file.is_some(),
@@ -123,7 +123,7 @@ fn build_set(index: usize, am: &AlertmanagerConfig) -> Result<ConfiguredSet, Str
         .timeout(am.timeout.max(Duration::from_millis(100)))
         .redirects(if am.follow_redirects { 10 } else { 0 });
     if let Some(t) = &am.tls_config {
-        collector::tls::validate(t).map_err(|e| format!("tls_config: {e}"))?;
+        t.validate().map_err(|e| format!("tls_config: {e}"))?;
         let c = collector::tls::client_config(t).map_err(|e| format!("tls_config: {e}"))?;
         agent = agent.tls_config(c);
     }

@@ -79,11 +79,11 @@ pub struct AlertmanagerConfig {
     #[serde(deserialize_with = "collector::units::de_duration")]
     pub timeout: Duration,
     pub api_version: String,
-    pub basic_auth: Option<collector::scrape_config::BasicAuth>,
-    pub authorization: Option<collector::scrape_config::Authorization>,
+    pub basic_auth: Option<vigil_config::http_client::BasicAuth>,
+    pub authorization: Option<vigil_config::http_client::Authorization>,
     pub bearer_token: Option<String>,
     pub bearer_token_file: Option<PathBuf>,
-    pub tls_config: Option<collector::scrape_config::TlsConfig>,
+    pub tls_config: Option<vigil_config::http_client::TlsConfig>,
     pub follow_redirects: bool,
     /// Accepted for prometheus.yml compatibility (HTTP/1.1 is used).
     pub enable_http2: bool,

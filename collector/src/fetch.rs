@@ -5,13 +5,14 @@
 //! Prometheus's `lastError`.
 
 use crate::exposition::ACCEPT_HEADER;
-use crate::scrape_config::{Authorization, BasicAuth, ScrapeConfig, TlsConfig};
+use crate::scrape_config::ScrapeConfig;
 use crate::tls::{TlsError, TlsFiles};
 use base64::Engine as _;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+use vigil_config::http_client::{Authorization, BasicAuth, TlsConfig};
 
 /// How every request of one job authenticates.
 #[derive(Debug, Clone, Default)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use vigil_config::http_client::{validate_auth, Authorization, BasicAuth, TlsConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -398,7 +399,8 @@ impl ContainersConfig {
             _ => {}
         }
         if let Some(t) = &p.tls_config {
-            crate::tls::validate(t).map_err(|e| bad(format!("pods: tls_config: {e}")))?;
+            t.validate()
+                .map_err(|e| bad(format!("pods: tls_config: {e}")))?;
         }
         Ok(())
     }
@@ -490,42 +492,6 @@ pub struct ScrapeConfig {
 pub struct StaticConfig {
     pub targets: Vec<String>,
     pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct BasicAuth {
-    pub username: String,
-    pub password: Option<String>,
-    pub password_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Authorization {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub credentials: Option<String>,
-    pub credentials_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM, inline; or `ca_file`.
-    pub ca: Option<String>,
-    pub ca_file: Option<PathBuf>,
-    /// The client certificate (chain), PEM inline; or `cert_file`.
-    pub cert: Option<String>,
-    pub cert_file: Option<PathBuf>,
-    /// The client key, PEM inline; or `key_file`.
-    pub key: Option<String>,
-    pub key_file: Option<PathBuf>,
-    pub server_name: Option<String>,
-    pub insecure_skip_verify: bool,
-    /// `TLS12` or `TLS13`.
-    pub min_version: Option<String>,
-    pub max_version: Option<String>,
 }
 
 /// One `remote_write` entry: where the agent ships what it scrapes.
@@ -792,7 +758,7 @@ impl ScrapeConfig {
             });
         }
         if let Some(t) = &self.tls_config {
-            crate::tls::validate(t).map_err(|e| ConfigError::Job {
+            t.validate().map_err(|e| ConfigError::Job {
                 job: job.clone(),
                 message: format!("tls_config: {e}"),
             })?;
@@ -865,49 +831,6 @@ fn compile(cfgs: &[RelabelConfig]) -> Vec<RelabelRule> {
         .collect()
 }
 
-/// Prometheus's HTTP client config checks: one way to authenticate.
-pub fn validate_auth(
-    basic: Option<&BasicAuth>,
-    authz: Option<&Authorization>,
-    bearer: bool,
-) -> Result<(), String> {
-    if [basic.is_some(), authz.is_some(), bearer]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        > 1
-    {
-        return Err(
-            "at most one of basic_auth, authorization & bearer_token(_file) must be configured"
-                .into(),
-        );
-    }
-    if let Some(b) = basic {
-        if b.password.is_some() && b.password_file.is_some() {
-            return Err(
-                "at most one of basic_auth password & password_file must be configured".into(),
-            );
-        }
-    }
-    if let Some(a) = authz {
-        if a.credentials.is_some() && a.credentials_file.is_some() {
-            return Err(
-                "at most one of authorization credentials & credentials_file must be configured"
-                    .into(),
-            );
-        }
-        if a.kind
-            .as_deref()
-            .is_some_and(|k| k.eq_ignore_ascii_case("basic"))
-        {
-            return Err(
-                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
-            );
-        }
-    }
-    Ok(())
-}
-
 impl RemoteWriteConfig {
     fn validate(&self, index: usize) -> Result<(), ConfigError> {
         let bad = |message: String| ConfigError::RemoteWrite { index, message };
@@ -922,7 +845,7 @@ impl RemoteWriteConfig {
         }
         validate_auth(self.basic_auth.as_ref(), self.authorization.as_ref(), false).map_err(bad)?;
         if let Some(t) = &self.tls_config {
-            crate::tls::validate(t).map_err(|e| bad(format!("tls_config: {e}")))?;
+            t.validate().map_err(|e| bad(format!("tls_config: {e}")))?;
         }
         for (i, r) in self.write_relabel_configs.iter().enumerate() {
             RelabelRule::new(r).map_err(|e| bad(format!("write_relabel_configs[{i}]: {e}")))?;

@@ -4,7 +4,6 @@
 //! files; files are re-read when they change, so rotated certificates are
 //! picked up without a restart (see [`TlsFiles`]).
 
-use crate::scrape_config::TlsConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -13,6 +12,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
+use vigil_config::http_client::TlsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -26,64 +26,6 @@ pub enum TlsError {
     Pem { what: &'static str, message: String },
     #[error("invalid TLS settings: {0}")]
     Settings(String),
-}
-
-/// What a `tls_config` says, checked at config load where no file has to
-/// be read: the combinations Prometheus refuses.
-pub fn validate(cfg: &TlsConfig) -> Result<(), String> {
-    if cfg.ca.is_some() && cfg.ca_file.is_some() {
-        return Err("at most one of ca and ca_file must be configured".into());
-    }
-    if cfg.cert.is_some() && cfg.cert_file.is_some() {
-        return Err("at most one of cert and cert_file must be configured".into());
-    }
-    if cfg.key.is_some() && cfg.key_file.is_some() {
-        return Err("at most one of key and key_file must be configured".into());
-    }
-    let has_cert = cfg.cert.is_some() || cfg.cert_file.is_some();
-    let has_key = cfg.key.is_some() || cfg.key_file.is_some();
-    if has_cert && !has_key {
-        return Err(
-            "exactly one of key or key_file must be configured when a client certificate is configured"
-                .into(),
-        );
-    }
-    if has_key && !has_cert {
-        return Err(
-            "exactly one of cert or cert_file must be configured when a client key is configured"
-                .into(),
-        );
-    }
-    let min = version(cfg.min_version.as_deref())?;
-    let max = version(cfg.max_version.as_deref())?;
-    if let (Some(min), Some(max)) = (min, max) {
-        if min > max {
-            return Err(format!(
-                "max_version {} must be at least min_version {}",
-                cfg.max_version.as_deref().unwrap_or(""),
-                cfg.min_version.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    if let Some(name) = &cfg.server_name {
-        ServerName::try_from(name.as_str())
-            .map_err(|_| format!("server_name {name:?} is not a valid host name"))?;
-    }
-    Ok(())
-}
-
-/// TLS versions rustls speaks, in Prometheus's spelling; older ones are
-/// refused here rather than silently raised.
-fn version(v: Option<&str>) -> Result<Option<u8>, String> {
-    match v {
-        None | Some("") => Ok(None),
-        Some("TLS12") => Ok(Some(12)),
-        Some("TLS13") => Ok(Some(13)),
-        Some(other @ ("TLS10" | "TLS11")) => Err(format!(
-            "TLS version {other} is not supported (Vigil speaks TLS12 and TLS13)"
-        )),
-        Some(other) => Err(format!("unknown TLS version: {other}")),
-    }
 }
 
 /// The files a client configuration was built from and when each last
@@ -149,14 +91,9 @@ fn certificates(what: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'st
 
 /// Builds the client configuration for `cfg`, reading its files now.
 pub fn client_config(cfg: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    validate(cfg).map_err(TlsError::Settings)?;
+    cfg.validate().map_err(TlsError::Settings)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let min = version(cfg.min_version.as_deref())
-        .map_err(TlsError::Settings)?
-        .unwrap_or(12);
-    let max = version(cfg.max_version.as_deref())
-        .map_err(TlsError::Settings)?
-        .unwrap_or(13);
+    let (min, max) = cfg.versions().map_err(TlsError::Settings)?;
     let versions: Vec<&'static rustls::SupportedProtocolVersion> =
         [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
             .into_iter()
@@ -321,26 +258,6 @@ mod tests {
 
     fn cfg(yaml: &str) -> TlsConfig {
         serde_yaml::from_str(yaml).unwrap()
-    }
-
-    #[test]
-    fn settings_prometheus_refuses_are_refused_by_name() {
-        let e = validate(&cfg("cert_file: /c.pem\n")).unwrap_err();
-        assert!(e.contains("key or key_file"), "{e}");
-        let e = validate(&cfg("key_file: /k.pem\n")).unwrap_err();
-        assert!(e.contains("cert or cert_file"), "{e}");
-        let e = validate(&cfg("ca: x\nca_file: /ca.pem\n")).unwrap_err();
-        assert!(e.contains("ca and ca_file"), "{e}");
-        let e = validate(&cfg("min_version: TLS10\n")).unwrap_err();
-        assert!(e.contains("TLS10 is not supported"), "{e}");
-        let e = validate(&cfg("min_version: TLS13\nmax_version: TLS12\n")).unwrap_err();
-        assert!(e.contains("at least min_version"), "{e}");
-        let e = validate(&cfg("max_version: SSL3\n")).unwrap_err();
-        assert!(e.contains("unknown TLS version: SSL3"), "{e}");
-        validate(&cfg(
-            "cert_file: /c.pem\nkey_file: /k.pem\nserver_name: etcd.local\n",
-        ))
-        .unwrap();
     }
 
     #[test]

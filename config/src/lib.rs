@@ -1,6 +1,7 @@
 //! Configuration vocabulary shared by the server and the agent: durations
-//! (Prometheus's syntax), byte sizes and calendar dates, and the serde
-//! helpers that read them into config structs. Relabeling, service discovery and TLS
+//! (Prometheus's syntax), byte sizes, calendar dates and HTTP client
+//! settings (TLS, basic auth, authorization), and the serde helpers that
+//! read them into config structs. Relabeling and service discovery
 //! settings are to move here from `collector/src/scrape_config.rs`
 //! (ROADMAP, issue 28).
 //!
@@ -11,4 +12,5 @@
 
 pub mod civil;
 pub mod duration;
+pub mod http_client;
 pub mod units;

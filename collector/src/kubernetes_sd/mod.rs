@@ -91,7 +91,7 @@ pub struct KubernetesSdConfig {
     pub selectors: Vec<Selector>,
     /// For `api_server`: a bearer token file and the CA to trust.
     pub bearer_token_file: Option<PathBuf>,
-    pub tls_config: Option<crate::scrape_config::TlsConfig>,
+    pub tls_config: Option<vigil_config::http_client::TlsConfig>,
     /// Vigil's: only this agent's node, for the roles where that means
     /// something (node, pod, endpoints, endpointslice).
     pub own_node: bool,
@@ -146,7 +146,7 @@ impl KubernetesSdConfig {
             }
         }
         if let Some(t) = &self.tls_config {
-            crate::tls::validate(t).map_err(|e| format!("tls_config: {e}"))?;
+            t.validate().map_err(|e| format!("tls_config: {e}"))?;
         }
         Ok(())
     }
