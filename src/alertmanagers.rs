@@ -28,7 +28,7 @@ struct ConfiguredSet {
     scheme: String,
     alerts_path: String,
     static_groups: Vec<TargetGroup>,
-    file_sd_configs: Vec<collector::file_sd::FileSdConfig>,
+    file_sd_configs: Vec<vigil_config::service_discovery::FileSdConfig>,
     file_sd: Mutex<FileSdState>,
     kubernetes: Vec<KubernetesSd>,
     relabel: Vec<RelabelRule>,

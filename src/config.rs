@@ -67,8 +67,8 @@ impl Default for AlertingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AlertmanagerConfig {
     pub static_configs: Vec<AlertmanagerTargets>,
-    pub file_sd_configs: Vec<collector::file_sd::FileSdConfig>,
-    pub kubernetes_sd_configs: Vec<collector::kubernetes_sd::KubernetesSdConfig>,
+    pub file_sd_configs: Vec<vigil_config::service_discovery::FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<vigil_config::service_discovery::KubernetesSdConfig>,
     /// Over the discovered targets (`__address__`, `__scheme__`,
     /// `__alerts_path__`); a dropped target gets no alerts.
     pub relabel_configs: Vec<collector::relabel::RelabelConfig>,

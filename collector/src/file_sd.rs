@@ -9,24 +9,8 @@ use crate::target::{TargetGroup, ADDRESS};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FileSdConfig {
-    pub files: Vec<String>,
-    #[serde(deserialize_with = "crate::units::de_duration")]
-    pub refresh_interval: Duration,
-}
-
-impl Default for FileSdConfig {
-    fn default() -> Self {
-        FileSdConfig {
-            files: Vec::new(),
-            refresh_interval: Duration::from_secs(300),
-        }
-    }
-}
+use std::time::SystemTime;
+use vigil_config::service_discovery::FileSdConfig;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +144,7 @@ impl FileSd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn globs_and_files() {

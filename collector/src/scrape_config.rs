@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_config::http_client::{validate_auth, Authorization, BasicAuth, TlsConfig};
+use vigil_config::service_discovery::{FileSdConfig, KubernetesSdConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -286,7 +287,7 @@ pub struct LogsConfig {
     /// How to reach the API for `pod_labels`: `api_server`,
     /// `kubeconfig_file`, `bearer_token_file`, `tls_config` as in
     /// `kubernetes_sd_configs`; in-cluster when unset.
-    pub kubernetes: Option<crate::kubernetes_sd::KubernetesSdConfig>,
+    pub kubernetes: Option<KubernetesSdConfig>,
     /// Where entries go (`url` of a Loki push API, e.g. Vigil's or Loki's
     /// `/loki/api/v1/push`), with the remote_write fields for headers
     /// (`X-Scope-OrgID`), auth, TLS and the queue.
@@ -481,8 +482,8 @@ pub struct ScrapeConfig {
     pub bearer_token_file: Option<PathBuf>,
     pub tls_config: Option<TlsConfig>,
     pub static_configs: Vec<StaticConfig>,
-    pub file_sd_configs: Vec<crate::file_sd::FileSdConfig>,
-    pub kubernetes_sd_configs: Vec<crate::kubernetes_sd::KubernetesSdConfig>,
+    pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }

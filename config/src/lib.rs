@@ -13,4 +13,5 @@
 pub mod civil;
 pub mod duration;
 pub mod http_client;
+pub mod service_discovery;
 pub mod units;

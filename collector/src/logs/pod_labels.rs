@@ -9,9 +9,10 @@
 //! not told about yet has no such labels.
 
 use crate::kubernetes_sd::meta::sanitize;
-use crate::kubernetes_sd::{KubernetesSd, KubernetesSdConfig, Role};
+use crate::kubernetes_sd::KubernetesSd;
 use crate::labels::Labels;
 use std::collections::HashMap;
+use vigil_config::service_discovery::{KubernetesSdConfig, Role};
 
 /// Where a reader gets pod labels from (the API, or a test's table).
 pub trait PodLabelSource: Send {
