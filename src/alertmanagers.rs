@@ -153,7 +153,7 @@ fn build_set(index: usize, am: &AlertmanagerConfig) -> Result<ConfiguredSet, Str
 /// A list of relabel rules, or which one (0-based, as the other
 /// indexes in these errors) is wrong.
 fn relabel_rules(
-    cfgs: &[collector::relabel::RelabelConfig],
+    cfgs: &[vigil_config::relabel::RelabelConfig],
     field: &str,
 ) -> Result<Vec<RelabelRule>, String> {
     RelabelRule::all(cfgs).map_err(|(i, e)| format!("{field}[{}]: {e}", i.saturating_sub(1)))

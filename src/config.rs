@@ -47,7 +47,7 @@ pub struct AlertingConfig {
     pub resend_delay: Duration,
     /// Applied to every alert sent (after the external labels), to
     /// Alertmanagers and the built-in notifier alike.
-    pub alert_relabel_configs: Vec<collector::relabel::RelabelConfig>,
+    pub alert_relabel_configs: Vec<vigil_config::relabel::RelabelConfig>,
 }
 
 impl Default for AlertingConfig {
@@ -71,9 +71,9 @@ pub struct AlertmanagerConfig {
     pub kubernetes_sd_configs: Vec<vigil_config::service_discovery::KubernetesSdConfig>,
     /// Over the discovered targets (`__address__`, `__scheme__`,
     /// `__alerts_path__`); a dropped target gets no alerts.
-    pub relabel_configs: Vec<collector::relabel::RelabelConfig>,
+    pub relabel_configs: Vec<vigil_config::relabel::RelabelConfig>,
     /// Over the alerts sent to this entry's Alertmanagers only.
-    pub alert_relabel_configs: Vec<collector::relabel::RelabelConfig>,
+    pub alert_relabel_configs: Vec<vigil_config::relabel::RelabelConfig>,
     pub scheme: String,
     pub path_prefix: String,
     #[serde(deserialize_with = "collector::units::de_duration")]

@@ -379,7 +379,9 @@ impl Agent {
                 .collect();
             let reader = reader.with_host_logs(host_logs);
             let reader = match &logs.multiline {
-                Some(m) => reader.with_multiline(m.rule().map_err(AgentError::Logs)?),
+                Some(m) => reader.with_multiline(
+                    crate::logs::reader::MultilineRule::new(m).map_err(AgentError::Logs)?,
+                ),
                 None => reader,
             };
             let reader = if logs.pod_labels.is_empty() {

@@ -1,24 +1,12 @@
 //! Prometheus relabeling: `relabel_configs` on targets and
 //! `metric_relabel_configs` on scraped samples, with every action
-//! Prometheus 2 has and the configuration errors it gives.
+//! Prometheus 2 has and the configuration errors it gives. The rules as
+//! written (`RelabelConfig`) are in `vigil-config`; here they are checked,
+//! compiled and applied.
 
 use crate::labels::{is_valid_label_name, Labels};
 use regex::Regex;
-use serde::Deserialize;
-
-/// One rule as written in YAML.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RelabelConfig {
-    #[serde(default)]
-    pub source_labels: Vec<String>,
-    pub separator: Option<String>,
-    pub target_label: Option<String>,
-    pub regex: Option<String>,
-    pub modulus: Option<u64>,
-    pub replacement: Option<String>,
-    pub action: Option<String>,
-}
+use vigil_config::relabel::RelabelConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -5,13 +5,14 @@
 //! for Prometheus, so a typo never silently drops a setting.
 
 use crate::labels::is_valid_label_name;
-use crate::relabel::{RelabelConfig, RelabelError, RelabelRule};
+use crate::relabel::{RelabelError, RelabelRule};
 use crate::units::{de_opt_duration, parse_bytes};
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_config::http_client::{validate_auth, Authorization, BasicAuth, TlsConfig};
+use vigil_config::relabel::RelabelConfig;
 use vigil_config::service_discovery::{FileSdConfig, KubernetesSdConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -330,6 +331,17 @@ pub struct MultilineConfig {
     pub max_wait_time: Duration,
 }
 
+impl MultilineConfig {
+    /// `firstline` compiled; the error names the field.
+    pub fn first_line_regex(&self) -> Result<regex::Regex, String> {
+        if self.firstline.is_empty() {
+            return Err("multiline: firstline must be set".into());
+        }
+        regex::Regex::new(&self.firstline)
+            .map_err(|e| format!("multiline: firstline {:?}: {e}", self.firstline))
+    }
+}
+
 impl Default for MultilineConfig {
     fn default() -> Self {
         MultilineConfig {
@@ -337,21 +349,6 @@ impl Default for MultilineConfig {
             max_lines: 128,
             max_wait_time: Duration::from_secs(3),
         }
-    }
-}
-
-impl MultilineConfig {
-    pub fn rule(&self) -> Result<crate::logs::reader::MultilineRule, String> {
-        if self.firstline.is_empty() {
-            return Err("multiline: firstline must be set".into());
-        }
-        let first = regex::Regex::new(&self.firstline)
-            .map_err(|e| format!("multiline: firstline {:?}: {e}", self.firstline))?;
-        Ok(crate::logs::reader::MultilineRule {
-            first,
-            max_lines: self.max_lines.max(1),
-            max_wait: self.max_wait_time,
-        })
     }
 }
 
@@ -654,7 +651,7 @@ impl AgentConfig {
                 ConfigError::Logs(e.to_string().replacen("remote_write[0]", "push", 1))
             })?;
             if let Some(m) = &l.multiline {
-                m.rule().map_err(ConfigError::Logs)?;
+                m.first_line_regex().map_err(ConfigError::Logs)?;
             }
             for (i, name) in l.pod_labels.iter().enumerate() {
                 if name.is_empty() {

@@ -1,9 +1,9 @@
 //! Configuration vocabulary shared by the server and the agent: durations
-//! (Prometheus's syntax), byte sizes, calendar dates and HTTP client
-//! settings (TLS, basic auth, authorization), and the serde helpers that
-//! read them into config structs. Relabeling and service discovery
-//! settings are to move here from `collector/src/scrape_config.rs`
-//! (ROADMAP, issue 28).
+//! (Prometheus's syntax), byte sizes, calendar dates, HTTP client
+//! settings (TLS, basic auth, authorization), service discovery settings
+//! and relabeling rules as written, and the serde helpers that read them
+//! into config structs. What acts on them (clients, discoveries, the
+//! relabeling engine) lives with the agent or the server.
 //!
 //! Must never: do I/O, or depend on any other crate of the workspace.
 
@@ -13,5 +13,6 @@
 pub mod civil;
 pub mod duration;
 pub mod http_client;
+pub mod relabel;
 pub mod service_discovery;
 pub mod units;

@@ -75,6 +75,17 @@ pub struct MultilineRule {
     pub max_wait: std::time::Duration,
 }
 
+impl MultilineRule {
+    /// The rule a `multiline` config describes; its error names the field.
+    pub fn new(cfg: &crate::scrape_config::MultilineConfig) -> Result<Self, String> {
+        Ok(MultilineRule {
+            first: cfg.first_line_regex()?,
+            max_lines: cfg.max_lines.max(1),
+            max_wait: cfg.max_wait_time,
+        })
+    }
+}
+
 fn emit(
     streams: &mut BTreeMap<Labels, Vec<PushEntry>>,
     labels: &Labels,
