@@ -13,6 +13,7 @@ use crate::scrape::{Body, ScrapeSettings, TargetScrapes};
 use crate::scrape_config::{AgentConfig, ScrapeConfig};
 use crate::ship::Shipper;
 use crate::target::{populate, static_groups, Outcome, Target};
+use crate::target_status::{DroppedTarget, Health, TargetStatus};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -30,51 +31,6 @@ pub enum AgentError {
     },
     #[error("logs: {0}")]
     Logs(String),
-}
-
-/// A target's health as Prometheus's targets API words it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Unknown,
-    Up,
-    Down,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Up => "up",
-            Health::Down => "down",
-        }
-    }
-}
-
-/// What the targets page shows for one target.
-#[derive(Debug, Clone)]
-pub struct TargetStatus {
-    pub job: String,
-    pub scrape_url: String,
-    /// The labels its series get.
-    pub labels: Labels,
-    /// Labels before relabeling.
-    pub discovered: Labels,
-    pub health: Health,
-    pub last_error: String,
-    /// Unix milliseconds of the last scrape's start; 0 before the first.
-    pub last_scrape_ms: i64,
-    pub last_duration: Duration,
-    pub interval: Duration,
-    pub timeout: Duration,
-}
-
-/// A target relabeling dropped, for the targets page.
-#[derive(Debug, Clone)]
-pub struct DroppedTarget {
-    pub job: String,
-    pub discovered: Labels,
-    /// Why, when it was invalid rather than dropped by a rule.
-    pub error: Option<String>,
 }
 
 /// Lets sleeping scrape loops wake up at once when the agent stops.

@@ -26,5 +26,6 @@ pub mod scrape;
 pub mod scrape_config;
 pub mod ship;
 pub mod target;
+pub mod target_status;
 pub mod tls;
 pub mod units;

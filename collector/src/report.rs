@@ -3,7 +3,7 @@
 //! server's `/api/vigil/agent/targets`, which merges every agent's report
 //! into Prometheus's `/api/v1/targets`.
 
-use crate::agent::{DroppedTarget, TargetStatus};
+use crate::target_status::{DroppedTarget, TargetStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
