@@ -17,7 +17,6 @@ pub mod kubernetes_sd;
 pub mod labels;
 pub mod logs;
 pub mod node;
-mod protobuf;
 pub mod relabel;
 pub mod remote_write;
 pub mod report;

@@ -3,8 +3,9 @@
 //! code generator), snappy block-compressed as the protocol requires.
 
 use crate::labels::Labels;
-use crate::protobuf::{field_len, put_bytes, put_len_prefixed, put_varint, snappy, varint_len};
 use std::sync::Arc;
+use vigil_wire::protobuf::{field_len, put_bytes, put_len_prefixed, put_varint, varint_len};
+use vigil_wire::snappy::compress as snappy;
 
 /// One sample as the wire carries it.
 #[derive(Debug, Clone, Copy, PartialEq)]

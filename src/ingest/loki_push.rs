@@ -5,7 +5,7 @@
 //! and entry that is wrong. Lines that are not UTF-8 are kept, with
 //! replacement characters.
 
-use super::protobuf::{as_str, Reader, Value, WireError};
+use vigil_wire::protobuf::{as_str, Reader, Value, WireError};
 
 /// Decompressed payloads larger than this are refused before allocation.
 pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;

@@ -5,5 +5,4 @@
 pub mod budget;
 pub mod import_text;
 pub mod loki_push;
-pub mod protobuf;
 pub mod remote_write;

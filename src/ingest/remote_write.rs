@@ -1,11 +1,11 @@
 //! The Prometheus remote_write 1.0 payload: snappy-compressed protobuf
 //! `WriteRequest { repeated TimeSeries timeseries = 1; ... }`.
 
-use super::protobuf::{as_str, Reader, Value, WireError};
 use tsdb::head::SeriesInput;
 #[cfg(test)]
 use tsdb::SeriesSamples;
 use tsdb::{Label, LabelSet, LabelsRef, Sample};
+use vigil_wire::protobuf::{as_str, Reader, Value, WireError};
 
 /// Decompressed payloads larger than this are refused before allocation.
 pub const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;

@@ -3,9 +3,10 @@
 //! Promtail sends it to `POST /loki/api/v1/push`.
 
 use crate::labels::Labels;
-use crate::protobuf::{
-    field_len, put_bytes, put_len_prefixed, put_varint_field, snappy, varint_field_len,
+use vigil_wire::protobuf::{
+    field_len, put_bytes, put_len_prefixed, put_varint_field, varint_field_len,
 };
+use vigil_wire::snappy::compress as snappy;
 
 /// One log line as pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]

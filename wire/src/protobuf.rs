@@ -1,5 +1,9 @@
-//! A minimal protobuf wire-format reader: enough to walk messages field by
-//! field without generated code, borrowing strings from the input.
+//! Protobuf's wire format by hand, both ways: a minimal reader that walks
+//! messages field by field without generated code, borrowing strings from
+//! the input, and the writer primitives (varints, length-delimited fields,
+//! sizes computed first so each message is written once). The hot reader
+//! functions are `#[inline]`: the decoders that call them live in other
+//! crates, and the ingest rate depends on their being inlined.
 
 use std::fmt;
 
@@ -26,6 +30,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
@@ -42,6 +47,7 @@ impl<'a> Reader<'a> {
         self.varint_slow()
     }
 
+    #[inline]
     fn varint_slow(&mut self) -> Result<u64, WireError> {
         let mut v = 0u64;
         for i in 0..10 {
@@ -57,6 +63,7 @@ impl<'a> Reader<'a> {
         Err(self.err("varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
         let end = self.pos + N;
         let bytes = self
@@ -74,6 +81,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field as (field number, value), or `None` at the end.
+    #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -105,6 +113,7 @@ impl<'a> Reader<'a> {
     }
 }
 
+#[inline]
 pub fn as_str<'a>(v: &Value<'a>, what: &str) -> Result<&'a str, WireError> {
     match v {
         Value::Bytes(b) => utf8(b).ok_or_else(|| WireError(format!("{what} is not valid UTF-8"))),
@@ -122,6 +131,58 @@ fn utf8(b: &[u8]) -> Option<&str> {
         return Some(unsafe { std::str::from_utf8_unchecked(b) });
     }
     std::str::from_utf8(b).ok()
+}
+
+#[inline]
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+pub fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// The key and length of a length-delimited field whose body follows.
+#[inline]
+pub fn put_len_prefixed(out: &mut Vec<u8>, field: u32, len: usize) {
+    put_varint(out, u64::from(field << 3 | 2));
+    put_varint(out, len as u64);
+}
+
+#[inline]
+pub fn put_bytes(out: &mut Vec<u8>, field: u32, body: &[u8]) {
+    put_len_prefixed(out, field, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Bytes a length-delimited field with a `len`-byte body takes (fields
+/// numbered below 16).
+#[inline]
+pub fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// A varint field (number below 16), key included.
+#[inline]
+pub fn put_varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+    put_varint(out, u64::from(field << 3));
+    put_varint(out, v);
+}
+
+/// Bytes a varint field takes.
+#[inline]
+pub fn varint_field_len(v: u64) -> usize {
+    1 + varint_len(v)
 }
 
 #[cfg(test)]
