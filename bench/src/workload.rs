@@ -6,6 +6,8 @@
 //! one host are scraped together and carry the same timestamp per scrape,
 //! with a few milliseconds of jitter between scrapes, as real scrapes do.
 
+use vigil_wire::remote_write::{encode_body, SeriesToSend, WireSample};
+
 /// The node_disk_*_total counters generated per device (without the prefix
 /// and suffix), shared with the rule benchmark so its rules hit real series.
 pub const DISK_COUNTERS: [&str; 6] = [
@@ -418,39 +420,24 @@ impl Workload {
     pub fn generate(mut self) -> Vec<Request> {
         let mut out = Vec::new();
         let mut k0 = 0;
-        let mut raw = Vec::new();
-        let mut ts_buf = Vec::new();
-        let mut item = Vec::new();
         while k0 < self.scrapes {
             let k1 = (k0 + self.scrapes_per_request).min(self.scrapes);
             for h in 0..self.hosts.len() {
                 let stamps: Vec<i64> = (k0..k1).map(|k| self.scrape_ts(h, k)).collect();
-                raw.clear();
-                let mut samples = 0;
-                for s in &mut self.hosts[h] {
-                    ts_buf.clear();
-                    for (n, v) in &s.labels {
-                        item.clear();
-                        put_len(&mut item, 1, n.as_bytes());
-                        put_len(&mut item, 2, v.as_bytes());
-                        put_len(&mut ts_buf, 1, &item);
-                    }
-                    for t in &stamps {
-                        let v = s.step();
-                        item.clear();
-                        item.push(1 << 3 | 1);
-                        item.extend_from_slice(&v.to_bits().to_le_bytes());
-                        put_varint(&mut item, 2 << 3);
-                        put_varint(&mut item, *t as u64);
-                        put_len(&mut ts_buf, 2, &item);
-                        samples += 1;
-                    }
-                    put_len(&mut raw, 1, &ts_buf);
-                }
-                let body = snap::raw::Encoder::new()
-                    .compress_vec(&raw)
-                    .unwrap_or_default();
-                debug_assert_eq!(samples, self.hosts[h].len() * stamps.len());
+                let series: Vec<SentSeries> = self.hosts[h]
+                    .iter_mut()
+                    .map(|s| SentSeries {
+                        samples: stamps
+                            .iter()
+                            .map(|&timestamp_ms| WireSample {
+                                timestamp_ms,
+                                value: s.step(),
+                            })
+                            .collect(),
+                        labels: &s.labels,
+                    })
+                    .collect();
+                let body = encode_body(&series);
                 out.push(Request { body, stream: h });
             }
             k0 = k1;
@@ -459,18 +446,19 @@ impl Workload {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// One series of a request, as the remote_write encoder takes it.
+struct SentSeries<'a> {
+    labels: &'a [(String, String)],
+    samples: Vec<WireSample>,
 }
 
-fn put_len(out: &mut Vec<u8>, field: u64, body: &[u8]) {
-    put_varint(out, field << 3 | 2);
-    put_varint(out, body.len() as u64);
-    out.extend_from_slice(body);
+impl SeriesToSend for SentSeries<'_> {
+    fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+    fn samples(&self) -> &[WireSample] {
+        &self.samples
+    }
 }
 
 #[cfg(test)]
@@ -487,6 +475,20 @@ mod tests {
         let b = make().generate();
         assert_eq!(a.len(), 3 * 4, "one request per host and scrape");
         assert!(a.iter().zip(&b).all(|(x, y)| x.body == y.body));
+    }
+
+    #[test]
+    fn requests_decode_as_remote_write() {
+        let w = Workload::new(2, 50, 2, 1_700_000_000_000, 7);
+        let stamp = w.scrape_ts(1, 0);
+        let per_host = w.hosts[1].len();
+        let requests = w.generate();
+        let raw = vigil_wire::remote_write::decompress(&requests[1].body).unwrap();
+        let write = vigil_wire::remote_write::decode_uncompressed(&raw, |t, _| t).unwrap();
+        assert_eq!(write.series().len(), per_host);
+        assert!(write
+            .series()
+            .all(|(labels, stamps)| !labels.is_empty() && stamps == [stamp]));
     }
 
     #[test]

@@ -3,9 +3,15 @@
 //! server's `/api/vigil/agent/targets`, which merges every agent's report
 //! into Prometheus's `/api/v1/targets`.
 
+use crate::pipeline::StopSignal;
+use crate::scrape_config::VigilServerConfig;
+use crate::sources::scrape_jobs::{dropped_list, DroppedMap, StatusMap};
 use crate::target_status::{DroppedTarget, TargetStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The report's wire format (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -97,4 +103,56 @@ impl TargetsReport {
             .map(|_| ())
             .map_err(|e| format!("reporting targets to {url}: {e}"))
     }
+}
+/// Reports the targets to the Vigil server every interval, and an empty
+/// report when the agent stops (its targets are gone).
+pub fn start_reporter(
+    cfg: &VigilServerConfig,
+    stop: Arc<StopSignal>,
+    status: StatusMap,
+    dropped: DroppedMap,
+) -> std::io::Result<JoinHandle<()>> {
+    let name = cfg
+        .agent_name
+        .clone()
+        .or_else(crate::node::hostname)
+        .unwrap_or_else(|| "agent".into());
+    let url = cfg.url.clone();
+    let interval = cfg.report_interval;
+    let http = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    // Three missed reports and the server forgets this agent.
+    let ttl = interval.as_secs_f64() * 3.0;
+    std::thread::Builder::new()
+        .name("report-targets".into())
+        .spawn(move || {
+            let mut next = Instant::now();
+            loop {
+                let stopped = stop.wait_until(next);
+                let active: Vec<TargetStatus> = if stopped {
+                    Vec::new()
+                } else {
+                    status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .values()
+                        .cloned()
+                        .collect()
+                };
+                let dropped = if stopped {
+                    Vec::new()
+                } else {
+                    dropped_list(&dropped)
+                };
+                let report = TargetsReport::new(&name, ttl, &active, &dropped);
+                if let Err(e) = report.send(&http, &url) {
+                    tracing::debug!("{e}");
+                }
+                if stopped {
+                    return;
+                }
+                next += interval;
+            }
+        })
 }

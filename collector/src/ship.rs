@@ -61,7 +61,6 @@ pub struct Shipper {
     max_samples: usize,
     deadline: Duration,
     write_relabel: Vec<RelabelRule>,
-    external_labels: Vec<(String, String)>,
     pub counters: ShipCounters,
     /// The endpoint, for the agent's own metrics.
     pub url: String,
@@ -73,10 +72,9 @@ impl Shipper {
     /// shard; they run until [`Shipper::close`].
     pub fn start(
         cfg: &RemoteWriteConfig,
-        external_labels: Vec<(String, String)>,
         queue_dir: &Path,
     ) -> Result<(Arc<Shipper>, Vec<std::thread::JoinHandle<()>>), ShipError> {
-        Self::start_for(cfg, external_labels, queue_dir, Protocol::RemoteWrite)
+        Self::start_for(cfg, queue_dir, Protocol::RemoteWrite)
     }
 
     /// [`Shipper::start`] for either protocol: Loki pushes go through the
@@ -84,7 +82,6 @@ impl Shipper {
     /// ([`Shipper::push_body`]).
     pub fn start_for(
         cfg: &RemoteWriteConfig,
-        external_labels: Vec<(String, String)>,
         queue_dir: &Path,
         protocol: Protocol,
     ) -> Result<(Arc<Shipper>, Vec<std::thread::JoinHandle<()>>), ShipError> {
@@ -116,7 +113,6 @@ impl Shipper {
                 .iter()
                 .filter_map(|c| RelabelRule::new(c).ok())
                 .collect(),
-            external_labels,
             counters: ShipCounters::default(),
             url: cfg.url.clone(),
         });
@@ -159,18 +155,15 @@ impl Shipper {
 
     /// Adds one scrape's series to the queue.
     pub fn push(&self, series: &[WriteSeries]) {
-        let rewrite = !self.external_labels.is_empty() || !self.write_relabel.is_empty();
+        // External labels were added before the fan-out
+        // (`transforms/external_labels.rs`); this endpoint's own rules apply here.
+        let rewrite = !self.write_relabel.is_empty();
         let n = self.shards.len();
         let mut by_shard: Vec<Vec<WriteSeries>> = vec![Vec::new(); n];
         for s in series {
             let mut s = s.clone();
             if rewrite {
                 let labels = Arc::make_mut(&mut s.labels);
-                for (n, v) in &self.external_labels {
-                    if labels.get(n).is_none() {
-                        labels.set(n.as_str(), v.as_str());
-                    }
-                }
                 if !relabel(&self.write_relabel, labels) {
                     continue;
                 }
@@ -604,7 +597,7 @@ mod tests {
     fn a_series_keeps_its_shard_whatever_else_is_pushed() {
         let dir = tempfile::tempdir().unwrap();
         let (shipper, _senders) =
-            Shipper::start(&config("http://127.0.0.1:1/w", 4), Vec::new(), dir.path()).unwrap();
+            Shipper::start(&config("http://127.0.0.1:1/w", 4), dir.path()).unwrap();
         let series = |name: &str| WriteSeries {
             labels: Arc::new(crate::labels::Labels::from_pairs([("__name__", name)])),
             samples: vec![crate::remote_write::WireSample {

@@ -180,7 +180,7 @@ pub async fn remote_write(
                 m.unit,
             );
         }
-        let inputs = d.inputs();
+        let inputs = remote_write::inputs(&d);
         let result = db.append_inputs_then(&inputs, AppendMode::Live, now_ms(), |o| {
             reply.send_with(|| respond(&st, &db, protocol, Vec::new(), o))
         });

@@ -374,25 +374,8 @@ fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
     h
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
-pub fn is_valid_metric_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`
-pub fn is_valid_label_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+// The naming rules have one home, shared with the wire decoders and the agent.
+pub use vigil_wire::names::{is_valid_label_name, is_valid_metric_name};
 
 #[cfg(test)]
 mod tests {
@@ -415,16 +398,6 @@ mod tests {
         let c = LabelSet::from_pairs(&[("a", "1b"), ("", "2")]);
         assert_eq!(a.stable_hash(), b.stable_hash());
         assert_ne!(a.stable_hash(), c.stable_hash());
-    }
-
-    #[test]
-    fn name_rules() {
-        assert!(is_valid_metric_name("node_cpu:rate5m"));
-        assert!(!is_valid_metric_name("1abc"));
-        assert!(!is_valid_metric_name(""));
-        assert!(is_valid_label_name("_x9"));
-        assert!(!is_valid_label_name("a:b"));
-        assert!(!is_valid_label_name("é"));
     }
 
     #[test]

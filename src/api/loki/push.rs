@@ -6,7 +6,6 @@
 use super::{log_store, text_error};
 use crate::api::error::clip;
 use crate::ingest::budget;
-use crate::ingest::loki_push::{self, PushedStream};
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use logstore::{Entry, PushStream};
 use std::io::Read;
 use tsdb::{Label, LabelSet};
+use vigil_wire::loki_push::{self, PushedStream};
 
 const PROTOCOL: &str = "loki_push";
 

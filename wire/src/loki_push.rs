@@ -1,11 +1,110 @@
-//! Loki's push payloads, receiving side: the snappy-compressed protobuf
-//! `PushRequest` Promtail and Vigil's agent send, and the JSON form
-//! (`{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`)
-//! scripts send. Both decode to the same streams; errors name the stream
-//! and entry that is wrong. Lines that are not UTF-8 are kept, with
-//! replacement characters.
+//! Loki's push API, both sides. The agent encodes a `logproto.PushRequest`
+//! protobuf (streams of `{labels}` and timestamped lines), snappy-compressed,
+//! as Promtail sends it to `POST /loki/api/v1/push`; the server decodes that
+//! and the JSON form scripts send
+//! (`{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`).
+//! Both decode to the same streams; errors name the stream and entry that
+//! is wrong. Lines that are not UTF-8 are kept, with replacement characters.
 
-use vigil_wire::protobuf::{as_str, Reader, Value, WireError};
+use crate::names::{is_valid_label_name, series_notation};
+use crate::protobuf::{
+    as_str, field_len, put_bytes, put_len_prefixed, put_varint_field, varint_field_len, Reader,
+    Value, WireError,
+};
+
+/// One log line as pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushEntry {
+    /// Nanoseconds since the epoch.
+    pub time_ns: i64,
+    pub line: String,
+}
+
+/// A stream the encoder can send: its label pairs sorted by name and
+/// its entries, oldest first.
+pub trait StreamToSend {
+    fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)>;
+    fn entries(&self) -> &[PushEntry];
+}
+
+/// `{a="x", b="y"}`, as Loki reads a stream's labels (values escaped as
+/// in PromQL strings).
+pub fn label_string<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::from("{");
+    for (i, (n, v)) in labels.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(n);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+/// Seconds and nanoseconds of a `google.protobuf.Timestamp` (nanos never
+/// negative, as the type requires).
+fn split_time(ns: i64) -> (i64, i64) {
+    (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
+}
+
+fn timestamp_len(ns: i64) -> usize {
+    let (s, n) = split_time(ns);
+    let mut len = 0;
+    if s != 0 {
+        len += varint_field_len(s as u64);
+    }
+    if n != 0 {
+        len += varint_field_len(n as u64);
+    }
+    len
+}
+
+fn entry_len(e: &PushEntry) -> usize {
+    field_len(timestamp_len(e.time_ns)) + field_len(e.line.len())
+}
+
+/// The uncompressed `PushRequest`.
+pub fn encode_push_request<S: StreamToSend>(streams: &[S], out: &mut Vec<u8>) {
+    for s in streams {
+        let labels = label_string(s.label_pairs());
+        let stream_len = field_len(labels.len())
+            + s.entries()
+                .iter()
+                .map(|e| field_len(entry_len(e)))
+                .sum::<usize>();
+        put_len_prefixed(out, 1, stream_len);
+        put_bytes(out, 1, labels.as_bytes());
+        for e in s.entries() {
+            put_len_prefixed(out, 2, entry_len(e));
+            put_len_prefixed(out, 1, timestamp_len(e.time_ns));
+            let (secs, nanos) = split_time(e.time_ns);
+            if secs != 0 {
+                put_varint_field(out, 1, secs as u64);
+            }
+            if nanos != 0 {
+                put_varint_field(out, 2, nanos as u64);
+            }
+            put_bytes(out, 2, e.line.as_bytes());
+        }
+    }
+}
+
+/// The body of a push: the request, snappy-compressed.
+pub fn encode_push_body<S: StreamToSend>(streams: &[S]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    encode_push_request(streams, &mut raw);
+    crate::snappy::compress(&raw)
+}
 
 /// Decompressed payloads larger than this are refused before allocation.
 pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
@@ -55,7 +154,7 @@ pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
             .find('=')
             .ok_or_else(|| format!("labels {text:?}: expected name=\"value\" at {rest:?}"))?;
         let name = rest[..eq].trim();
-        if !tsdb::labels::is_valid_label_name(name) {
+        if !is_valid_label_name(name) {
             return Err(format!(
                 "labels {text:?}: {name:?} is not a valid label name"
             ));
@@ -214,16 +313,12 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<PushedStream>, PushError> {
             return Err(bad("a stream needs at least one label".into()));
         }
         for name in s.stream.keys() {
-            if !tsdb::labels::is_valid_label_name(name) {
+            if !is_valid_label_name(name) {
                 return Err(bad(format!("{name:?} is not a valid label name")));
             }
         }
         let labels: Vec<(String, String)> = s.stream.into_iter().collect();
-        let pairs: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let labels_text = tsdb::LabelSet::from_pairs(&pairs).to_string();
+        let labels_text = series_notation(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let mut entries = Vec::with_capacity(s.values.len());
         for (i, v) in s.values.into_iter().enumerate() {
             let bad_entry = |detail: &str| PushError::Entry {
@@ -254,6 +349,94 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    struct Stream {
+        labels: Vec<(&'static str, &'static str)>,
+        entries: Vec<PushEntry>,
+    }
+
+    impl StreamToSend for Stream {
+        fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+            self.labels.iter().copied()
+        }
+        fn entries(&self) -> &[PushEntry] {
+            &self.entries
+        }
+    }
+
+    /// A minimal protobuf reader: (field, wire type, varint or bytes).
+    fn fields(mut b: &[u8]) -> Vec<(u64, u64, Vec<u8>)> {
+        fn varint(b: &mut &[u8]) -> u64 {
+            let mut v = 0u64;
+            for shift in (0..64).step_by(7) {
+                let byte = b[0];
+                *b = &b[1..];
+                v |= u64::from(byte & 0x7f) << shift;
+                if byte < 0x80 {
+                    break;
+                }
+            }
+            v
+        }
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let key = varint(&mut b);
+            let (field, wire) = (key >> 3, key & 7);
+            match wire {
+                0 => out.push((field, wire, varint(&mut b).to_le_bytes().to_vec())),
+                2 => {
+                    let len = varint(&mut b) as usize;
+                    out.push((field, wire, b[..len].to_vec()));
+                    b = &b[len..];
+                }
+                _ => panic!("unexpected wire type {wire}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_push_request_as_loki_reads_it() {
+        // Labels sorted by name, as the agent hands them over.
+        let streams = vec![Stream {
+            labels: vec![("msg", "a\"b"), ("namespace", "shop"), ("pod", "web-0")],
+            entries: vec![
+                PushEntry {
+                    time_ns: 1_796_294_960_123_456_789,
+                    line: "GET / 200".into(),
+                },
+                PushEntry {
+                    time_ns: 0,
+                    line: String::new(),
+                },
+            ],
+        }];
+        let body = encode_push_body(&streams);
+        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+        let top = fields(&raw);
+        assert_eq!(top.len(), 1);
+        let stream = fields(&top[0].2);
+        assert_eq!(stream[0].0, 1);
+        assert_eq!(
+            String::from_utf8(stream[0].2.clone()).unwrap(),
+            r#"{msg="a\"b", namespace="shop", pod="web-0"}"#
+        );
+        let entry = fields(&stream[1].2);
+        let ts = fields(&entry[0].2);
+        let n = |v: &[u8]| u64::from_le_bytes(v.try_into().unwrap());
+        assert_eq!((ts[0].0, n(&ts[0].2)), (1, 1_796_294_960));
+        assert_eq!((ts[1].0, n(&ts[1].2)), (2, 123_456_789));
+        assert_eq!(entry[1].2, b"GET / 200");
+        // The epoch itself: an empty timestamp, an empty line.
+        let zero = fields(&stream[2].2);
+        assert!(zero[0].2.is_empty());
+        assert!(zero[1].2.is_empty());
+    }
+
+    #[test]
+    fn times_before_the_epoch_keep_nanos_positive() {
+        assert_eq!(split_time(-1), (-1, 999_999_999));
+    }
+
     fn pair(n: &str, v: &str) -> (String, String) {
         (n.to_string(), v.to_string())
     }
@@ -282,21 +465,21 @@ mod tests {
     }
 
     #[test]
-    fn the_agents_pushes_decode() {
-        let streams = vec![collector::logs::push::PushStream {
-            labels: collector::labels::Labels::from_pairs([("pod", "web-0"), ("msg", "q\"x")]),
+    fn encoded_pushes_decode() {
+        let streams = vec![Stream {
+            labels: vec![("msg", "q\"x"), ("pod", "web-0")],
             entries: vec![
-                collector::logs::push::PushEntry {
+                PushEntry {
                     time_ns: 1_796_294_960_123_456_789,
                     line: "GET / 200".into(),
                 },
-                collector::logs::push::PushEntry {
+                PushEntry {
                     time_ns: 5,
                     line: String::new(),
                 },
             ],
         }];
-        let got = decode_protobuf(&collector::logs::push::encode_push_body(&streams)).unwrap();
+        let got = decode_protobuf(&encode_push_body(&streams)).unwrap();
         assert_eq!(
             got,
             [PushedStream {

@@ -1,0 +1,28 @@
+//! The remote_write sink: metric batches onto one endpoint's sharded send
+//! queue, where that endpoint's `write_relabel_configs` apply.
+
+use crate::pipeline::{EventKind, Events, Sink, SinkError};
+use crate::ship::Shipper;
+use std::sync::Arc;
+
+pub struct RemoteWriteSink(pub Arc<Shipper>);
+
+impl Sink for RemoteWriteSink {
+    fn name(&self) -> &str {
+        &self.0.url
+    }
+
+    fn takes(&self, kind: EventKind) -> bool {
+        kind == EventKind::Metrics
+    }
+
+    /// Never fails: as in Prometheus, samples the queue cannot keep are
+    /// dropped and counted (`vigil_agent_samples_dropped_backlog_total`)
+    /// rather than holding up the scrapes.
+    fn send(&self, events: &Events) -> Result<(), SinkError> {
+        if let Events::Metrics(series) = events {
+            self.0.push(series);
+        }
+        Ok(())
+    }
+}
