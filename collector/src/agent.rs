@@ -9,15 +9,17 @@
 use crate::fetch::Fetcher;
 use crate::labels::fnv1a;
 use crate::node::HostPaths;
-use crate::pipeline::{Output, Sink, StopSignal, Transform};
+use crate::pipeline::{Output, Sink, SinkStats, StopSignal, Transform};
 use crate::scrape_config::{AgentConfig, ScrapeConfig};
 use crate::ship::Shipper;
-use crate::sinks::{loki_push::LokiPushSink, remote_write::RemoteWriteSink};
+use crate::sinks::{loki_push::LokiPushSink, remote_write::RemoteWriteSink, SendQueue};
 use crate::sources::journal::Journal;
 use crate::sources::pod_logs::PodLogs;
-use crate::sources::scrape_jobs::{dropped_list, DroppedMap, Gatherer, ScrapeJob, StatusMap};
+use crate::sources::scrape_jobs::{Gatherer, ScrapeJob};
 use crate::sources::{spawn, LogCounters};
-use crate::target_status::{DroppedTarget, Health, TargetStatus};
+use crate::target_status::{
+    dropped_list, DroppedMap, DroppedTarget, Health, StatusMap, TargetStatus,
+};
 use crate::transforms::external_labels::ExternalLabels;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,11 +43,11 @@ pub struct Agent {
     stop: Arc<StopSignal>,
     /// Every source's thread.
     sources: Vec<JoinHandle<()>>,
-    /// Whether a log source runs (for the agent's own metrics).
+    /// Whether logs are read (for the agent's own metrics).
     reads_logs: bool,
     log_counters: Arc<LogCounters>,
     reporter: Option<JoinHandle<()>>,
-    shippers: Vec<(Arc<Shipper>, Vec<JoinHandle<()>>)>,
+    sinks: Vec<Arc<dyn Sink>>,
     status: StatusMap,
     dropped: DroppedMap,
 }
@@ -54,12 +56,31 @@ impl Agent {
     /// Starts scraping every target of `cfg` and shipping to its
     /// remote_write endpoints, each with a send queue under
     /// `data_dir/queue/` (named by a hash of the URL, so reordering the
-    /// config keeps each backlog with its endpoint).
+    /// config keeps each backlog with its endpoint). On an error, what
+    /// had started is stopped again.
     pub fn start(cfg: &AgentConfig, data_dir: &std::path::Path) -> Result<Agent, AgentError> {
-        let stop = Arc::new(StopSignal::default());
-        // Sinks.
-        let mut shippers = Vec::new();
-        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+        let mut agent = Agent {
+            stop: Arc::new(StopSignal::default()),
+            sources: Vec::new(),
+            reads_logs: cfg.logs.is_some(),
+            log_counters: Arc::default(),
+            reporter: None,
+            sinks: Vec::new(),
+            status: Arc::default(),
+            dropped: Arc::default(),
+        };
+        match agent.wire(cfg, data_dir) {
+            Ok(()) => Ok(agent),
+            Err(e) => {
+                agent.shutdown(Duration::ZERO);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the sinks, then the sources sending through the transforms
+    /// into them, then the reporter.
+    fn wire(&mut self, cfg: &AgentConfig, data_dir: &std::path::Path) -> Result<(), AgentError> {
         for rw in &cfg.remote_write {
             let dir = data_dir
                 .join("queue")
@@ -69,8 +90,8 @@ impl Agent {
                     url: rw.url.clone(),
                     source,
                 })?;
-            sinks.push(Arc::new(RemoteWriteSink(Arc::clone(&shipper))));
-            shippers.push((shipper, senders));
+            self.sinks
+                .push(Arc::new(RemoteWriteSink(SendQueue::new(shipper, senders))));
         }
         if let Some(logs) = &cfg.logs {
             let mut push = logs.push.clone();
@@ -86,10 +107,9 @@ impl Agent {
                         source,
                     },
                 )?;
-            sinks.push(Arc::new(LokiPushSink(Arc::clone(&shipper))));
-            shippers.push((shipper, senders));
+            self.sinks
+                .push(Arc::new(LokiPushSink(SendQueue::new(shipper, senders))));
         }
-        // Transforms.
         let transforms: Vec<Box<dyn Transform>> = vec![Box::new(ExternalLabels::new(
             cfg.global
                 .external_labels
@@ -97,17 +117,14 @@ impl Agent {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ))];
-        let output = Output::new(transforms, sinks);
-        // Sources.
-        let mut sources = Vec::new();
-        let log_counters: Arc<LogCounters> = Arc::default();
+        let output = Output::new(transforms, self.sinks.clone());
+        let stop = &self.stop;
         if let Some(logs) = &cfg.logs {
             let node = logs
                 .node_name
                 .clone()
                 .or_else(crate::node::hostname)
                 .unwrap_or_else(|| "localhost".into());
-            // Opened first: a config error leaves no thread running.
             let reader = pod_log_reader(logs, &node, data_dir)?;
             if let Some(j) = &logs.journal {
                 let journal = Journal {
@@ -116,50 +133,39 @@ impl Agent {
                     cursor_file: data_dir.join("journal-cursor"),
                     output: output.clone(),
                     every: logs.poll_interval,
-                    counters: Arc::clone(&log_counters),
+                    counters: Arc::clone(&self.log_counters),
                 };
-                sources.push(spawn(Box::new(journal), Arc::clone(&stop))?);
+                self.sources
+                    .push(spawn(Box::new(journal), Arc::clone(stop))?);
             }
             let pod_logs = PodLogs {
                 reader,
                 output: output.clone(),
                 every: logs.poll_interval,
-                counters: Arc::clone(&log_counters),
+                counters: Arc::clone(&self.log_counters),
             };
-            sources.push(spawn(Box::new(pod_logs), Arc::clone(&stop))?);
+            self.sources
+                .push(spawn(Box::new(pod_logs), Arc::clone(stop))?);
         }
-        let reads_logs = !sources.is_empty();
-        let status: StatusMap = Arc::default();
-        let dropped: DroppedMap = Arc::default();
         for (sc, gatherer) in scrape_jobs(cfg) {
             let job = ScrapeJob::start(
                 sc,
                 gatherer,
                 output.clone(),
-                Arc::clone(&status),
-                Arc::clone(&dropped),
+                Arc::clone(&self.status),
+                Arc::clone(&self.dropped),
             )?;
-            sources.push(spawn(Box::new(job), Arc::clone(&stop))?);
+            self.sources.push(spawn(Box::new(job), Arc::clone(stop))?);
         }
-        let reporter = match &cfg.vigil_server {
-            Some(v) => Some(crate::report::start_reporter(
+        if let Some(v) = &cfg.vigil_server {
+            self.reporter = Some(crate::report::start_reporter(
                 v,
-                Arc::clone(&stop),
-                Arc::clone(&status),
-                Arc::clone(&dropped),
-            )?),
-            None => None,
-        };
-        Ok(Agent {
-            stop,
-            sources,
-            reads_logs,
-            log_counters,
-            reporter,
-            shippers,
-            status,
-            dropped,
-        })
+                Arc::clone(stop),
+                Arc::clone(&self.status),
+                Arc::clone(&self.dropped),
+            )?);
+        }
+        Ok(())
     }
 
     /// Every active target, by job and URL.
@@ -176,60 +182,36 @@ impl Agent {
         dropped_list(&self.dropped)
     }
 
-    /// Samples sent and dropped by every sender so far.
+    /// Samples sent and dropped by every sink so far.
     pub fn shipped(&self) -> (u64, u64) {
-        self.shippers.iter().fold((0, 0), |(s, d), (sh, _)| {
-            (
-                s + sh.counters.samples_sent.load(Ordering::Relaxed),
-                d + sh.counters.samples_dropped.load(Ordering::Relaxed)
-                    + sh.counters.samples_dropped_backlog.load(Ordering::Relaxed),
-            )
+        self.sinks.iter().fold((0, 0), |(sent, dropped), sink| {
+            let st = sink.stats();
+            (sent + st.sent, dropped + st.failed + st.dropped_backlog)
         })
     }
 
-    /// The agent's own metrics in the text format: what each remote_write
-    /// sender did (Prometheus's `prometheus_remote_storage_*` names) and
+    /// The agent's own metrics in the text format: what each sink did
+    /// (Prometheus's `prometheus_remote_storage_*` names, by `url`) and
     /// its targets' health.
     pub fn self_metrics(&self) -> String {
         use crate::node::{Exposition, Kind};
         let mut out = Exposition::default();
-        type Counter = fn(&crate::ship::ShipCounters) -> &std::sync::atomic::AtomicU64;
-        let counters: [(&str, &str, Counter); 4] = [
-            ("prometheus_remote_storage_samples_total", "Total number of samples sent to remote storage.", |c| &c.samples_sent),
-            ("prometheus_remote_storage_samples_failed_total", "Total number of samples which failed on send to remote storage, non-recoverable errors.", |c| &c.samples_dropped),
-            ("prometheus_remote_storage_samples_retried_total", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", |c| &c.samples_retried),
-            ("vigil_agent_samples_dropped_backlog_total", "Samples dropped because the send backlog outgrew max_backlog.", |c| &c.samples_dropped_backlog),
+        let stats: Vec<(&str, SinkStats)> =
+            self.sinks.iter().map(|s| (s.name(), s.stats())).collect();
+        type Field = fn(&SinkStats) -> f64;
+        let families: [(&str, &str, Kind, Field); 6] = [
+            ("prometheus_remote_storage_samples_total", "Total number of samples sent to remote storage.", Kind::Counter, |s| s.sent as f64),
+            ("prometheus_remote_storage_samples_failed_total", "Total number of samples which failed on send to remote storage, non-recoverable errors.", Kind::Counter, |s| s.failed as f64),
+            ("prometheus_remote_storage_samples_retried_total", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", Kind::Counter, |s| s.retried as f64),
+            ("vigil_agent_samples_dropped_backlog_total", "Samples dropped because the send backlog outgrew max_backlog.", Kind::Counter, |s| s.dropped_backlog as f64),
+            ("prometheus_remote_storage_shards", "The number of shards used for parallel sending to the remote storage.", Kind::Gauge, |s| s.shards as f64),
+            ("vigil_agent_pending_samples", "Samples queued (in memory or on disk) and not yet sent.", Kind::Gauge, |s| s.pending as f64),
         ];
-        for (name, help, counter) in counters {
-            out.family(name, help, Kind::Counter);
-            for (s, _) in &self.shippers {
-                let v = counter(&s.counters).load(Ordering::Relaxed) as f64;
-                out.sample(name, &[("url", &s.url)], v);
+        for (name, help, kind, field) in families {
+            out.family(name, help, kind);
+            for (url, st) in &stats {
+                out.sample(name, &[("url", url)], field(st));
             }
-        }
-        out.family(
-            "prometheus_remote_storage_shards",
-            "The number of shards used for parallel sending to the remote storage.",
-            Kind::Gauge,
-        );
-        for (s, _) in &self.shippers {
-            out.sample(
-                "prometheus_remote_storage_shards",
-                &[("url", &s.url)],
-                s.shards() as f64,
-            );
-        }
-        out.family(
-            "vigil_agent_pending_samples",
-            "Samples queued (in memory or on disk) and not yet sent.",
-            Kind::Gauge,
-        );
-        for (s, _) in &self.shippers {
-            out.sample(
-                "vigil_agent_pending_samples",
-                &[("url", &s.url)],
-                s.pending() as f64,
-            );
         }
         out.family(
             "vigil_agent_targets",
@@ -277,7 +259,7 @@ impl Agent {
     }
 
     /// Stops every source (every target's series are marked stale), then
-    /// gives the senders up to `flush` to send what is queued; what they
+    /// gives the sinks up to `flush` to send what is queued; what they
     /// cannot send stays on disk for the next run.
     pub fn shutdown(self, flush: Duration) {
         self.stop.stop();
@@ -287,25 +269,12 @@ impl Agent {
         if let Some(r) = self.reporter {
             let _ = r.join();
         }
-        for (s, _) in &self.shippers {
+        for s in &self.sinks {
             s.close();
         }
         let until = Instant::now() + flush;
-        for (s, senders) in self.shippers {
-            while s.pending() > 0
-                && !senders.iter().all(JoinHandle::is_finished)
-                && Instant::now() < until
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let left = s.pending();
-            if left > 0 {
-                tracing::warn!("stopping with {left} samples not sent; they stay queued on disk");
-            } else {
-                for h in senders {
-                    let _ = h.join();
-                }
-            }
+        for s in &self.sinks {
+            s.drain(until);
         }
     }
 }

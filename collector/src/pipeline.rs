@@ -4,11 +4,12 @@
 //! that runs the configured transforms and hands the result to each sink
 //! that takes that kind of event; `agent.rs` only wires components.
 //!
-//! Delivery is acknowledged: [`Output::send`] returns only once every sink
-//! has the batch on its disk queue (or has counted it as dropped, for
-//! metrics, which Prometheus also drops rather than blocks), so a log
-//! source commits its read positions after a successful send and a crash
-//! re-reads rather than loses.
+//! Delivery is acknowledged: [`Output::send`] returns once every sink has
+//! taken the batch — log bodies are then on the sink's disk queue, so a
+//! log source commits its read positions after a successful send and a
+//! crash re-reads rather than loses; metrics join an in-memory batch that
+//! goes to disk by size or deadline (what cannot be kept is counted as
+//! dropped, as Prometheus drops rather than blocks its scrapes).
 
 use crate::logs::push::PushStream;
 use crate::remote_write::WriteSeries;
@@ -56,8 +57,6 @@ impl Events {
 /// Shared by every thread of the sources it serves, so state a transform
 /// keeps sits behind its own lock.
 pub trait Transform: Send + Sync {
-    /// For logs and errors.
-    fn name(&self) -> &'static str;
     fn apply(&self, events: &mut Events);
 }
 
@@ -69,13 +68,36 @@ pub struct SinkError {
     pub detail: String,
 }
 
-/// Queues batches for a destination. `send` returns once the batch is
-/// durable in the sink's queue, or with the reason it is not.
+/// What a sink has done, for the agent's own metrics (Prometheus's
+/// `prometheus_remote_storage_*` words; entries count as samples).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    pub sent: u64,
+    /// Refused by the destination for good.
+    pub failed: u64,
+    pub retried: u64,
+    /// Dropped because the backlog outgrew its bound or the disk failed.
+    pub dropped_backlog: u64,
+    pub shards: usize,
+    /// Taken but not yet sent.
+    pub pending: u64,
+}
+
+/// Queues batches for a destination. `send` returns once the sink has
+/// taken the batch (see the module's words on delivery), or with the
+/// reason it could not.
 pub trait Sink: Send + Sync {
-    /// The destination, for logs, errors and the agent's own metrics.
+    /// The destination, for errors and the agent's own metrics.
     fn name(&self) -> &str;
     fn takes(&self, kind: EventKind) -> bool;
     fn send(&self, events: &Events) -> Result<(), SinkError>;
+    fn stats(&self) -> SinkStats;
+    /// No more sends: what is gathering is queued, the senders finish
+    /// what is queued and stop.
+    fn close(&self);
+    /// Waits until everything queued is sent or `until` passes; what is
+    /// left stays queued on disk for the next run.
+    fn drain(&self, until: Instant);
 }
 
 /// What a source sends into: the transforms, then every sink that takes
@@ -99,10 +121,14 @@ impl Output {
     /// it. Ok once every such sink has it; otherwise the first failure,
     /// after every sink has been tried.
     pub fn send(&self, events: &mut Events) -> Result<(), SinkError> {
+        let kind = events.kind();
+        if !self.routes(kind) {
+            // Nowhere to go: no transform need run.
+            return Ok(());
+        }
         for t in self.transforms.iter() {
             t.apply(events);
         }
-        let kind = events.kind();
         let mut first_error = None;
         for sink in self.sinks.iter().filter(|s| s.takes(kind)) {
             if let Err(e) = sink.send(events) {
@@ -112,7 +138,7 @@ impl Output {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Whether any sink takes `kind` (a source with nowhere to go need not run).
+    /// Whether any sink takes `kind`.
     pub fn routes(&self, kind: EventKind) -> bool {
         self.sinks.iter().any(|s| s.takes(kind))
     }
@@ -177,6 +203,11 @@ mod tests {
         fn takes(&self, kind: EventKind) -> bool {
             kind == self.kind
         }
+        fn stats(&self) -> SinkStats {
+            SinkStats::default()
+        }
+        fn close(&self) {}
+        fn drain(&self, _until: Instant) {}
         fn send(&self, events: &Events) -> Result<(), SinkError> {
             self.got.lock().unwrap().push(events.len());
             if self.fail {
@@ -193,9 +224,6 @@ mod tests {
     struct DropEmpty;
 
     impl Transform for DropEmpty {
-        fn name(&self) -> &'static str {
-            "drop_empty"
-        }
         fn apply(&self, events: &mut Events) {
             if let Events::Logs(streams) = events {
                 for s in streams.iter_mut() {

@@ -5,8 +5,7 @@
 
 use crate::pipeline::StopSignal;
 use crate::scrape_config::VigilServerConfig;
-use crate::sources::scrape_jobs::{dropped_list, DroppedMap, StatusMap};
-use crate::target_status::{DroppedTarget, TargetStatus};
+use crate::target_status::{dropped_list, DroppedMap, DroppedTarget, StatusMap, TargetStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -104,6 +103,7 @@ impl TargetsReport {
             .map_err(|e| format!("reporting targets to {url}: {e}"))
     }
 }
+
 /// Reports the targets to the Vigil server every interval, and an empty
 /// report when the agent stops (its targets are gone).
 pub fn start_reporter(

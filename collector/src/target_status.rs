@@ -3,6 +3,8 @@
 //! to the server (`report.rs`) carries it.
 
 use crate::labels::Labels;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A target's health as Prometheus's targets API words it.
@@ -48,4 +50,18 @@ pub struct DroppedTarget {
     pub discovered: Labels,
     /// Why, when it was invalid rather than dropped by a rule.
     pub error: Option<String>,
+}
+
+/// Every active target's health, by (job, target key).
+pub type StatusMap = Arc<Mutex<BTreeMap<(String, String), TargetStatus>>>;
+/// Per job, the targets relabeling dropped or found invalid.
+pub type DroppedMap = Arc<Mutex<BTreeMap<String, Vec<DroppedTarget>>>>;
+
+pub fn dropped_list(d: &DroppedMap) -> Vec<DroppedTarget> {
+    d.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .flatten()
+        .cloned()
+        .collect()
 }

@@ -318,7 +318,13 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<PushedStream>, PushError> {
             }
         }
         let labels: Vec<(String, String)> = s.stream.into_iter().collect();
-        let labels_text = series_notation(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        // As the stream is stored: a label with an empty value is no label.
+        let labels_text = series_notation(
+            labels
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         let mut entries = Vec::with_capacity(s.values.len());
         for (i, v) in s.values.into_iter().enumerate() {
             let bad_entry = |detail: &str| PushError::Entry {
@@ -508,6 +514,15 @@ mod tests {
         assert!(
             e.to_string()
                 .contains("entry #0: the timestamp must be a string of Unix nanoseconds"),
+            "{e}"
+        );
+        let e = decode_json(
+            br#"{"streams":[{"stream":{"job":"x","env":""},"values":[["soon","x"]]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(r#"stream #0 {job="x"}, entry #0"#),
             "{e}"
         );
         let e = decode_json(br#"{"streams":[{"stream":{},"values":[]}]}"#).unwrap_err();

@@ -27,10 +27,12 @@ pub fn is_valid_label_name(s: &str) -> bool {
 /// pairs sorted by name: how errors name the series they are about.
 pub fn series_notation<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) -> String {
     use std::fmt::Write;
+    // With a (malformed) repeated name, the last one, as a sorted set's lookup finds.
     let name = pairs
         .clone()
         .into_iter()
-        .find(|(n, _)| *n == "__name__")
+        .filter(|(n, _)| *n == "__name__")
+        .last()
         .map_or("", |(_, v)| v);
     let mut out = String::from(name);
     out.push('{');

@@ -2,8 +2,9 @@
 //! messages field by field without generated code, borrowing strings from
 //! the input, and the writer primitives (varints, length-delimited fields,
 //! sizes computed first so each message is written once). The hot reader
-//! functions are `#[inline]`: the decoders that call them live in other
-//! crates, and the ingest rate depends on their being inlined.
+//! functions are `#[inline]`: callers in other crates (the agent's and
+//! the server's own messages) get them inlined too, and the ingest rate
+//! depends on that.
 
 use std::fmt;
 

@@ -165,7 +165,9 @@ fn run(
     });
 }
 
-async fn client(cfg: &KubernetesSdConfig) -> Result<Client, String> {
+/// A client for the API `cfg` names: `api_server` (with its TLS and token
+/// file), else `kubeconfig_file`, else the in-cluster configuration.
+pub async fn client(cfg: &KubernetesSdConfig) -> Result<Client, String> {
     let config = if let Some(url) = &cfg.api_server {
         let uri = url
             .parse()

@@ -2,21 +2,21 @@
 //! of lines each, on the endpoint's single-sender queue (one sender keeps
 //! every stream's entries in order).
 
+use super::SendQueue;
 use crate::labels::Labels;
 use crate::logs::push::{encode_push_body, PushEntry, PushStream};
-use crate::pipeline::{EventKind, Events, Sink, SinkError};
-use crate::ship::Shipper;
-use std::sync::Arc;
+use crate::pipeline::{EventKind, Events, Sink, SinkError, SinkStats};
+use std::time::Instant;
 use vigil_wire::loki_push::StreamToSend;
 
 /// Most line bytes in one push body.
 const PUSH_BODY_BYTES: usize = 1 << 20;
 
-pub struct LokiPushSink(pub Arc<Shipper>);
+pub struct LokiPushSink(pub SendQueue);
 
 impl Sink for LokiPushSink {
     fn name(&self) -> &str {
-        &self.0.url
+        &self.0.shipper.url
     }
 
     fn takes(&self, kind: EventKind) -> bool {
@@ -28,17 +28,34 @@ impl Sink for LokiPushSink {
         let Events::Logs(streams) = events else {
             return Ok(());
         };
-        let mut first_error = None;
+        // Every body is tried; the error counts every entry not queued.
+        let (mut failed, mut last_error) = (0u64, None);
         for part in split_streams(streams, PUSH_BODY_BYTES) {
             let entries: u64 = part.iter().map(|s| s.entries.len() as u64).sum();
-            if let Err(e) = self.0.push_body(&encode_push_body(&part), entries) {
-                first_error.get_or_insert(SinkError {
-                    sink: self.0.url.clone(),
-                    detail: format!("cannot queue {entries} log entries: {e}"),
-                });
+            if let Err(e) = self.0.shipper.push_body(&encode_push_body(&part), entries) {
+                failed += entries;
+                last_error = Some(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        match last_error {
+            None => Ok(()),
+            Some(e) => Err(SinkError {
+                sink: self.name().to_string(),
+                detail: format!("cannot queue {failed} log entries: {e}"),
+            }),
+        }
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.0.stats()
+    }
+
+    fn close(&self) {
+        self.0.close()
+    }
+
+    fn drain(&self, until: Instant) {
+        self.0.drain(until)
     }
 }
 

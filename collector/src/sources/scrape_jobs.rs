@@ -16,25 +16,11 @@ use crate::remote_write::WriteSeries;
 use crate::scrape::{Body, ScrapeSettings, TargetScrapes};
 use crate::scrape_config::ScrapeConfig;
 use crate::target::{populate, static_groups, Outcome, Target};
-use crate::target_status::{DroppedTarget, Health, TargetStatus};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use crate::target_status::{DroppedMap, DroppedTarget, Health, StatusMap, TargetStatus};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Every active target's health, by (job, target key).
-pub type StatusMap = Arc<Mutex<BTreeMap<(String, String), TargetStatus>>>;
-/// Per job, the targets relabeling dropped or found invalid.
-pub type DroppedMap = Arc<Mutex<BTreeMap<String, Vec<DroppedTarget>>>>;
-
-pub fn dropped_list(d: &DroppedMap) -> Vec<DroppedTarget> {
-    d.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .flatten()
-        .cloned()
-        .collect()
-}
 
 /// One job's scrape loops, kept in step with its discovered targets.
 pub struct ScrapeJob {

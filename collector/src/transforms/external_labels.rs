@@ -18,10 +18,6 @@ impl ExternalLabels {
 }
 
 impl Transform for ExternalLabels {
-    fn name(&self) -> &'static str {
-        "external_labels"
-    }
-
     fn apply(&self, events: &mut Events) {
         let Events::Metrics(series) = events else {
             return;
