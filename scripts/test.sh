@@ -16,6 +16,9 @@ need_pkgs=()
 [ -x /usr/bin/etcd ] || need_pkgs+=(etcd-server)
 [ -x /usr/bin/prometheus-alertmanager ] || need_pkgs+=(prometheus-alertmanager)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+# kubectl top against the metrics API (the image ships kubectl; Debian's
+# kubernetes-client where it does not).
+command -v kubectl >/dev/null 2>&1 || need_pkgs+=(kubernetes-client)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing ${need_pkgs[*]}"

@@ -33,6 +33,9 @@ pub struct ServerConfig {
     /// Which requests are logged: `writes` (changes and admin actions, not
     /// ingest), `all` or `off`.
     pub access_log: crate::access_log::AccessLog,
+    /// The Kubernetes resource metrics API on a TLS port of its own (off
+    /// unless this section is present).
+    pub k8s_metrics_api: Option<crate::k8s_metrics::K8sMetricsApiConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -511,6 +514,13 @@ impl ServerConfig {
         for am in &mut cfg.alerting.alertmanagers {
             am.resolve_paths(base);
         }
+        if let Some(k) = &mut cfg.k8s_metrics_api {
+            for f in k.tls_cert_file.iter_mut().chain(k.tls_key_file.iter_mut()) {
+                if f.is_relative() {
+                    *f = base.join(&*f);
+                }
+            }
+        }
         Ok(cfg)
     }
 
@@ -518,7 +528,11 @@ impl ServerConfig {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        Ok(serde_yaml::from_str(text)?)
+        let cfg: Self = serde_yaml::from_str(text)?;
+        if let Some(k) = &cfg.k8s_metrics_api {
+            k.validate()?;
+        }
+        Ok(cfg)
     }
 }
 

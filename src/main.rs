@@ -17,6 +17,7 @@ mod check_cli;
 mod config;
 mod dashboard_store;
 mod ingest;
+mod k8s_metrics;
 mod local_agent;
 mod logs_cli;
 mod metric_metadata;

@@ -365,6 +365,14 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
         "Vigil is listening on http://{local}/ (data in {})",
         settings.data_dir.display()
     );
+    let k8s_metrics_api = match &cfg.k8s_metrics_api {
+        Some(k) => {
+            let (addr, task) = crate::k8s_metrics::start(k, db_cell.clone()).await?;
+            println!("Kubernetes metrics API on https://{addr}/apis/metrics.k8s.io/v1beta1");
+            Some(task)
+        }
+        None => None,
+    };
 
     // Open the store after binding so /-/ready can say "not yet" during replay.
     let opts = DbOptions {
@@ -519,6 +527,9 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     }
     if let Some(f) = fsync {
         f.abort();
+    }
+    if let Some(t) = k8s_metrics_api {
+        t.abort();
     }
     maintenance.abort();
     if let Err(e) = metric_metadata.save_if_changed() {

@@ -10,7 +10,7 @@ mod common;
 
 use common::{get_json, wait_for, Vigil};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -136,24 +136,9 @@ impl FakeApi {
     }
 
     fn serve(&self, conn: TcpStream) {
-        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).is_err() {
+        let Some(target) = common::read_request_target(&conn) else {
             return;
-        }
-        loop {
-            let mut h = String::new();
-            match reader.read_line(&mut h) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if h == "\r\n" => break,
-                Ok(_) => {}
-            }
-        }
-        let target = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_string();
+        };
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let params: Vec<(String, String)> = query
             .split('&')

@@ -381,3 +381,27 @@ pub fn wait_for(what: &str, timeout: std::time::Duration, mut ok: impl FnMut() -
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// Reads an HTTP/1.1 request's head from `conn` (a fake server's side)
+/// and returns its target (`/path?query`); None if the client went away.
+pub fn read_request_target(conn: &std::net::TcpStream) -> Option<String> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(conn.try_clone().ok()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    loop {
+        let mut h = String::new();
+        match reader.read_line(&mut h) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if h == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    Some(
+        request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string(),
+    )
+}

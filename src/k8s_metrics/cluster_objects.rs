@@ -1,0 +1,94 @@
+//! The pods and nodes the metrics API describes, from the Kubernetes API:
+//! a list-and-watch of each (kube's reflector: reconnects and relists on
+//! its own), giving their labels (what `labelSelector` selects on and what
+//! `metadata.labels` shows) and which pods run. metrics-server answers
+//! only for running pods it knows; Vigil does the same when the API is
+//! configured, and without it describes every pod and node it has fresh
+//! metrics for, with no labels.
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Api;
+use std::collections::BTreeMap;
+use vigil_config::service_discovery::KubernetesSdConfig;
+
+/// What the answers need of a pod or node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub struct ClusterObjects {
+    pods: Store<Pod>,
+    nodes: Store<Node>,
+}
+
+impl ClusterObjects {
+    /// Starts watching on the current tokio runtime; until the first lists
+    /// arrive the stores are empty (the API is then "not ready").
+    pub fn start(cfg: KubernetesSdConfig) -> ClusterObjects {
+        let (pods, pod_writer) = reflector::store::<Pod>();
+        let (nodes, node_writer) = reflector::store::<Node>();
+        tokio::spawn(async move {
+            let client = loop {
+                match collector::kubernetes_sd::client(&cfg).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!("k8s_metrics_api: {e}; retrying in 10 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                    }
+                }
+            };
+            let pod_events = reflector::reflector(
+                pod_writer,
+                watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+            )
+            .default_backoff();
+            let node_events = reflector::reflector(
+                node_writer,
+                watcher::watcher(Api::<Node>::all(client), watcher::Config::default()),
+            )
+            .default_backoff();
+            let mut events = futures::stream::select(
+                pod_events.map(|e| e.map(|_| ())).boxed(),
+                node_events.map(|e| e.map(|_| ())).boxed(),
+            );
+            while let Some(e) = events.next().await {
+                if let Err(e) = e {
+                    tracing::warn!("k8s_metrics_api: watching pods and nodes: {e}");
+                }
+            }
+        });
+        ClusterObjects { pods, nodes }
+    }
+
+    /// Running pods.
+    pub fn running_pods(&self) -> Vec<ObjectMeta> {
+        self.pods
+            .state()
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .map(|p| meta(&p.metadata))
+            .collect()
+    }
+
+    pub fn nodes(&self) -> Vec<ObjectMeta> {
+        self.nodes
+            .state()
+            .iter()
+            .map(|n| meta(&n.metadata))
+            .collect()
+    }
+}
+
+fn meta(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        namespace: m.namespace.clone().unwrap_or_default(),
+        name: m.name.clone().unwrap_or_default(),
+        labels: m.labels.clone().unwrap_or_default(),
+    }
+}
