@@ -1,5 +1,7 @@
 //! `vigil check rules FILE...`: validates rule files as `promtool check
 //! rules` does, with the same output shape and exit status.
+//! `vigil check k8s-metrics FILE...`: validates prometheus-adapter
+//! configurations (the custom and external metrics rules) the same way.
 
 use std::path::PathBuf;
 
@@ -11,11 +13,21 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check prometheus-adapter configurations (rules, externalRules,
+    /// resourceRules) as k8s_metrics_api.adapter_config_file loads them
+    K8sMetrics {
+        /// Adapter configuration files to check
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Prints a verdict per file; the exit status is 1 when any failed.
 pub fn run(cmd: &CheckCommand) -> i32 {
-    let CheckCommand::Rules { files } = cmd;
+    let files = match cmd {
+        CheckCommand::Rules { files } => files,
+        CheckCommand::K8sMetrics { files } => return check_adapter_configs(files),
+    };
     let mut failed = false;
     for f in files {
         println!("Checking {}", f.display());
@@ -27,6 +39,32 @@ pub fn run(cmd: &CheckCommand) -> i32 {
                     println!("  WARNING: duplicate rule: {dup}");
                 }
             }
+            Err(e) => {
+                failed = true;
+                eprintln!("  FAILED:");
+                eprintln!("{e}");
+            }
+        }
+        println!();
+    }
+    i32::from(failed)
+}
+
+fn check_adapter_configs(files: &[PathBuf]) -> i32 {
+    let mut failed = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match crate::k8s_metrics::adapter_config::AdapterConfig::load(f) {
+            Ok(c) => println!(
+                "  SUCCESS: {} rules, {} external rules, resource rules {}",
+                c.rules.len(),
+                c.external_rules.len(),
+                if c.resource_rules.is_some() {
+                    "present"
+                } else {
+                    "absent"
+                }
+            ),
             Err(e) => {
                 failed = true;
                 eprintln!("  FAILED:");

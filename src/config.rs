@@ -515,7 +515,12 @@ impl ServerConfig {
             am.resolve_paths(base);
         }
         if let Some(k) = &mut cfg.k8s_metrics_api {
-            for f in k.tls_cert_file.iter_mut().chain(k.tls_key_file.iter_mut()) {
+            for f in k
+                .tls_cert_file
+                .iter_mut()
+                .chain(k.tls_key_file.iter_mut())
+                .chain(k.adapter_config_file.iter_mut())
+            {
                 if f.is_relative() {
                     *f = base.join(&*f);
                 }

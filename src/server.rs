@@ -367,7 +367,12 @@ pub async fn run(settings: ServerSettings) -> anyhow::Result<()> {
     );
     let k8s_metrics_api = match &cfg.k8s_metrics_api {
         Some(k) => {
-            let (addr, task) = crate::k8s_metrics::start(k, db_cell.clone()).await?;
+            let (addr, task) = crate::k8s_metrics::start(
+                k,
+                db_cell.clone(),
+                cfg.query.to_engine_sharing(&query_budget),
+            )
+            .await?;
             println!("Kubernetes metrics API on https://{addr}/apis/metrics.k8s.io/v1beta1");
             Some(task)
         }

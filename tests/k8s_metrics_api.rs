@@ -98,9 +98,14 @@ fn serve(
         std::thread::sleep(Duration::from_secs(600));
         return;
     }
-    if let Some(rest) = path.strip_prefix("/apis/metrics.k8s.io") {
+    let proxied = [
+        "/apis/metrics.k8s.io",
+        "/apis/custom.metrics.k8s.io",
+        "/apis/external.metrics.k8s.io",
+    ];
+    if proxied.iter().any(|g| path.starts_with(g)) {
         // The aggregator's proxying, to Vigil's TLS port.
-        let url = format!("https://127.0.0.1:{upstream}/apis/metrics.k8s.io{rest}?{query}");
+        let url = format!("https://127.0.0.1:{upstream}{path}?{query}");
         let (code, body) = match client.get(&url).call() {
             Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
             Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap_or_default()),
@@ -207,6 +212,30 @@ fn promql(v: &Vigil, q: &str) -> f64 {
         .unwrap_or_else(|| panic!("{q}: {body}"))
 }
 
+/// Starts Vigil with the metrics API on `metrics_port`, watching pods and
+/// nodes through the fake API server on `api_port`; `extra` goes into
+/// the `k8s_metrics_api` section.
+fn start_vigil(dir: &std::path::Path, api_port: u16, metrics_port: u16, extra: &str) -> Vigil {
+    let vigil_kubeconfig = dir.join("vigil-kube.yaml");
+    std::fs::write(
+        &vigil_kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{api_port}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: u}}\ncurrent-context: fake\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let cfg = dir.join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k8s_metrics_api:\n  listen_addr: 127.0.0.1:{metrics_port}\n  allow_unauthenticated: true\n  kubernetes:\n    kubeconfig_file: {}\n{extra}",
+            vigil_kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    Vigil::start(&dir.join("data"), &["--config", cfg.to_str().unwrap()])
+}
+
 #[test]
 fn kubectl_top_reads_pods_and_nodes_from_vigil() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,26 +257,7 @@ fn kubectl_top_reads_pods_and_nodes_from_vigil() {
             pod("shop", "done-0", json!({"app": "batch"}), "Succeeded"),
         ],
     );
-    let vigil_kubeconfig = dir.path().join("vigil-kube.yaml");
-    std::fs::write(
-        &vigil_kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: u}}\ncurrent-context: fake\nusers:\n- name: u\n  user: {{}}\n",
-            api.port
-        ),
-    )
-    .unwrap();
-    let cfg = dir.path().join("vigil.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "k8s_metrics_api:\n  listen_addr: 127.0.0.1:{metrics_port}\n  allow_unauthenticated: true\n  kubernetes:\n    kubeconfig_file: {}\n",
-            vigil_kubeconfig.display()
-        ),
-    )
-    .unwrap();
-    let data = dir.path().join("data");
-    let v = Vigil::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let v = start_vigil(dir.path(), api.port, metrics_port, "");
 
     // Two scrapes 15 s apart, the newest 5 s ago: cAdvisor's container
     // series (web-0's two containers, db-0, and a finished pod's), the
@@ -482,4 +492,195 @@ fn the_metrics_api_is_refused_without_authentication_unless_allowed() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("allow_unauthenticated: true"), "{err}");
+}
+
+/// prometheus-adapter's walkthrough rule, a namespace-level rule and an
+/// external rule, as users write them.
+const ADAPTER_RULES: &str = r#"
+rules:
+- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
+  resources:
+    overrides:
+      namespace: {resource: "namespace"}
+      pod: {resource: "pod"}
+  name: {matches: "^(.*)_total", as: "${1}_per_second"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+- seriesQuery: '{__name__="queue_length",namespace!=""}'
+  resources: {template: "<<.Resource>>"}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+externalRules:
+- seriesQuery: '{__name__="queue_depth",topic!=""}'
+  resources: {namespaced: false}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (topic)'
+"#;
+
+#[test]
+fn custom_and_external_metrics_answer_what_their_queries_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let api = FakeApiServer::start(
+        metrics_port,
+        vec![node("node-a", json!({}))],
+        vec![
+            pod("shop", "web-0", json!({"app": "web"}), "Running"),
+            pod("shop", "web-1", json!({"app": "web"}), "Running"),
+            pod("shop", "db-0", json!({"app": "db"}), "Running"),
+        ],
+    );
+    let rules = dir.path().join("adapter.yaml");
+    std::fs::write(&rules, ADAPTER_RULES).unwrap();
+    // The check command accepts the file, and refuses a broken one.
+    let check = |f: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["check", "k8s-metrics"])
+            .arg(f)
+            .output()
+            .unwrap()
+    };
+    assert!(check(&rules).status.success());
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "rules:\n- {seriesQuery: up, metricsQuery: '<<.Series'}\n",
+    )
+    .unwrap();
+    let out = check(&broken);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rules[0].metricsQuery"));
+
+    let v = start_vigil(
+        dir.path(),
+        api.port,
+        metrics_port,
+        &format!(
+            "  adapter_config_file: {}\n  relist_interval: 1s\n",
+            rules.display()
+        ),
+    );
+    let t1 = now_ms() - 5_000;
+    let mut text = String::new();
+    for (series, v0, v1) in [
+        (
+            r#"http_requests_total{namespace="shop",pod="web-0"}"#,
+            100.0,
+            130.0,
+        ),
+        (
+            r#"http_requests_total{namespace="shop",pod="web-1"}"#,
+            50.0,
+            65.0,
+        ),
+        (
+            r#"http_requests_total{namespace="shop",pod="db-0"}"#,
+            10.0,
+            10.0,
+        ),
+        (r#"queue_length{namespace="shop",queue="a"}"#, 7.0, 4.0),
+        (r#"queue_length{namespace="shop",queue="b"}"#, 1.0, 2.5),
+        (r#"queue_depth{topic="orders",name="q1"}"#, 40.0, 42.0),
+        (r#"queue_depth{topic="orders",name="q2"}"#, 1.0, 0.5),
+        (r#"queue_depth{topic="audit",name="q3"}"#, 9.0, 9.0),
+    ] {
+        text.push_str(&format!(
+            "{series} {v0} {}\n{series} {v1} {t1}\n",
+            t1 - 15_000
+        ));
+    }
+    let (code, body) = common::post(
+        &v.url("/api/v1/import/prometheus"),
+        "text/plain",
+        text.as_bytes(),
+    );
+    assert!(code < 300, "{code} {body}");
+    let raw = |path: &str| -> (bool, Value, String) {
+        let (ok, out) = kubectl(dir.path(), api.port, &["get", "--raw", path]);
+        (ok, serde_json::from_str(&out).unwrap_or(Value::Null), out)
+    };
+    // Discovery lists what the rules found, once relisted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, list, out) = raw("/apis/custom.metrics.k8s.io/v1beta2");
+        let names: Vec<&str> = list["resources"].as_array().map_or(Vec::new(), |r| {
+            r.iter().filter_map(|x| x["name"].as_str()).collect()
+        });
+        if ok
+            && names.contains(&"pods/http_requests_per_second")
+            && names.contains(&"namespaces/queue_length")
+        {
+            assert!(
+                names.contains(&"namespaces/http_requests_per_second"),
+                "{out}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "metrics never discovered: {out}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (ok, ext, out) = raw("/apis/external.metrics.k8s.io/v1beta1");
+    assert!(ok && ext["resources"][0]["name"] == "queue_depth", "{out}");
+
+    // Pods selected by labels: web-0 and web-1, each with the value the
+    // rendered query gives through PromQL.
+    let (ok, list, out) = raw("/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/*/http_requests_per_second?labelSelector=app%3Dweb");
+    assert!(ok, "{out}");
+    assert_eq!(list["kind"], "MetricValueList");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{out}");
+    for item in items {
+        let name = item["describedObject"]["name"].as_str().unwrap();
+        assert_eq!(item["describedObject"]["kind"], "Pod");
+        assert_eq!(item["describedObject"]["namespace"], "shop");
+        assert_eq!(item["metric"]["name"], "http_requests_per_second");
+        let want = promql(
+            &v,
+            &format!(
+                r#"sum(rate(http_requests_total{{namespace="shop",pod="{name}"}}[2m])) by (pod)"#
+            ),
+        );
+        assert_eq!(item["value"], json!(milli_quantity(want)), "{name}: {out}");
+    }
+    // One object (v1beta1's shape), and the namespace's own metric.
+    let (ok, one, out) = raw(
+        "/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/pods/web-1/http_requests_per_second",
+    );
+    assert!(
+        ok && one["items"][0]["metricName"] == "http_requests_per_second",
+        "{out}"
+    );
+    assert!(one["items"][0]["selector"].is_null(), "{out}");
+    let (ok, ns, out) =
+        raw("/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/metrics/queue_length");
+    assert!(ok, "{out}");
+    assert_eq!(ns["items"][0]["describedObject"]["kind"], "Namespace");
+    assert_eq!(ns["items"][0]["value"], "6500m", "{out}");
+    // External: the selector is on the metric's labels.
+    let (ok, e, out) = raw("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_depth?labelSelector=topic%3Dorders");
+    assert!(ok, "{out}");
+    assert_eq!(e["items"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(e["items"][0]["metricLabels"], json!({"topic": "orders"}));
+    assert_eq!(e["items"][0]["value"], "42500m");
+    // Unknown metrics and objects are NotFound Status errors.
+    let (ok, _, out) = raw("/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/*/nope");
+    assert!(
+        !ok && out.contains("NotFound")
+            && out.contains("the server could not find the metric nope for pods"),
+        "{out}"
+    );
+    let (ok, _, out) = raw(
+        "/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/ghost-0/http_requests_per_second",
+    );
+    assert!(!ok && out.contains("for pods ghost-0"), "{out}");
+    let (ok, _, out) = raw("/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/*/http_requests_per_second?metricLabelSelector=n%3E1");
+    assert!(!ok && out.contains("BadRequest"), "{out}");
+    drop(v);
+}
+
+/// A value as prometheus-adapter prints it: thousandths, truncated.
+fn milli_quantity(v: f64) -> String {
+    let m = (v * 1000.0).trunc() as i64;
+    if m % 1000 == 0 {
+        (m / 1000).to_string()
+    } else {
+        format!("{m}m")
+    }
 }

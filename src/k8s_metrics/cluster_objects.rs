@@ -6,12 +6,16 @@
 //! configured, and without it describes every pod and node it has fresh
 //! metrics for, with no labels.
 
+use super::resources::ResourceInfo;
+use super::selector::LabelSelector;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use vigil_config::service_discovery::KubernetesSdConfig;
 
 /// What the answers need of a pod or node.
@@ -25,6 +29,8 @@ pub struct ObjectMeta {
 pub struct ClusterObjects {
     pods: Store<Pod>,
     nodes: Store<Node>,
+    /// Set once the API is reached: lists of other resources use it.
+    client: Arc<OnceLock<kube::Client>>,
 }
 
 impl ClusterObjects {
@@ -33,6 +39,8 @@ impl ClusterObjects {
     pub fn start(cfg: KubernetesSdConfig) -> ClusterObjects {
         let (pods, pod_writer) = reflector::store::<Pod>();
         let (nodes, node_writer) = reflector::store::<Node>();
+        let client_cell: Arc<OnceLock<kube::Client>> = Arc::default();
+        let cell = Arc::clone(&client_cell);
         tokio::spawn(async move {
             let client = loop {
                 match collector::kubernetes_sd::client(&cfg).await {
@@ -43,6 +51,7 @@ impl ClusterObjects {
                     }
                 }
             };
+            let _ = cell.set(client.clone());
             let pod_events = reflector::reflector(
                 pod_writer,
                 watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
@@ -63,7 +72,64 @@ impl ClusterObjects {
                 }
             }
         });
-        ClusterObjects { pods, nodes }
+        ClusterObjects {
+            pods,
+            nodes,
+            client: client_cell,
+        }
+    }
+
+    /// Names of the objects of `resource` in `namespace` that `selector`
+    /// selects: running pods from the watch, anything else listed from
+    /// the API.
+    pub async fn names(
+        &self,
+        resource: &ResourceInfo,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<Vec<String>, String> {
+        if resource.group.is_empty() && resource.plural == "pods" {
+            let mut out: Vec<String> = self
+                .running_pods()
+                .into_iter()
+                .filter(|p| {
+                    namespace.is_none_or(|n| p.namespace == n) && selector.matches(&p.labels)
+                })
+                .map(|p| p.name)
+                .collect();
+            out.sort();
+            return Ok(out);
+        }
+        let client = self
+            .client
+            .get()
+            .cloned()
+            .ok_or_else(|| "the Kubernetes API has not been reached yet".to_string())?;
+        let ar = ApiResource {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            api_version: if resource.group.is_empty() {
+                resource.version.clone()
+            } else {
+                format!("{}/{}", resource.group, resource.version)
+            },
+            kind: resource.kind.clone(),
+            plural: resource.plural.clone(),
+        };
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client, ns, &ar),
+            None => Api::all_with(client, &ar),
+        };
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("listing {}: {e}", resource.qualified()))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|o| selector.matches(o.metadata.labels.as_ref().unwrap_or(&BTreeMap::new())))
+            .filter_map(|o| o.metadata.name)
+            .collect())
     }
 
     /// Running pods.

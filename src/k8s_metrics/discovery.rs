@@ -12,31 +12,33 @@ fn group_version() -> String {
     format!("{GROUP}/{VERSION}")
 }
 
-fn group_object() -> Value {
-    let gv = json!({"groupVersion": group_version(), "version": VERSION});
+/// An `APIGroup`: its versions, the first preferred.
+pub fn group(name: &str, versions: &[&str]) -> Value {
+    let gv = |v: &str| json!({"groupVersion": format!("{name}/{v}"), "version": v});
     json!({
         "kind": "APIGroup",
         "apiVersion": "v1",
-        "name": GROUP,
-        "versions": [gv.clone()],
-        "preferredVersion": gv,
+        "name": name,
+        "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(),
+        "preferredVersion": gv(versions.first().copied().unwrap_or(VERSION)),
     })
 }
 
 /// `GET /apis`: the plain `APIGroupList` (the aggregator then reads each
 /// group version's resource list).
-pub fn group_list() -> Value {
-    let mut g = group_object();
-    if let Some(o) = g.as_object_mut() {
-        o.remove("kind");
-        o.remove("apiVersion");
-    }
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [g]})
-}
-
-/// `GET /apis/metrics.k8s.io`.
-pub fn group() -> Value {
-    group_object()
+pub fn group_list(groups: &[(&str, &[&str])]) -> Value {
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|(name, versions)| {
+            let mut g = group(name, versions);
+            if let Some(o) = g.as_object_mut() {
+                o.remove("kind");
+                o.remove("apiVersion");
+            }
+            g
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `GET /apis/metrics.k8s.io/v1beta1`, as metrics-server lists it.

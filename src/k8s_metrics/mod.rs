@@ -3,16 +3,22 @@
 //! metrics-server), answered from the series the agent already ships, on
 //! a TLS port of its own (`k8s_metrics_api:` in the server config).
 //!
-//! Routes, objects, quantities, selectors and errors follow metrics-server
-//! and the API machinery (docs/design/k8s-metrics-apis.md); the custom and
-//! external metrics APIs and the aggregated-API authentication come next
-//! (ROADMAP). Until authentication is built the port refuses to start
+//! With `adapter_config_file` (prometheus-adapter's rules, unchanged), the
+//! custom and external metrics APIs too (`custom.rs`).
+//!
+//! Routes, objects, quantities, selectors and errors follow metrics-server,
+//! prometheus-adapter and the API machinery
+//! (docs/design/k8s-metrics-apis.md); the aggregated-API authentication
+//! comes next (ROADMAP). Until authentication is built the port refuses to start
 //! unless the config says `allow_unauthenticated: true`.
 
+pub mod adapter_config;
 pub mod cluster_objects;
+pub mod custom;
 pub mod discovery;
 pub mod objects;
 pub mod quantity;
+pub mod resources;
 pub mod selector;
 pub mod status;
 pub mod tls;
@@ -55,6 +61,15 @@ pub struct K8sMetricsApiConfig {
     /// Serve without authenticating callers (local testing only; the
     /// aggregated-API authentication is not built yet).
     pub allow_unauthenticated: bool,
+    /// prometheus-adapter's configuration (`rules`, `externalRules`): the
+    /// custom and external metrics APIs; unset, they are not served.
+    pub adapter_config_file: Option<PathBuf>,
+    /// How often the rules' series queries are run again to find metrics.
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub relist_interval: Duration,
+    /// How far back those queries look.
+    #[serde(deserialize_with = "collector::units::de_duration")]
+    pub metrics_max_age: Duration,
 }
 
 impl Default for K8sMetricsApiConfig {
@@ -66,6 +81,9 @@ impl Default for K8sMetricsApiConfig {
             stale_after: Duration::from_secs(120),
             kubernetes: None,
             allow_unauthenticated: false,
+            adapter_config_file: None,
+            relist_interval: Duration::from_secs(60),
+            metrics_max_age: Duration::from_secs(600),
         }
     }
 }
@@ -87,6 +105,14 @@ impl K8sMetricsApiConfig {
         }
         if self.stale_after.is_zero() {
             anyhow::bail!("k8s_metrics_api.stale_after must be greater than 0");
+        }
+        if self.relist_interval.is_zero() {
+            anyhow::bail!("k8s_metrics_api.relist_interval must be greater than 0");
+        }
+        if self.metrics_max_age < self.relist_interval {
+            anyhow::bail!(
+                "k8s_metrics_api.metrics_max_age must be at least relist_interval (series found by one relist would be missed by the next)"
+            );
         }
         self.listen_addr.parse::<SocketAddr>().map_err(|e| {
             anyhow::anyhow!(
@@ -110,6 +136,8 @@ pub struct MetricsApi {
     db: Arc<OnceLock<Arc<Db>>>,
     objects: Option<ClusterObjects>,
     stale_after_ms: i64,
+    /// The custom and external metrics APIs, when configured.
+    adapter: Option<Arc<custom::Adapter>>,
 }
 
 fn now_ms() -> i64 {
@@ -362,6 +390,91 @@ async fn one_node(
     )
 }
 
+/// `/apis`: the resource metrics group, and the custom and external
+/// groups when the adapter's rules are configured.
+async fn groups(State(api): ApiState) -> Response {
+    let mut groups: Vec<(&str, &[&str])> = vec![(discovery::GROUP, &[discovery::VERSION])];
+    if api.adapter.is_some() {
+        groups.push((custom::CUSTOM_GROUP, &custom::CUSTOM_VERSIONS));
+        groups.push((custom::EXTERNAL_GROUP, &["v1beta1"]));
+    }
+    Json(discovery::group_list(&groups)).into_response()
+}
+
+fn query_map(q: Option<String>) -> BTreeMap<String, String> {
+    form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn custom_group(State(api): ApiState) -> Response {
+    match api.adapter {
+        Some(_) => Json(discovery::group(
+            custom::CUSTOM_GROUP,
+            &custom::CUSTOM_VERSIONS,
+        ))
+        .into_response(),
+        None => status::no_route(),
+    }
+}
+
+async fn external_group(State(api): ApiState) -> Response {
+    match api.adapter {
+        Some(_) => Json(discovery::group(custom::EXTERNAL_GROUP, &["v1beta1"])).into_response(),
+        None => status::no_route(),
+    }
+}
+
+async fn external_list(State(api): ApiState) -> Response {
+    match &api.adapter {
+        Some(a) => Json(a.registry().external_resource_list()).into_response(),
+        None => status::no_route(),
+    }
+}
+
+async fn external_metric(
+    State(api): ApiState,
+    Path((ns, metric)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(adapter) = &api.adapter else {
+        return status::no_route();
+    };
+    let db = match api.db() {
+        Ok(db) => db,
+        Err(r) => return *r,
+    };
+    adapter.external(db, &ns, &metric, &query_map(q)).await
+}
+
+async fn custom_metrics(
+    State(api): ApiState,
+    Path(rest): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(adapter) = &api.adapter else {
+        return status::no_route();
+    };
+    if let Some(v) = custom::CUSTOM_VERSIONS
+        .iter()
+        .find(|v| rest.trim_end_matches('/') == **v)
+    {
+        return Json(adapter.registry().custom_resource_list(v)).into_response();
+    }
+    let req = match custom::parse_custom_path(&rest) {
+        Ok(r) if custom::CUSTOM_VERSIONS.contains(&r.version.as_str()) => r,
+        Ok(_) => return status::no_route(),
+        Err(e) => return status::bad_request(&e),
+    };
+    let db = match api.db() {
+        Ok(db) => db,
+        Err(r) => return *r,
+    };
+    adapter
+        .custom(db, req, &query_map(q), api.objects.as_ref())
+        .await
+}
+
 /// `/healthz`, `/livez`: the process answers.
 async fn healthy() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
@@ -385,10 +498,18 @@ async fn ready(State(api): ApiState) -> Response {
 pub fn router(api: Arc<MetricsApi>) -> Router {
     const V: &str = "/apis/metrics.k8s.io/v1beta1";
     Router::new()
-        .route("/apis", get(|| async { Json(discovery::group_list()) }))
+        .route("/apis", get(groups))
         .route(
             "/apis/metrics.k8s.io",
-            get(|| async { Json(discovery::group()) }),
+            get(|| async { Json(discovery::group(discovery::GROUP, &[discovery::VERSION])) }),
+        )
+        .route("/apis/custom.metrics.k8s.io", get(custom_group))
+        .route("/apis/custom.metrics.k8s.io/{*rest}", get(custom_metrics))
+        .route("/apis/external.metrics.k8s.io", get(external_group))
+        .route("/apis/external.metrics.k8s.io/v1beta1", get(external_list))
+        .route(
+            "/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric}",
+            get(external_metric),
         )
         .route(V, get(|| async { Json(discovery::resource_list()) }))
         .route(&format!("{V}/nodes"), get(node_list))
@@ -423,8 +544,34 @@ pub fn router(api: Arc<MetricsApi>) -> Router {
 pub async fn start(
     cfg: &K8sMetricsApiConfig,
     db: Arc<OnceLock<Arc<Db>>>,
+    engine: promql::EngineOptions,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use anyhow::Context as _;
+    let adapter = match &cfg.adapter_config_file {
+        Some(path) => {
+            let config = adapter_config::AdapterConfig::load(path)
+                .map_err(|e| anyhow::anyhow!("k8s_metrics_api.adapter_config_file: {e}"))?;
+            if config.resource_rules.is_some() {
+                tracing::warn!(
+                    "k8s_metrics_api: resourceRules are checked but not used yet: the resource \
+                     metrics API reads the agent's container and node series"
+                );
+            }
+            let adapter = Arc::new(custom::Adapter {
+                config,
+                registry: Default::default(),
+                engine,
+            });
+            custom::spawn_relist(
+                Arc::clone(&adapter),
+                Arc::clone(&db),
+                cfg.relist_interval,
+                cfg.metrics_max_age,
+            );
+            Some(adapter)
+        }
+        None => None,
+    };
     let resolver: Arc<dyn rustls::server::ResolvesServerCert> =
         match (&cfg.tls_cert_file, &cfg.tls_key_file) {
             (Some(c), Some(k)) => Arc::new(
@@ -455,6 +602,7 @@ pub async fn start(
         db,
         objects: cfg.kubernetes.clone().map(ClusterObjects::start),
         stale_after_ms: i64::try_from(cfg.stale_after.as_millis()).unwrap_or(i64::MAX),
+        adapter,
     });
     let app = router(api);
     let task = tokio::spawn(async move {

@@ -29,7 +29,8 @@ impl PodUsage {
     }
 }
 
-fn rfc3339_seconds(ms: i64) -> Value {
+/// A metav1.Time: RFC 3339 in UTC, whole seconds.
+pub fn rfc3339_seconds(ms: i64) -> Value {
     match chrono::DateTime::from_timestamp(ms.div_euclid(1000), 0) {
         Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         None => Value::Null,

@@ -46,6 +46,22 @@ pub fn nanocores(n: u64) -> String {
     decimal(n, -9)
 }
 
+/// A value in thousandths, as prometheus-adapter reports metric values
+/// (`NewMilliQuantity(v*1000)`, truncated toward zero; negative values
+/// keep their sign; not a number is 0).
+pub fn millis(v: f64) -> String {
+    if !v.is_finite() {
+        return "0".into();
+    }
+    // `as` saturates at the integer range, where Go's conversion is undefined.
+    let m = (v * 1000.0).trunc() as i64;
+    if m < 0 {
+        format!("-{}", decimal(m.unsigned_abs(), -3))
+    } else {
+        decimal(m as u64, -3)
+    }
+}
+
 /// Bytes in the binary form (`BinarySI`): a whole multiple of 1024 gets the
 /// largest exact suffix; anything under 1024, or not a multiple, is printed
 /// in the decimal form.
@@ -108,6 +124,22 @@ mod tests {
             (10, "10n"),
         ] {
             assert_eq!(nanocores(n), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn values_as_prometheus_adapter_prints_them() {
+        for (v, want) in [
+            (0.5, "500m"),
+            (20.5, "20500m"),
+            (1.0, "1"),
+            (1500.0, "1500"),
+            (1.5e6, "1500k"),
+            (0.0001, "0"),
+            (-2.5, "-2500m"),
+            (f64::NAN, "0"),
+        ] {
+            assert_eq!(millis(v), want, "{v}");
         }
     }
 

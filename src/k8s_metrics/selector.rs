@@ -71,6 +71,76 @@ impl LabelSelector {
     }
 }
 
+impl LabelSelector {
+    /// The requirements as PromQL label matchers, sorted by key, as
+    /// prometheus-adapter writes them (`in` as `=~"a|b"`, exists as
+    /// `!=""`); `>` and `<` have no PromQL form.
+    pub fn promql_matchers(&self) -> Result<Vec<String>, String> {
+        let mut reqs: Vec<&Requirement> = self.requirements.iter().collect();
+        reqs.sort_by(|a, b| a.key.cmp(&b.key));
+        reqs.iter()
+            .map(|r| {
+                let k = &r.key;
+                if !tsdb::labels::is_valid_label_name(k) {
+                    return Err(format!("{k:?} is not a label name of a metric"));
+                }
+                Ok(match &r.op {
+                    Op::Equals(v) => format!("{k}={v:?}"),
+                    Op::NotEquals(v) => format!("{k}!={v:?}"),
+                    Op::In(vs) => format!("{k}=~{:?}", vs.join("|")),
+                    Op::NotIn(vs) => format!("{k}!~{:?}", vs.join("|")),
+                    Op::Exists => format!("{k}!=\"\""),
+                    Op::DoesNotExist => format!("{k}=\"\""),
+                    Op::GreaterThan(_) | Op::LessThan(_) => {
+                        return Err(format!(
+                            "the requirement on {k:?} (> or <) has no PromQL matcher"
+                        ))
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// As a `metav1.LabelSelector` (`matchLabels`, `matchExpressions`);
+    /// `null` when empty.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        if self.requirements.is_empty() {
+            return serde_json::Value::Null;
+        }
+        let mut labels = serde_json::Map::new();
+        let mut exprs = Vec::new();
+        for r in &self.requirements {
+            let (op, values): (&str, Vec<String>) = match &r.op {
+                Op::Equals(v) => {
+                    labels.insert(r.key.clone(), json!(v));
+                    continue;
+                }
+                Op::NotEquals(v) => ("NotIn", vec![v.clone()]),
+                Op::In(vs) => ("In", vs.clone()),
+                Op::NotIn(vs) => ("NotIn", vs.clone()),
+                Op::Exists => ("Exists", Vec::new()),
+                Op::DoesNotExist => ("DoesNotExist", Vec::new()),
+                Op::GreaterThan(n) => ("Gt", vec![n.to_string()]),
+                Op::LessThan(n) => ("Lt", vec![n.to_string()]),
+            };
+            let mut e = json!({"key": r.key, "operator": op});
+            if !values.is_empty() {
+                e["values"] = json!(values);
+            }
+            exprs.push(e);
+        }
+        let mut out = serde_json::Map::new();
+        if !labels.is_empty() {
+            out.insert("matchLabels".into(), serde_json::Value::Object(labels));
+        }
+        if !exprs.is_empty() {
+            out.insert("matchExpressions".into(), json!(exprs));
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
 /// Splits at commas outside parentheses.
 fn split_top_level(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -332,6 +402,32 @@ mod tests {
             let e = LabelSelector::parse(sel).unwrap_err();
             assert!(e.contains(why), "{sel}: {e}");
         }
+    }
+
+    #[test]
+    fn selectors_as_promql_matchers_and_as_json() {
+        let s = LabelSelector::parse("verb=GET,code in (200,201),!debug,path").unwrap();
+        assert_eq!(
+            s.promql_matchers().unwrap(),
+            [
+                r#"code=~"200|201""#,
+                r#"debug="""#,
+                r#"path!="""#,
+                r#"verb="GET""#
+            ]
+        );
+        assert_eq!(
+            s.to_json(),
+            serde_json::json!({"matchLabels": {"verb": "GET"}, "matchExpressions": [
+                {"key": "code", "operator": "In", "values": ["200", "201"]},
+                {"key": "debug", "operator": "DoesNotExist"},
+                {"key": "path", "operator": "Exists"}]})
+        );
+        assert!(LabelSelector::parse("n>1")
+            .unwrap()
+            .promql_matchers()
+            .is_err());
+        assert_eq!(LabelSelector::default().to_json(), serde_json::Value::Null);
     }
 
     #[test]

@@ -48,6 +48,30 @@ impl Template {
         })
     }
 
+    /// Parses `text` whose actions are delimited by `left` and `right`
+    /// (Go's `Template.Delims`), with only `$` in scope: a template that
+    /// renders a data value of its own ([`Template::render`]).
+    pub fn parse_with_delims(
+        name: &str,
+        text: &str,
+        left: &'static str,
+        right: &'static str,
+    ) -> Result<Template, String> {
+        let parsed = parse::parse_with(text, parse::Delims { left, right }, &["$"])
+            .map_err(|(line, msg)| format!("template: {name}:{line}: {msg}"))?;
+        Ok(Template {
+            name: name.to_string(),
+            source: text.to_string(),
+            parsed,
+        })
+    }
+
+    /// Renders with `dot` as `.` (and `$`).
+    pub fn render(&self, dot: Value) -> Result<String, String> {
+        exec::render(&self.parsed, dot, Vec::new(), None)
+            .map_err(|e| format!("template: {}: {e}", self.name))
+    }
+
     /// Text taken as it is (a recording rule's label value).
     pub fn literal(text: &str) -> Template {
         Template {

@@ -92,8 +92,9 @@ enum Piece {
     Action(Action),
 }
 
-fn lex_action(src: &str, line: usize) -> Result<(Vec<Tok>, usize), PErr> {
-    // Returns the tokens and the byte length consumed up to (not including) "}}".
+fn lex_action(src: &str, line: usize, d: Delims) -> Result<(Vec<Tok>, usize), PErr> {
+    // Returns the tokens and the byte length consumed up to (not including)
+    // the right delimiter.
     let b = src.as_bytes();
     let mut i = 0;
     let mut toks = Vec::new();
@@ -117,10 +118,14 @@ fn lex_action(src: &str, line: usize) -> Result<(Vec<Tok>, usize), PErr> {
         if i >= b.len() {
             return Err((line, "unclosed action".into()));
         }
-        if src[i..].starts_with("}}") {
+        if src[i..].starts_with(d.right) {
             return Ok((toks, i));
         }
-        if src[i..].starts_with("-}}") && i > 0 && b[i - 1].is_ascii_whitespace() {
+        if src[i..].starts_with('-')
+            && src[i + 1..].starts_with(d.right)
+            && i > 0
+            && b[i - 1].is_ascii_whitespace()
+        {
             return Ok((toks, i));
         }
         let c = b[i];
@@ -250,13 +255,34 @@ fn lex_action(src: &str, line: usize) -> Result<(Vec<Tok>, usize), PErr> {
     }
 }
 
-fn lex(src: &str) -> Result<Vec<Piece>, PErr> {
+/// An action's delimiters: Go's `{{ }}` by default, `Template.Delims`
+/// otherwise (prometheus-adapter's `<< >>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Delims {
+    pub left: &'static str,
+    pub right: &'static str,
+}
+
+impl Delims {
+    pub const GO: Delims = Delims {
+        left: "{{",
+        right: "}}",
+    };
+
+    /// `-` then the right delimiter: the action trims the text after it.
+    fn closes_trimming(&self, tail: &str) -> bool {
+        tail.strip_prefix('-')
+            .is_some_and(|t| t.starts_with(self.right))
+    }
+}
+
+fn lex(src: &str, d: Delims) -> Result<Vec<Piece>, PErr> {
     let mut out = Vec::new();
     let mut rest = src;
     let mut line = 1;
     let mut trim_next = false;
     while !rest.is_empty() {
-        let Some(open) = rest.find("{{") else {
+        let Some(open) = rest.find(d.left) else {
             let text = if trim_next { rest.trim_start() } else { rest };
             out.push(Piece::Text(text.to_string()));
             break;
@@ -265,7 +291,7 @@ fn lex(src: &str) -> Result<Vec<Piece>, PErr> {
         if trim_next {
             text = text.trim_start();
         }
-        let mut after = &rest[open + 2..];
+        let mut after = &rest[open + d.left.len()..];
         let trim_before =
             after.starts_with("- ") || after.starts_with("-\t") || after.starts_with("-\n");
         if trim_before {
@@ -282,10 +308,10 @@ fn lex(src: &str) -> Result<Vec<Piece>, PErr> {
                 return Err((line, "unclosed comment".into()));
             };
             let tail = trimmed[end + 2..].trim_start();
-            let (trim_after, close_len) = if tail.starts_with("-}}") {
-                (true, 3)
-            } else if tail.starts_with("}}") {
-                (false, 2)
+            let (trim_after, close_len) = if d.closes_trimming(tail) {
+                (true, d.right.len() + 1)
+            } else if tail.starts_with(d.right) {
+                (false, d.right.len())
             } else {
                 return Err((line, "comment ends before closing delimiter".into()));
             };
@@ -295,12 +321,12 @@ fn lex(src: &str) -> Result<Vec<Piece>, PErr> {
             trim_next = trim_after;
             continue;
         }
-        let (toks, len) = lex_action(after, line)?;
+        let (toks, len) = lex_action(after, line, d)?;
         let tail = &after[len..];
-        let (trim_after, close_len) = if tail.starts_with("-}}") {
-            (true, 3)
+        let (trim_after, close_len) = if d.closes_trimming(tail) {
+            (true, d.right.len() + 1)
         } else {
-            (false, 2)
+            (false, d.right.len())
         };
         line += after[..len].matches('\n').count();
         out.push(Piece::Action(Action { line, toks }));
@@ -604,11 +630,16 @@ impl Parser {
 /// Parses an alert's label or annotation template (Prometheus's alert
 /// variables in scope).
 pub fn parse(src: &str) -> Result<Parsed, PErr> {
-    let pieces = lex(src)?;
+    parse_with(src, Delims::GO, &ALERT_VARS)
+}
+
+/// Parses with other delimiters and other variables in scope.
+pub fn parse_with(src: &str, d: Delims, vars: &[&str]) -> Result<Parsed, PErr> {
+    let pieces = lex(src, d)?;
     let mut p = Parser {
         pieces: pieces.into_iter(),
         line: 1,
-        vars: ALERT_VARS.iter().map(|v| v.to_string()).collect(),
+        vars: vars.iter().map(|v| v.to_string()).collect(),
         defs: Defs::new(),
         depth: 0,
     };

@@ -222,3 +222,33 @@ fn render_errors_never_panic() {
     assert!(render("{{ index $labels 3 }}", 0.0).is_err());
     assert!(render("{{ range 100000000 }}x{{ end }}", 0.0).is_err());
 }
+
+#[test]
+fn other_delimiters_as_prometheus_adapter_uses_them() {
+    let t = Template::parse_with_delims(
+        "metricsQuery",
+        "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)<<- /* c */ ->> {{x}}",
+        "<<",
+        ">>",
+    )
+    .unwrap();
+    let dot = Value::Map(BTreeMap::from([
+        (
+            "Series".to_string(),
+            Value::Str("http_requests_total".into()),
+        ),
+        (
+            "LabelMatchers".to_string(),
+            Value::Str(r#"namespace="shop""#.into()),
+        ),
+        ("GroupBy".to_string(), Value::Str("pod".into())),
+    ]));
+    assert_eq!(
+        t.render(dot).unwrap(),
+        r#"sum(rate(http_requests_total{namespace="shop"}[2m])) by (pod){{x}}"#
+    );
+    let e = Template::parse_with_delims("q", "<<.Series", "<<", ">>").unwrap_err();
+    assert!(e.contains("unclosed action"), "{e}");
+    // Only `$` is in scope: the alert variables are not.
+    assert!(Template::parse_with_delims("q", "<<$labels>>", "<<", ">>").is_err());
+}
