@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tsdb::Db;
-use usage::UsageReader;
+use usage::{PodFilter, UsageReader};
 use vigil_config::service_discovery::KubernetesSdConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,25 +185,25 @@ impl MetricsApi {
 
     /// Every pod with fresh metrics that is known to run (when the API is
     /// watched), with its labels.
-    fn pods(&self, db: &Db, now: i64) -> Result<Vec<PodUsage>, String> {
+    fn pods(&self, db: &Db, now: i64, only: &PodFilter<'_>) -> Result<Vec<PodUsage>, String> {
         let reader = UsageReader {
             db,
             now_ms: now,
             stale_after_ms: self.stale_after_ms,
         };
-        let mut by_pod: BTreeMap<(String, String), PodUsage> = BTreeMap::new();
-        for ((ns, pod, container), u) in reader.containers()? {
-            by_pod
-                .entry((ns.clone(), pod.clone()))
-                .or_insert_with(|| PodUsage {
-                    namespace: ns,
-                    name: pod,
+        let mut by_pod: BTreeMap<(String, String), PodUsage> = reader
+            .containers(only)?
+            .into_iter()
+            .map(|((namespace, name), containers)| {
+                let p = PodUsage {
+                    namespace,
+                    name,
                     labels: BTreeMap::new(),
-                    containers: BTreeMap::new(),
-                })
-                .containers
-                .insert(container, u);
-        }
+                    containers,
+                };
+                ((p.namespace.clone(), p.name.clone()), p)
+            })
+            .collect();
         let Some(objects) = &self.objects else {
             return Ok(by_pod.into_values().collect());
         };
@@ -281,14 +281,30 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 fn answer(r: Result<Response, Refusal>) -> Response {
     r.unwrap_or_else(|e| *e)
 }
 
-async fn read_pods(api: &Arc<MetricsApi>, now: i64) -> Result<Vec<PodUsage>, Refusal> {
+async fn read_pods(
+    api: &Arc<MetricsApi>,
+    now: i64,
+    namespace: Option<String>,
+    pod: Option<String>,
+) -> Result<Vec<PodUsage>, Refusal> {
     let db = api.db()?;
     let a = Arc::clone(api);
-    blocking(move || a.pods(&db, now)).await
+    blocking(move || {
+        let only = PodFilter {
+            namespace: namespace.as_deref(),
+            pod: pod.as_deref(),
+        };
+        a.pods(&db, now, &only)
+    })
+    .await
 }
 
 async fn read_nodes(api: &Arc<MetricsApi>, now: i64) -> Result<Vec<NodeUsage>, Refusal> {
@@ -304,14 +320,13 @@ async fn list_pods(
 ) -> Result<Response, Refusal> {
     let sel = selectors(query)?;
     let now = now_ms();
-    let items = read_pods(&api, now)
-        .await?
+    let pods = read_pods(&api, now, ns.clone(), None).await?;
+    let items = pods
         .iter()
         .filter(|p| ns.as_deref().is_none_or(|n| p.namespace == n))
         .filter(|p| sel.labels.matches(&p.labels) && sel.fields.matches(&p.name, &p.namespace))
-        .map(|p| objects::pod_metrics(p, now, false))
-        .collect();
-    Ok(Json(objects::list("PodMetricsList", items)).into_response())
+        .map(|p| objects::pod_metrics(p, now, false));
+    Ok(json_bytes(objects::list_bytes("PodMetricsList", items)))
 }
 
 async fn all_pods(State(api): ApiState, RawQuery(q): RawQuery) -> Response {
@@ -335,7 +350,7 @@ async fn one_pod(
         async {
             selectors(q)?;
             let now = now_ms();
-            let pods = read_pods(&api, now).await?;
+            let pods = read_pods(&api, now, Some(ns.clone()), Some(name.clone())).await?;
             Ok(
                 match pods.iter().find(|p| p.namespace == ns && p.name == name) {
                     Some(p) => Json(objects::pod_metrics(p, now, true)).into_response(),

@@ -117,6 +117,25 @@ pub fn pod_metrics(p: &PodUsage, now_ms: i64, single: bool) -> Value {
     }
 }
 
+/// A list written item by item, so a large answer never exists twice
+/// (as objects and as text): the JSON bytes of `{kind}` with `items`.
+pub fn list_bytes(kind: &str, items: impl Iterator<Item = Value>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 << 10);
+    out.extend_from_slice(
+        format!(r#"{{"kind":"{kind}","apiVersion":"{GROUP}/{VERSION}","metadata":{{}},"items":["#)
+            .as_bytes(),
+    );
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &item);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
 pub fn list(kind: &str, items: Vec<Value>) -> Value {
     json!({
         "kind": kind,
@@ -193,8 +212,15 @@ mod tests {
             "usage": {"cpu": "123456789n", "memory": "2048576Ki"},
         });
         assert_eq!(got, want);
-        let l = list("NodeMetricsList", vec![got]);
+        let l = list("NodeMetricsList", vec![got.clone()]);
         assert_eq!(l["kind"], "NodeMetricsList");
         assert_eq!(l["metadata"], json!({}));
+        let streamed: Value = serde_json::from_slice(&list_bytes(
+            "NodeMetricsList",
+            [got.clone(), got].into_iter(),
+        ))
+        .unwrap();
+        assert_eq!(streamed["items"].as_array().map(Vec::len), Some(2));
+        assert_eq!(streamed["apiVersion"], l["apiVersion"]);
     }
 }

@@ -18,7 +18,7 @@
 //!   `MemTotal − MemFree − Inactive(file)` (the kubelet's working set of
 //!   the root cgroup: usage less inactive file pages).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tsdb::{Db, MatchOp, Matcher, Querier, Sample, TimeRange, STALE_NAN_BITS};
 
 /// One point of a cumulative CPU counter and the memory beside it.
@@ -33,8 +33,8 @@ pub struct Usage {
     pub window_ms: i64,
 }
 
-/// A container's usage, keyed by (namespace, pod, container).
-pub type ContainerUsage = BTreeMap<(String, String, String), Usage>;
+/// Containers' usage by (namespace, pod), then by container name.
+pub type ContainerUsage = BTreeMap<(String, String), BTreeMap<String, Usage>>;
 
 /// The last two points of a counter.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +70,13 @@ fn is_stale_marker(s: &Sample) -> bool {
     s.v.to_bits() == STALE_NAN_BITS
 }
 
+/// Which pods a read is about: a namespace, a pod in it, or all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodFilter<'a> {
+    pub namespace: Option<&'a str>,
+    pub pod: Option<&'a str>,
+}
+
 /// Reads usage as of `now_ms`, leaving out series whose newest point is
 /// older than `stale_after_ms`.
 pub struct UsageReader<'a> {
@@ -86,9 +93,25 @@ impl UsageReader<'_> {
     }
 
     fn select(&self, name: &str, non_empty: &[&str]) -> Result<Vec<tsdb::Series>, String> {
+        self.select_where(name, non_empty, &PodFilter::default())
+    }
+
+    fn select_where(
+        &self,
+        name: &str,
+        non_empty: &[&str],
+        only: &PodFilter<'_>,
+    ) -> Result<Vec<tsdb::Series>, String> {
         let mut m = vec![matcher(MatchOp::Equal, "__name__", name)?];
         for l in non_empty {
             m.push(matcher(MatchOp::NotEqual, l, "")?);
+        }
+        // Narrowed in the index, so one namespace's request reads only it.
+        if let Some(ns) = only.namespace {
+            m.push(matcher(MatchOp::Equal, "namespace", ns)?);
+        }
+        if let Some(pod) = only.pod {
+            m.push(matcher(MatchOp::Equal, "pod", pod)?);
         }
         self.db.select(&m, self.range()).map_err(|e| e.to_string())
     }
@@ -116,34 +139,39 @@ impl UsageReader<'_> {
         t >= self.now_ms - self.stale_after_ms
     }
 
-    /// Every container with fresh CPU (two points) and memory.
-    pub fn containers(&self) -> Result<ContainerUsage, String> {
+    /// Every container (of the pods `only` names) with fresh CPU (two
+    /// points) and memory, by pod.
+    pub fn containers(&self, only: &PodFilter<'_>) -> Result<ContainerUsage, String> {
         let keys = ["namespace", "pod", "container"];
-        let key = |s: &tsdb::Series| -> Option<(String, String, String)> {
+        // Keys borrow from the selected series: no string is copied until
+        // a container is known to have both.
+        fn key(s: &tsdb::Series) -> Option<(&str, &str, &str)> {
             let l = &s.labels;
             let c = l.get("container")?;
             // The kubelet's cAdvisor names the sandbox "POD": not a container.
             (c != "POD").then(|| {
                 (
-                    l.get("namespace").unwrap_or("").to_string(),
-                    l.get("pod").unwrap_or("").to_string(),
-                    c.to_string(),
+                    l.get("namespace").unwrap_or(""),
+                    l.get("pod").unwrap_or(""),
+                    c,
                 )
             })
-        };
-        let mut cpu: BTreeMap<(String, String, String), Rate> = BTreeMap::new();
-        for s in self.select("container_cpu_usage_seconds_total", &keys)? {
-            let (Some(k), Some(r)) = (key(&s), self.last_two(&s)?) else {
+        }
+        let cpu_series = self.select_where("container_cpu_usage_seconds_total", &keys, only)?;
+        let mut cpu: HashMap<(&str, &str, &str), Rate> = HashMap::with_capacity(cpu_series.len());
+        for s in &cpu_series {
+            let (Some(k), Some(r)) = (key(s), self.last_two(s)?) else {
                 continue;
             };
-            let newer = cpu.get(&k).is_none_or(|o| r.last.t > o.last.t);
-            if newer {
+            if cpu.get(&k).is_none_or(|o| r.last.t > o.last.t) {
                 cpu.insert(k, r);
             }
         }
-        let mut memory: BTreeMap<(String, String, String), Sample> = BTreeMap::new();
-        for s in self.select("container_memory_working_set_bytes", &keys)? {
-            let (Some(k), Some(m)) = (key(&s), self.last_one(&s)?) else {
+        let mem_series = self.select_where("container_memory_working_set_bytes", &keys, only)?;
+        let mut memory: HashMap<(&str, &str, &str), Sample> =
+            HashMap::with_capacity(mem_series.len());
+        for s in &mem_series {
+            let (Some(k), Some(m)) = (key(s), self.last_one(s)?) else {
                 continue;
             };
             if memory.get(&k).is_none_or(|o| m.t > o.t) {
@@ -151,9 +179,11 @@ impl UsageReader<'_> {
             }
         }
         let mut out = ContainerUsage::new();
-        for (k, r) in cpu {
-            if let Some(u) = memory.get(&k).and_then(|m| r.usage(m.v)) {
-                out.insert(k, u);
+        for ((ns, pod, container), r) in cpu {
+            if let Some(u) = memory.get(&(ns, pod, container)).and_then(|m| r.usage(m.v)) {
+                out.entry((ns.to_string(), pod.to_string()))
+                    .or_default()
+                    .insert(container.to_string(), u);
             }
         }
         Ok(out)
