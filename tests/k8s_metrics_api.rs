@@ -684,3 +684,127 @@ fn milli_quantity(v: f64) -> String {
         format!("{m}m")
     }
 }
+
+/// prometheus-adapter's `resourceRules` as its deploy manifest ships them
+/// (window shortened).
+const RESOURCE_RULES: &str = r#"
+resourceRules:
+  cpu:
+    containerQuery: 'sum by (<<.GroupBy>>) (irate (container_cpu_usage_seconds_total{<<.LabelMatchers>>,container!="",pod!=""}[4m]))'
+    nodeQuery: 'sum by (<<.GroupBy>>) (irate(node_cpu_usage_seconds_total{<<.LabelMatchers>>}[4m]))'
+    resources: {overrides: {namespace: {resource: namespace}, node: {resource: node}, pod: {resource: pod}}}
+    containerLabel: container
+  memory:
+    containerQuery: 'sum by (<<.GroupBy>>) (container_memory_working_set_bytes{<<.LabelMatchers>>,container!="",pod!=""})'
+    nodeQuery: 'sum by (<<.GroupBy>>) (node_memory_working_set_bytes{<<.LabelMatchers>>})'
+    resources: {overrides: {node: {resource: node}, namespace: {resource: namespace}, pod: {resource: pod}}}
+    containerLabel: container
+  window: 1m
+"#;
+
+#[test]
+fn resource_rules_feed_kubectl_top_as_the_adapter_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let api = FakeApiServer::start(
+        metrics_port,
+        vec![node("node-a", json!({}))],
+        vec![pod("shop", "web-0", json!({"app": "web"}), "Running")],
+    );
+    let rules = dir.path().join("adapter.yaml");
+    std::fs::write(&rules, RESOURCE_RULES).unwrap();
+    let v = start_vigil(
+        dir.path(),
+        api.port,
+        metrics_port,
+        &format!("  adapter_config_file: {}\n", rules.display()),
+    );
+    let t1 = now_ms() - 5_000;
+    let mut text = String::new();
+    let c = |name: &str, container: &str| {
+        format!(r#"{name}{{namespace="shop",pod="web-0",container="{container}"}}"#)
+    };
+    for (series, v0, v1) in [
+        (c("container_cpu_usage_seconds_total", "app"), 100.0, 101.5),
+        (
+            c("container_memory_working_set_bytes", "app"),
+            52428800.0,
+            52428800.0,
+        ),
+        (c("container_cpu_usage_seconds_total", "proxy"), 7.0, 7.03),
+        (
+            c("container_memory_working_set_bytes", "proxy"),
+            8388608.0,
+            8388608.0,
+        ),
+        (
+            r#"node_cpu_usage_seconds_total{node="node-a"}"#.into(),
+            1000.0,
+            1003.0,
+        ),
+        (
+            r#"node_memory_working_set_bytes{node="node-a"}"#.into(),
+            2147483648.0,
+            2147483648.0,
+        ),
+    ] {
+        text.push_str(&format!(
+            "{series} {v0} {}\n{series} {v1} {t1}\n",
+            t1 - 15_000
+        ));
+    }
+    let (code, body) = common::post(
+        &v.url("/api/v1/import/prometheus"),
+        "text/plain",
+        text.as_bytes(),
+    );
+    assert!(code < 300, "{code} {body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let (ok, out) = kubectl(
+            dir.path(),
+            api.port,
+            &["top", "pod", "-n", "shop", "--containers"],
+        );
+        if ok && out.contains("web-0") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "{out}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // The adapter's queries over the same data, through PromQL.
+    let app = promql(
+        &v,
+        r#"sum(irate(container_cpu_usage_seconds_total{container="app"}[4m]))"#,
+    );
+    assert!((app - 0.1).abs() < 1e-9, "{app}");
+    assert_eq!(
+        rows(&out),
+        [
+            ["web-0", "app", "100m", "50Mi"],
+            ["web-0", "proxy", "2m", "8Mi"]
+        ],
+        "{out}"
+    );
+    let (ok, out) = kubectl(dir.path(), api.port, &["top", "node"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        rows(&out),
+        [["node-a", "200m", "10%", "2048Mi", "50%"]],
+        "{out}"
+    );
+    // The window is the rules' window.
+    let (ok, out) = kubectl(
+        dir.path(),
+        api.port,
+        &[
+            "get",
+            "--raw",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/web-0",
+        ],
+    );
+    assert!(ok, "{out}");
+    let p: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["window"], "1m0s", "{out}");
+    drop(v);
+}

@@ -181,11 +181,9 @@ pub struct Rule {
     pub metrics_query: Template,
 }
 
-/// `resourceRules`: queries for the resource metrics API. Checked at
-/// load; serving from them is the next step (ROADMAP), until then the
-/// resource metrics API reads the agent's series and says so at start.
+/// `resourceRules`: queries for the resource metrics API, which then
+/// answers from them instead of the agent's series.
 #[derive(Debug, Clone)]
-#[allow(dead_code)]
 pub struct ResourceRule {
     pub container_query: Template,
     pub node_query: Template,
@@ -194,7 +192,6 @@ pub struct ResourceRule {
 }
 
 #[derive(Debug, Clone)]
-#[allow(dead_code)]
 pub struct ResourceRules {
     pub cpu: ResourceRule,
     pub memory: ResourceRule,

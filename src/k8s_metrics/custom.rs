@@ -18,6 +18,7 @@ use super::quantity::millis;
 use super::resources::{parse_group_resource, resolve, ResourceInfo};
 use super::selector::LabelSelector;
 use super::status;
+use alerting::template::Template;
 use alerting::template::Value as TemplateValue;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -242,11 +243,11 @@ fn not_found_metric(metric: &str, resource: &str, name: Option<&str>) -> Respons
 }
 
 /// One sample of a rule's query: labels, time (ms), value.
-type Answer = (BTreeMap<String, String>, i64, f64);
+pub type Answer = (BTreeMap<String, String>, i64, f64);
 
 /// The rendered `metricsQuery` for `rule`.
-fn render_query(
-    rule: &Rule,
+pub fn render_query(
+    template: &Template,
     series: &str,
     matchers: &[String],
     group_by: &[String],
@@ -280,7 +281,7 @@ fn render_query(
         ),
         ("LabelValuesByName".to_string(), str_map(values)),
     ]));
-    rule.metrics_query.render(dot)
+    template.render(dot)
 }
 
 fn quoted_names(names: &[String]) -> (String, String) {
@@ -441,7 +442,7 @@ impl Adapter {
 
     /// Renders `rule`'s query and runs it now: its samples and the time.
     async fn query_now(
-        &self,
+        self: &Arc<Self>,
         db: Arc<Db>,
         rule: &Rule,
         series: &str,
@@ -449,46 +450,48 @@ impl Adapter {
         group_by: &[String],
         values: &BTreeMap<String, String>,
     ) -> Result<(Vec<Answer>, i64), Response> {
-        let promql = render_query(rule, series, matchers, group_by, values)
+        let promql = render_query(&rule.metrics_query, series, matchers, group_by, values)
             .map_err(|e| status::internal(&e))?;
         let now = chrono::Utc::now().timestamp_millis();
         Ok((self.run(db, promql, now).await?, now))
     }
 
-    /// Runs `promql` at `now`: (labels, time, value) per sample; a scalar
-    /// answers with no labels.
-    async fn run(
-        &self,
-        db: Arc<Db>,
-        promql: String,
-        now: i64,
-    ) -> Result<Vec<(BTreeMap<String, String>, i64, f64)>, Response> {
+    /// Runs `promql` at `now` on this thread: (labels, time, value) per
+    /// sample; a scalar answers with no labels.
+    pub fn instant(&self, db: &Db, promql: &str, now: i64) -> Result<Vec<Answer>, String> {
         let engine = promql::Engine::new(self.engine.clone());
-        let answer = tokio::task::spawn_blocking(move || {
-            engine
-                .instant(&*db, &promql, now)
-                .map_err(|e| format!("{promql}: {e}"))
-        })
-        .await
-        .map_err(|e| status::internal(&e.to_string()))?
-        .map_err(|e| status::internal(&format!("unable to fetch metrics: {e}")))?;
+        let answer = engine
+            .instant(db, promql, now)
+            .map_err(|e| format!("unable to fetch metrics: {promql}: {e}"))?;
         Ok(match answer.0 {
             QueryValue::Vector(v) => v
                 .into_iter()
                 .map(|s| {
-                    (
-                        s.labels
-                            .iter()
-                            .map(|l| (l.name.to_string(), l.value.to_string()))
-                            .collect(),
-                        s.t,
-                        s.v,
-                    )
+                    let labels = s
+                        .labels
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect();
+                    (labels, s.t, s.v)
                 })
                 .collect(),
             QueryValue::Scalar { t, v } => vec![(BTreeMap::new(), t, v)],
             _ => Vec::new(),
         })
+    }
+
+    /// [`Adapter::instant`] off the async threads.
+    async fn run(
+        self: &Arc<Self>,
+        db: Arc<Db>,
+        promql: String,
+        now: i64,
+    ) -> Result<Vec<Answer>, Response> {
+        let a = Arc::clone(self);
+        tokio::task::spawn_blocking(move || a.instant(&db, &promql, now))
+            .await
+            .map_err(|e| status::internal(&e.to_string()))?
+            .map_err(|e| status::internal(&e))
     }
 
     /// Answers an external metrics request.
@@ -621,7 +624,7 @@ mod tests {
         let values = BTreeMap::from([("namespace".to_string(), "shop".to_string())]);
         let (op, q) = quoted_names(&["a".to_string(), "b".to_string()]);
         let q = render_query(
-            &c.rules[0],
+            &c.rules[0].metrics_query,
             "http_requests_total",
             &["namespace=\"shop\"".to_string(), format!("pod{op}{q}")],
             &["pod".to_string()],

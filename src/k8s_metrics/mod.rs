@@ -18,6 +18,7 @@ pub mod custom;
 pub mod discovery;
 pub mod objects;
 pub mod quantity;
+pub mod resource_rules;
 pub mod resources;
 pub mod selector;
 pub mod status;
@@ -183,6 +184,13 @@ impl MetricsApi {
         })
     }
 
+    /// The adapter's `resourceRules`, when configured: the source of
+    /// pod and node usage instead of the agent's series.
+    fn resource_rules(&self) -> Option<(&custom::Adapter, &adapter_config::ResourceRules)> {
+        let a = self.adapter.as_deref()?;
+        Some((a, a.config.resource_rules.as_ref()?))
+    }
+
     /// Every pod with fresh metrics that is known to run (when the API is
     /// watched), with its labels.
     fn pods(&self, db: &Db, now: i64, only: &PodFilter<'_>) -> Result<Vec<PodUsage>, String> {
@@ -191,8 +199,11 @@ impl MetricsApi {
             now_ms: now,
             stale_after_ms: self.stale_after_ms,
         };
-        let mut by_pod: BTreeMap<(String, String), PodUsage> = reader
-            .containers(only)?
+        let containers = match self.resource_rules() {
+            Some((a, rules)) => resource_rules::containers(a, rules, db, now, only)?,
+            None => reader.containers(only)?,
+        };
+        let mut by_pod: BTreeMap<(String, String), PodUsage> = containers
             .into_iter()
             .map(|((namespace, name), containers)| {
                 let p = PodUsage {
@@ -225,7 +236,10 @@ impl MetricsApi {
             now_ms: now,
             stale_after_ms: self.stale_after_ms,
         };
-        let mut usage = reader.nodes()?;
+        let mut usage = match self.resource_rules() {
+            Some((a, rules)) => resource_rules::nodes(a, rules, db, now)?,
+            None => reader.nodes()?,
+        };
         let Some(objects) = &self.objects else {
             return Ok(usage
                 .into_iter()
@@ -566,12 +580,6 @@ pub async fn start(
         Some(path) => {
             let config = adapter_config::AdapterConfig::load(path)
                 .map_err(|e| anyhow::anyhow!("k8s_metrics_api.adapter_config_file: {e}"))?;
-            if config.resource_rules.is_some() {
-                tracing::warn!(
-                    "k8s_metrics_api: resourceRules are checked but not used yet: the resource \
-                     metrics API reads the agent's container and node series"
-                );
-            }
             let adapter = Arc::new(custom::Adapter {
                 config,
                 registry: Default::default(),
