@@ -193,6 +193,11 @@ fn kubectl(dir: &std::path::Path, api_port: u16, args: &[&str]) -> (bool, String
     (out.status.success(), text)
 }
 
+/// `kubectl get --raw PATH`.
+fn get_raw(dir: &std::path::Path, api_port: u16, path: &str) -> (bool, String) {
+    kubectl(dir, api_port, &["get", "--raw", path])
+}
+
 /// Rows of kubectl's table output, split on whitespace, header dropped.
 fn rows(text: &str) -> Vec<Vec<String>> {
     text.lines()
@@ -317,14 +322,10 @@ fn kubectl_top_reads_pods_and_nodes_from_vigil() {
     // Vigil knows the pods once its watch has listed them.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (ok, out) = kubectl(
+        let (ok, out) = get_raw(
             dir.path(),
             api.port,
-            &[
-                "get",
-                "--raw",
-                "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods",
-            ],
+            "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods",
         );
         if ok && out.contains("\"app\":\"web\"") {
             break;
@@ -386,14 +387,10 @@ fn kubectl_top_reads_pods_and_nodes_from_vigil() {
     );
 
     // The objects themselves, as metrics-server writes them.
-    let (ok, out) = kubectl(
+    let (ok, out) = get_raw(
         dir.path(),
         api.port,
-        &[
-            "get",
-            "--raw",
-            "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/web-0",
-        ],
+        "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/web-0",
     );
     assert!(ok, "{out}");
     let p: Value = serde_json::from_str(&out).unwrap();
@@ -408,33 +405,25 @@ fn kubectl_top_reads_pods_and_nodes_from_vigil() {
     assert_eq!(p["containers"][1]["usage"]["cpu"], "2m");
 
     // Errors are Status objects with the right reason.
-    let (ok, out) = kubectl(
+    let (ok, out) = get_raw(
         dir.path(),
         api.port,
-        &[
-            "get",
-            "--raw",
-            "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/nope",
-        ],
+        "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/nope",
     );
     assert!(
         !ok && out.contains("NotFound") && out.contains(r#"pods "nope" not found"#),
         "{out}"
     );
-    let (ok, out) = kubectl(
+    let (ok, out) = get_raw(
         dir.path(),
         api.port,
-        &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/node-c"],
+        "/apis/metrics.k8s.io/v1beta1/nodes/node-c",
     );
     assert!(!ok && out.contains(r#"nodes "node-c" not found"#), "{out}");
-    let (ok, out) = kubectl(
+    let (ok, out) = get_raw(
         dir.path(),
         api.port,
-        &[
-            "get",
-            "--raw",
-            "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%20in%20web",
-        ],
+        "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%20in%20web",
     );
     assert!(!ok && out.contains("BadRequest"), "{out}");
 
@@ -593,7 +582,7 @@ fn custom_and_external_metrics_answer_what_their_queries_give() {
     );
     assert!(code < 300, "{code} {body}");
     let raw = |path: &str| -> (bool, Value, String) {
-        let (ok, out) = kubectl(dir.path(), api.port, &["get", "--raw", path]);
+        let (ok, out) = get_raw(dir.path(), api.port, path);
         (ok, serde_json::from_str(&out).unwrap_or(Value::Null), out)
     };
     // Discovery lists what the rules found, once relisted.
@@ -794,14 +783,10 @@ fn resource_rules_feed_kubectl_top_as_the_adapter_does() {
         "{out}"
     );
     // The window is the rules' window.
-    let (ok, out) = kubectl(
+    let (ok, out) = get_raw(
         dir.path(),
         api.port,
-        &[
-            "get",
-            "--raw",
-            "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/web-0",
-        ],
+        "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/web-0",
     );
     assert!(ok, "{out}");
     let p: Value = serde_json::from_str(&out).unwrap();
