@@ -157,6 +157,14 @@ pub struct Adapter {
     pub registry: RwLock<Arc<Registry>>,
     /// The server's query limits, for the rules' queries.
     pub engine: promql::EngineOptions,
+    /// How far back metrics and (without the API) objects are looked for.
+    pub max_age_ms: i64,
+}
+
+/// The label a rule names namespaces by.
+fn ns_label_of(rule: &Rule) -> Option<String> {
+    rule.resources
+        .label_for_resource(&resolve("", "namespaces"))
 }
 
 /// Rediscovers the metrics now (once the store is open) and every
@@ -242,8 +250,9 @@ fn not_found_metric(metric: &str, resource: &str, name: Option<&str>) -> Respons
     status::status(StatusCode::NOT_FOUND, "NotFound", &msg, None)
 }
 
-/// One sample of a rule's query: labels, time (ms), value.
-pub type Answer = (BTreeMap<String, String>, i64, f64);
+/// One sample of a rule's query: labels (None for a scalar), time (ms),
+/// value.
+pub type Answer = (Option<BTreeMap<String, String>>, i64, f64);
 
 /// The rendered `metricsQuery` for `rule`.
 pub fn render_query(
@@ -284,11 +293,36 @@ pub fn render_query(
     template.render(dot)
 }
 
+/// A PromQL string literal, quoted as Go's `%q` does (what PromQL reads
+/// back: `\\`, `\"`, `\n`, `\t`, `\xNN` for other control characters).
+pub fn promql_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The resource label's matcher for `names`: `="a"`, or `=~"a|b"` with
+/// each name escaped as a regex (names from the store may hold anything).
 fn quoted_names(names: &[String]) -> (String, String) {
     if names.len() == 1 {
-        ("=".into(), format!("{:?}", names[0]))
+        ("=".into(), promql_quote(&names[0]))
     } else {
-        ("=~".into(), format!("{:?}", names.join("|")))
+        let alternatives: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
+        ("=~".into(), promql_quote(&alternatives.join("|")))
     }
 }
 
@@ -340,8 +374,8 @@ impl Adapter {
                 .select_objects(
                     &db,
                     &resource,
-                    &resource_label,
-                    req.namespace.as_deref(),
+                    (&m.series, &resource_label),
+                    req.namespace.as_deref().map(|ns| (ns_label_of(rule), ns)),
                     &objects_sel,
                     objects,
                 )
@@ -366,7 +400,7 @@ impl Adapter {
             else {
                 return status::internal(&format!("{}: no label names namespaces", rule.position));
             };
-            matchers.push(format!("{ns_label}={ns:?}"));
+            matchers.push(format!("{ns_label}={}", promql_quote(ns)));
             values.insert(ns_label, ns.clone());
         }
         let (op, quoted) = quoted_names(&names);
@@ -382,7 +416,7 @@ impl Adapter {
         };
         let by_name: BTreeMap<String, f64> = samples
             .into_iter()
-            .filter_map(|(labels, _, v)| labels.get(&resource_label).map(|n| (n.clone(), v)))
+            .filter_map(|(labels, _, v)| labels?.get(&resource_label).map(|n| (n.clone(), v)))
             .collect();
         if req.name != "*" && !by_name.contains_key(&req.name) {
             return not_found_metric(&req.metric, &resource.qualified(), Some(&req.name));
@@ -396,18 +430,20 @@ impl Adapter {
     }
 
     /// The names of the objects `*` selects in `namespace`.
+    /// Without the API, `series` and its label naming the resource find
+    /// them in the store (`namespace` is the namespace label and value).
     async fn select_objects(
         &self,
         db: &Arc<Db>,
         resource: &ResourceInfo,
-        resource_label: &str,
-        namespace: Option<&str>,
+        (series, resource_label): (&str, &str),
+        namespace: Option<(Option<String>, &str)>,
         selector: &LabelSelector,
         objects: Option<&ClusterObjects>,
     ) -> Result<Vec<String>, Response> {
         if let Some(o) = objects {
             return o
-                .names(resource, namespace, selector)
+                .names(resource, namespace.map(|(_, ns)| ns), selector)
                 .await
                 .map_err(|e| status::internal(&format!("unable to list matching resources: {e}")));
         }
@@ -416,23 +452,26 @@ impl Adapter {
                 "selecting objects by their labels needs k8s_metrics_api.kubernetes (the objects come from the Kubernetes API)",
             ));
         }
-        // Without the API: every object of the resource with a sample.
-        let (db, label, ns) = (
-            Arc::clone(db),
-            resource_label.to_string(),
-            namespace.map(str::to_string),
-        );
+        // Without the API: every object of the resource with a sample of
+        // the rule's series.
+        let mut m = vec![
+            tsdb::Matcher::new(tsdb::MatchOp::Equal, "__name__", series),
+            tsdb::Matcher::new(tsdb::MatchOp::NotEqual, resource_label, ""),
+        ];
+        if let Some((label, ns)) = namespace {
+            let Some(label) = label else {
+                return Err(status::internal("the rule has no label for namespaces"));
+            };
+            m.push(tsdb::Matcher::new(tsdb::MatchOp::Equal, label, ns));
+        }
+        let m: Vec<tsdb::Matcher> = m
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| status::internal(&e.to_string()))?;
+        let (db, label, max_age) = (Arc::clone(db), resource_label.to_string(), self.max_age_ms);
         tokio::task::spawn_blocking(move || {
             let now = chrono::Utc::now().timestamp_millis();
-            let mut m = vec![tsdb::Matcher::new(tsdb::MatchOp::NotEqual, &label, "")
-                .map_err(|e| e.to_string())?];
-            if let Some(ns) = ns {
-                m.push(
-                    tsdb::Matcher::new(tsdb::MatchOp::Equal, "namespace", ns)
-                        .map_err(|e| e.to_string())?,
-                );
-            }
-            db.label_values(&label, &m, TimeRange::new(now - 600_000, now))
+            db.label_values(&label, &m, TimeRange::new(now.saturating_sub(max_age), now))
                 .map_err(|e| e.to_string())
         })
         .await
@@ -472,11 +511,15 @@ impl Adapter {
                         .iter()
                         .map(|l| (l.name.to_string(), l.value.to_string()))
                         .collect();
-                    (labels, s.t, s.v)
+                    (Some(labels), s.t, s.v)
                 })
                 .collect(),
-            QueryValue::Scalar { t, v } => vec![(BTreeMap::new(), t, v)],
-            _ => Vec::new(),
+            QueryValue::Scalar { t, v } => vec![(None, t, v)],
+            _ => {
+                return Err(format!(
+                    "unable to fetch metrics: {promql} answers neither a vector nor a scalar"
+                ))
+            }
         })
     }
 
@@ -527,7 +570,7 @@ impl Adapter {
                     rule.position
                 ));
             };
-            matchers.push(format!("{ns_label}={namespace:?}"));
+            matchers.push(format!("{ns_label}={}", promql_quote(namespace)));
             values.insert(ns_label, namespace.to_string());
         }
         let (samples, _) = match self
@@ -542,7 +585,8 @@ impl Adapter {
             .map(|(labels, t, v)| {
                 json!({
                     "metricName": metric,
-                    "metricLabels": if labels.is_empty() { Value::Null } else { json!(labels) },
+                    // A scalar has no labels (null); a sample without labels has {}.
+                    "metricLabels": labels.map_or(Value::Null, |l| json!(l)),
                     "timestamp": rfc3339(t),
                     "value": millis(v),
                 })
@@ -613,6 +657,14 @@ mod tests {
         let r = parse_custom_path("v1beta2/nodes/n1/load").unwrap();
         assert_eq!((r.resource.as_str(), r.name.as_str()), ("nodes", "n1"));
         assert!(parse_custom_path("v1beta2/pods").is_err());
+    }
+
+    #[test]
+    fn promql_strings_are_quoted_as_go_quotes_them() {
+        assert_eq!(promql_quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(promql_quote("x\u{1}y\n"), r#""x\x01y\n""#);
+        let (op, q) = quoted_names(&["a(b".to_string(), "c".to_string()]);
+        assert_eq!((op.as_str(), q.as_str()), ("=~", r#""a\\(b|c""#));
     }
 
     #[test]

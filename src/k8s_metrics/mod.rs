@@ -154,6 +154,17 @@ struct Selectors {
 /// An answer that is an error (boxed: a response is large).
 type Refusal = Box<Response>;
 
+/// Object labels are known only from the Kubernetes API: without it a
+/// label selector cannot be answered, and saying so beats an empty list.
+fn needs_labels(api: &MetricsApi, sel: &Selectors) -> Result<(), Refusal> {
+    if api.objects.is_none() && sel.labels != LabelSelector::default() {
+        return Err(Box::new(status::bad_request(
+            "selecting by labels needs k8s_metrics_api.kubernetes (object labels come from the Kubernetes API)",
+        )));
+    }
+    Ok(())
+}
+
 fn selectors(query: Option<String>) -> Result<Selectors, Refusal> {
     let mut out = Selectors {
         labels: LabelSelector::default(),
@@ -333,6 +344,7 @@ async fn list_pods(
     query: Option<String>,
 ) -> Result<Response, Refusal> {
     let sel = selectors(query)?;
+    needs_labels(&api, &sel)?;
     let now = now_ms();
     let pods = read_pods(&api, now, ns.clone(), None).await?;
     let items = pods
@@ -383,6 +395,7 @@ async fn node_list(State(api): ApiState, RawQuery(q): RawQuery) -> Response {
     answer(
         async {
             let sel = selectors(q)?;
+            needs_labels(&api, &sel)?;
             let now = now_ms();
             let items = read_nodes(&api, now)
                 .await?
@@ -411,7 +424,8 @@ async fn one_node(
                     &n.name, &n.labels, &n.usage, now, true,
                 ))
                 .into_response(),
-                None if !api.knows_node(&name) => status::not_found("nodes", "", &name),
+                // As the node lister words it (singular).
+                None if !api.knows_node(&name) => status::not_found("node", "", &name),
                 None => status::not_found("nodemetrics", discovery::GROUP, &name),
             })
         }
@@ -584,6 +598,7 @@ pub async fn start(
                 config,
                 registry: Default::default(),
                 engine,
+                max_age_ms: i64::try_from(cfg.metrics_max_age.as_millis()).unwrap_or(i64::MAX),
             });
             custom::spawn_relist(
                 Arc::clone(&adapter),
@@ -630,12 +645,20 @@ pub async fn start(
     let app = router(api);
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait, don't spin.
+                    tracing::warn!("k8s_metrics_api: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let (acceptor, app) = (acceptor.clone(), app.clone());
             tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
+                // A client that never finishes its handshake lets go of the socket.
+                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+                let Ok(Ok(stream)) = handshake.await else {
                     return;
                 };
                 let service = hyper_util::service::TowerToHyperService::new(app);

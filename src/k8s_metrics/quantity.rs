@@ -63,11 +63,15 @@ pub fn millis(v: f64) -> String {
 }
 
 /// Bytes in the binary form (`BinarySI`): a whole multiple of 1024 gets the
-/// largest exact suffix; anything under 1024, or not a multiple, is printed
-/// in the decimal form.
+/// largest exact suffix, other values from 1024 up are plain digits, and
+/// values under 1024 take the decimal form (`1000` is `"1k"`).
 pub fn bytes(b: u64) -> String {
-    if b < 1024 || b % 1024 != 0 {
+    if b < 1024 {
         return decimal(b, 0);
+    }
+    if b % 1024 != 0 {
+        // Go prints an integer that no binary suffix divides as digits.
+        return b.to_string();
     }
     let mut v = b;
     let mut i = 0;
@@ -149,6 +153,8 @@ mod tests {
             (4096, "4Ki"),
             (2_147_483_648, "2Gi"),
             (123_456_789, "123456789"),
+            (2000, "2000"),
+            (123_456_000, "123456000"),
             (1000, "1k"),
             (512, "512"),
             (0, "0"),

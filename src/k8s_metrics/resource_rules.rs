@@ -53,6 +53,7 @@ fn query(
     Ok(answers
         .into_iter()
         .filter_map(|(labels, t, v)| {
+            let labels = labels?;
             let k: Option<Vec<String>> = keys.iter().map(|k| labels.get(k).cloned()).collect();
             k.map(|k| (k, t, v))
         })

@@ -31,7 +31,16 @@ fn load(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, String> {
         .map_err(|e| format!("{}: no private key in it ({e})", key_file.display()))?;
     let signing = any_supported_type(&key)
         .map_err(|e| format!("{}: unsupported private key: {e}", key_file.display()))?;
-    Ok(CertifiedKey::new(certs, signing))
+    let pair = CertifiedKey::new(certs, signing);
+    // Mid-rotation the files can disagree: never serve such a pair.
+    pair.keys_match().map_err(|e| {
+        format!(
+            "{} and {} do not belong together: {e}",
+            cert_file.display(),
+            key_file.display()
+        )
+    })?;
+    Ok(pair)
 }
 
 fn modified(p: &Path) -> Option<SystemTime> {
@@ -165,10 +174,18 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         let second = write(vec!["b.example".into()]);
         assert_eq!(served(&fc), second);
-        // A broken pair keeps the one in service.
+        // A broken pair keeps the one in service; so does a key of
+        // another certificate (a rotation half done).
         std::thread::sleep(Duration::from_millis(50));
         std::fs::write(dir.path().join("tls.key"), "not a key").unwrap();
         assert_eq!(served(&fc), second);
+        let other = rcgen::generate_simple_self_signed(vec!["c.example".to_string()]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(dir.path().join("tls.key"), other.key_pair.serialize_pem()).unwrap();
+        assert_eq!(served(&fc), second);
+        assert!(load(&fc.cert_file, &fc.key_file)
+            .unwrap_err()
+            .contains("do not belong together"));
         assert!(
             FileCert::open(&dir.path().join("missing.crt"), &dir.path().join("tls.key"))
                 .unwrap_err()

@@ -18,7 +18,7 @@
 //!   `MemTotal − MemFree − Inactive(file)` (the kubelet's working set of
 //!   the root cgroup: usage less inactive file pages).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use tsdb::{Db, MatchOp, Matcher, Querier, Sample, TimeRange, STALE_NAN_BITS};
 
 /// One point of a cumulative CPU counter and the memory beside it.
@@ -89,7 +89,8 @@ impl UsageReader<'_> {
     fn range(&self) -> TimeRange {
         // Two staleness ages back: the previous point may be older than
         // the newest by up to a scrape interval.
-        TimeRange::new(self.now_ms - 2 * self.stale_after_ms, self.now_ms)
+        let back = self.stale_after_ms.saturating_mul(2);
+        TimeRange::new(self.now_ms.saturating_sub(back), self.now_ms)
     }
 
     fn select(&self, name: &str, non_empty: &[&str]) -> Result<Vec<tsdb::Series>, String> {
@@ -136,7 +137,7 @@ impl UsageReader<'_> {
     }
 
     fn fresh(&self, t: i64) -> bool {
-        t >= self.now_ms - self.stale_after_ms
+        t >= self.now_ms.saturating_sub(self.stale_after_ms)
     }
 
     /// Every container (of the pods `only` names) with fresh CPU (two
@@ -159,8 +160,16 @@ impl UsageReader<'_> {
         }
         let cpu_series = self.select_where("container_cpu_usage_seconds_total", &keys, only)?;
         let mut cpu: HashMap<(&str, &str, &str), Rate> = HashMap::with_capacity(cpu_series.len());
+        // Containers with a fresh point in either series: a pod any of whose
+        // containers lacks a full answer is left out, as metrics-server
+        // leaves it out (its sum would under-read the pod).
+        let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
         for s in &cpu_series {
-            let (Some(k), Some(r)) = (key(s), self.last_two(s)?) else {
+            let Some(k) = key(s) else { continue };
+            if self.last_one(s)?.is_some() {
+                seen.insert(k);
+            }
+            let Some(r) = self.last_two(s)? else {
                 continue;
             };
             if cpu.get(&k).is_none_or(|o| r.last.t > o.last.t) {
@@ -174,17 +183,31 @@ impl UsageReader<'_> {
             let (Some(k), Some(m)) = (key(s), self.last_one(s)?) else {
                 continue;
             };
+            seen.insert(k);
             if memory.get(&k).is_none_or(|o| m.t > o.t) {
                 memory.insert(k, m);
             }
         }
         let mut out = ContainerUsage::new();
-        for ((ns, pod, container), r) in cpu {
-            if let Some(u) = memory.get(&(ns, pod, container)).and_then(|m| r.usage(m.v)) {
-                out.entry((ns.to_string(), pod.to_string()))
-                    .or_default()
-                    .insert(container.to_string(), u);
+        let mut incomplete: HashSet<(&str, &str)> = HashSet::new();
+        for &(ns, pod, container) in &seen {
+            let usage = cpu
+                .get(&(ns, pod, container))
+                .zip(memory.get(&(ns, pod, container)))
+                .and_then(|(r, m)| r.usage(m.v));
+            match usage {
+                Some(u) => {
+                    out.entry((ns.to_string(), pod.to_string()))
+                        .or_default()
+                        .insert(container.to_string(), u);
+                }
+                None => {
+                    incomplete.insert((ns, pod));
+                }
             }
+        }
+        for (ns, pod) in incomplete {
+            out.remove(&(ns.to_string(), pod.to_string()));
         }
         Ok(out)
     }
