@@ -15,6 +15,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use vigil_config::service_discovery::KubernetesSdConfig;
 
@@ -31,6 +32,8 @@ pub struct ClusterObjects {
     nodes: Store<Node>,
     /// Set once the API is reached: lists of other resources use it.
     client: Arc<OnceLock<kube::Client>>,
+    /// Both watches have listed once (metrics-server's informer sync).
+    synced: Arc<AtomicBool>,
 }
 
 impl ClusterObjects {
@@ -72,11 +75,25 @@ impl ClusterObjects {
                 }
             }
         });
+        let synced: Arc<AtomicBool> = Arc::default();
+        let (p, n, flag) = (pods.clone(), nodes.clone(), Arc::clone(&synced));
+        tokio::spawn(async move {
+            if p.wait_until_ready().await.is_ok() && n.wait_until_ready().await.is_ok() {
+                flag.store(true, Ordering::Release);
+            }
+        });
         ClusterObjects {
             pods,
             nodes,
             client: client_cell,
+            synced,
         }
+    }
+
+    /// Whether the pods and nodes have been listed once: until then every
+    /// answer would leave them all out.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// Names of the objects of `resource` in `namespace` that `selector`

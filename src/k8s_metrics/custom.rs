@@ -392,7 +392,7 @@ impl Adapter {
             Ok(m) => m,
             Err(e) => return status::bad_request(&e),
         };
-        let mut values = BTreeMap::new();
+        let mut values: BTreeMap<String, String> = metric_sel.values_by_key().into_iter().collect();
         if let Some(ns) = &req.namespace {
             let Some(ns_label) = rule
                 .resources
@@ -559,7 +559,7 @@ impl Adapter {
             Ok(m) => m,
             Err(e) => return status::bad_request(&e),
         };
-        let mut values = BTreeMap::new();
+        let mut values: BTreeMap<String, String> = selector.values_by_key().into_iter().collect();
         if rule.resources.namespaced {
             let Some(ns_label) = rule
                 .resources

@@ -523,18 +523,22 @@ async fn healthy() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
 }
 
-/// `/readyz`: the store is open.
+/// `/readyz`: the store is open and, when the API is watched, the pods
+/// and nodes have been listed (metrics-server's two checks).
 async fn ready(State(api): ApiState) -> Response {
     let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    if api.db.get().is_some() {
+    let mut failed = String::new();
+    if api.db.get().is_none() {
+        failed.push_str("[-]metric-storage-ready failed: reason withheld\n");
+    }
+    if api.objects.as_ref().is_some_and(|o| !o.synced()) {
+        failed.push_str("[-]metric-informer-sync failed: reason withheld\n");
+    }
+    if failed.is_empty() {
         (text, "ok").into_response()
     } else {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            text,
-            "[-]metric-storage-ready failed: reason withheld\nreadyz check failed\n",
-        )
-            .into_response()
+        failed.push_str("readyz check failed\n");
+        (StatusCode::INTERNAL_SERVER_ERROR, text, failed).into_response()
     }
 }
 

@@ -101,6 +101,23 @@ impl LabelSelector {
             .collect()
     }
 
+    /// Each requirement's values by key, joined by `|` (empty for exists
+    /// and does-not-exist): prometheus-adapter's `.LabelValuesByName`.
+    pub fn values_by_key(&self) -> Vec<(String, String)> {
+        self.requirements
+            .iter()
+            .map(|r| {
+                let v = match &r.op {
+                    Op::Equals(v) | Op::NotEquals(v) => v.clone(),
+                    Op::In(vs) | Op::NotIn(vs) => vs.join("|"),
+                    Op::GreaterThan(n) | Op::LessThan(n) => n.to_string(),
+                    Op::Exists | Op::DoesNotExist => String::new(),
+                };
+                (r.key.clone(), v)
+            })
+            .collect()
+    }
+
     /// As a `metav1.LabelSelector` (`matchLabels`, `matchExpressions`);
     /// `null` when empty.
     pub fn to_json(&self) -> serde_json::Value {
@@ -187,7 +204,16 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
                     .strip_prefix('(')
                     .and_then(|l| l.strip_suffix(')'))
                     .ok_or_else(|| bad("expected a parenthesized list of values"))?;
-                let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
+                if inner.trim().is_empty() {
+                    return Err(bad(
+                        "for 'in' and 'notin', the set of values cannot be empty",
+                    ));
+                }
+                // A set, as the API machinery keeps it: sorted, each once.
+                let mut values: Vec<String> =
+                    inner.split(',').map(|v| v.trim().to_string()).collect();
+                values.sort();
+                values.dedup();
                 for v in &values {
                     check_value(v).map_err(|e| bad(&e))?;
                 }
@@ -397,6 +423,7 @@ mod tests {
             ("app in web", "parenthesized"),
             ("app=x,,b=y", "empty requirement"),
             ("n>x", "integer"),
+            ("app in ()", "cannot be empty"),
             ("Bad_Prefix/x=y", "DNS subdomain"),
         ] {
             let e = LabelSelector::parse(sel).unwrap_err();
