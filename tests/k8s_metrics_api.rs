@@ -193,6 +193,24 @@ fn kubectl(dir: &std::path::Path, api_port: u16, args: &[&str]) -> (bool, String
     (out.status.success(), text)
 }
 
+/// Writes each series' two points, 15 s apart, the newest 5 s ago.
+fn import_two_points<S: AsRef<str>>(v: &Vigil, data: &[(S, f64, f64)]) {
+    let t1 = now_ms() - 5_000;
+    let text: String = data
+        .iter()
+        .map(|(series, v0, v1)| {
+            let series = series.as_ref();
+            format!("{series} {v0} {}\n{series} {v1} {t1}\n", t1 - 15_000)
+        })
+        .collect();
+    let (code, body) = common::post(
+        &v.url("/api/v1/import/prometheus"),
+        "text/plain",
+        text.as_bytes(),
+    );
+    assert!(code < 300, "{code} {body}");
+}
+
 /// `kubectl get --raw PATH`.
 fn get_raw(dir: &std::path::Path, api_port: u16, path: &str) -> (bool, String) {
     kubectl(dir, api_port, &["get", "--raw", path])
@@ -551,41 +569,31 @@ fn custom_and_external_metrics_answer_what_their_queries_give() {
             rules.display()
         ),
     );
-    let t1 = now_ms() - 5_000;
-    let mut text = String::new();
-    for (series, v0, v1) in [
-        (
-            r#"http_requests_total{namespace="shop",pod="web-0"}"#,
-            100.0,
-            130.0,
-        ),
-        (
-            r#"http_requests_total{namespace="shop",pod="web-1"}"#,
-            50.0,
-            65.0,
-        ),
-        (
-            r#"http_requests_total{namespace="shop",pod="db-0"}"#,
-            10.0,
-            10.0,
-        ),
-        (r#"queue_length{namespace="shop",queue="a"}"#, 7.0, 4.0),
-        (r#"queue_length{namespace="shop",queue="b"}"#, 1.0, 2.5),
-        (r#"queue_depth{topic="orders",name="q1"}"#, 40.0, 42.0),
-        (r#"queue_depth{topic="orders",name="q2"}"#, 1.0, 0.5),
-        (r#"queue_depth{topic="audit",name="q3"}"#, 9.0, 9.0),
-    ] {
-        text.push_str(&format!(
-            "{series} {v0} {}\n{series} {v1} {t1}\n",
-            t1 - 15_000
-        ));
-    }
-    let (code, body) = common::post(
-        &v.url("/api/v1/import/prometheus"),
-        "text/plain",
-        text.as_bytes(),
+    import_two_points(
+        &v,
+        &[
+            (
+                r#"http_requests_total{namespace="shop",pod="web-0"}"#,
+                100.0,
+                130.0,
+            ),
+            (
+                r#"http_requests_total{namespace="shop",pod="web-1"}"#,
+                50.0,
+                65.0,
+            ),
+            (
+                r#"http_requests_total{namespace="shop",pod="db-0"}"#,
+                10.0,
+                10.0,
+            ),
+            (r#"queue_length{namespace="shop",queue="a"}"#, 7.0, 4.0),
+            (r#"queue_length{namespace="shop",queue="b"}"#, 1.0, 2.5),
+            (r#"queue_depth{topic="orders",name="q1"}"#, 40.0, 42.0),
+            (r#"queue_depth{topic="orders",name="q2"}"#, 1.0, 0.5),
+            (r#"queue_depth{topic="audit",name="q3"}"#, 9.0, 9.0),
+        ],
     );
-    assert!(code < 300, "{code} {body}");
     let raw = |path: &str| -> (bool, Value, String) {
         let (ok, out) = get_raw(dir.path(), api.port, path);
         (ok, serde_json::from_str(&out).unwrap_or(Value::Null), out)
@@ -721,46 +729,36 @@ fn resource_rules_feed_kubectl_top_as_the_adapter_does() {
         metrics_port,
         &format!("  adapter_config_file: {}\n", rules.display()),
     );
-    let t1 = now_ms() - 5_000;
-    let mut text = String::new();
     let c = |name: &str, container: &str| {
         format!(r#"{name}{{namespace="shop",pod="web-0",container="{container}"}}"#)
     };
-    for (series, v0, v1) in [
-        (c("container_cpu_usage_seconds_total", "app"), 100.0, 101.5),
-        (
-            c("container_memory_working_set_bytes", "app"),
-            52428800.0,
-            52428800.0,
-        ),
-        (c("container_cpu_usage_seconds_total", "proxy"), 7.0, 7.03),
-        (
-            c("container_memory_working_set_bytes", "proxy"),
-            8388608.0,
-            8388608.0,
-        ),
-        (
-            r#"node_cpu_usage_seconds_total{node="node-a"}"#.into(),
-            1000.0,
-            1003.0,
-        ),
-        (
-            r#"node_memory_working_set_bytes{node="node-a"}"#.into(),
-            2147483648.0,
-            2147483648.0,
-        ),
-    ] {
-        text.push_str(&format!(
-            "{series} {v0} {}\n{series} {v1} {t1}\n",
-            t1 - 15_000
-        ));
-    }
-    let (code, body) = common::post(
-        &v.url("/api/v1/import/prometheus"),
-        "text/plain",
-        text.as_bytes(),
+    import_two_points(
+        &v,
+        &[
+            (c("container_cpu_usage_seconds_total", "app"), 100.0, 101.5),
+            (
+                c("container_memory_working_set_bytes", "app"),
+                52428800.0,
+                52428800.0,
+            ),
+            (c("container_cpu_usage_seconds_total", "proxy"), 7.0, 7.03),
+            (
+                c("container_memory_working_set_bytes", "proxy"),
+                8388608.0,
+                8388608.0,
+            ),
+            (
+                r#"node_cpu_usage_seconds_total{node="node-a"}"#.into(),
+                1000.0,
+                1003.0,
+            ),
+            (
+                r#"node_memory_working_set_bytes{node="node-a"}"#.into(),
+                2147483648.0,
+                2147483648.0,
+            ),
+        ],
     );
-    assert!(code < 300, "{code} {body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let out = loop {
         let (ok, out) = kubectl(
@@ -804,5 +802,136 @@ fn resource_rules_feed_kubectl_top_as_the_adapter_does() {
     assert!(ok, "{out}");
     let p: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(p["window"], "1m0s", "{out}");
+    drop(v);
+}
+
+#[test]
+fn the_adapters_documented_configs_serve_what_their_queries_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let api = FakeApiServer::start(
+        metrics_port,
+        vec![node("node-a", json!({}))],
+        vec![pod("shop", "web-0", json!({"app": "web"}), "Running")],
+    );
+    let corpus =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k8s/adapter-corpus.yaml");
+    let v = start_vigil(
+        dir.path(),
+        api.port,
+        metrics_port,
+        &format!(
+            "  adapter_config_file: {}\n  relist_interval: 1s\n",
+            corpus.display()
+        ),
+    );
+    import_two_points(
+        &v,
+        &[
+            (
+                r#"container_cpu_usage_seconds_total{namespace="shop",pod="web-0",container="app"}"#,
+                100.0,
+                101.5,
+            ),
+            (
+                r#"container_network_receive_bytes_total{namespace="shop",pod="web-0",container="app"}"#,
+                1000.0,
+                2500.0,
+            ),
+            (
+                r#"http_requests_total{kubernetes_namespace="shop",kubernetes_pod_name="web-0"}"#,
+                10.0,
+                40.0,
+            ),
+            (
+                r#"http_requests_total{namespace="shop",pod="web-0"}"#,
+                100.0,
+                130.0,
+            ),
+            (
+                r#"queue_consumer_lag{namespace="shop",name="q1"}"#,
+                5.0,
+                7.0,
+            ),
+            (r#"queue_depth{topic="orders",name="q2"}"#, 3.0, 4.0),
+        ],
+    );
+    // The names the adapter would expose for these series (the sample
+    // config's third rule says `__name__!=`, not `!~`, so it names the
+    // container series too).
+    let want = [
+        "pods/container_cpu_usage_seconds",
+        "namespaces/container_cpu_usage_seconds",
+        "pods/container_network_receive_bytes",
+        "namespaces/container_network_receive_bytes",
+        "pods/cpu_usage",
+        "namespaces/cpu_usage",
+        "pods/network_receive_bytes",
+        "namespaces/network_receive_bytes",
+        "pods/http_requests_per_second",
+        "namespaces/http_requests_per_second",
+        "pods/http_requests",
+        "namespaces/http_requests",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, out) = get_raw(dir.path(), api.port, "/apis/custom.metrics.k8s.io/v1beta2");
+        let list: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        let names: Vec<&str> = list["resources"].as_array().map_or(Vec::new(), |r| {
+            r.iter().filter_map(|x| x["name"].as_str()).collect()
+        });
+        if ok && want.iter().all(|w| names.contains(w)) {
+            assert_eq!(names.len(), want.len(), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "want {want:?}: {out}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Each answer is what its metricsQuery gives through PromQL.
+    for (path, query) in [
+        (
+            "namespaces/shop/pods/web-0/cpu_usage",
+            r#"sum(rate(container_cpu_usage_seconds_total{namespace="shop",pod="web-0",container!="POD"}[2m])) by (pod)"#,
+        ),
+        (
+            "namespaces/shop/pods/web-0/network_receive_bytes",
+            r#"sum(rate(container_network_receive_bytes_total{namespace="shop",pod="web-0",container!="POD"}[2m])) by (pod)"#,
+        ),
+        (
+            "namespaces/shop/pods/web-0/http_requests_per_second",
+            r#"sum(rate(http_requests_total{kubernetes_namespace="shop",kubernetes_pod_name="web-0"}[2m])) by (kubernetes_pod_name)"#,
+        ),
+        (
+            "namespaces/shop/metrics/http_requests",
+            r#"sum(rate(http_requests_total{namespace="shop",container!="POD"}[2m])) by (namespace)"#,
+        ),
+    ] {
+        let (ok, out) = get_raw(
+            dir.path(),
+            api.port,
+            &format!("/apis/custom.metrics.k8s.io/v1beta2/{path}"),
+        );
+        assert!(ok, "{path}: {out}");
+        let got: Value = serde_json::from_str(&out).unwrap();
+        let got = millis_of(got["items"][0]["value"].as_str().unwrap_or("NaN"));
+        let want = promql(&v, query);
+        assert!(
+            (got - want).abs() <= 0.002 * want.abs().max(1.0),
+            "{path}: {got} vs PromQL {want}"
+        );
+    }
+    for (path, value) in [
+        ("namespaces/shop/queue_consumer_lag", "7"),
+        ("namespaces/anywhere/queue_depth", "4"),
+    ] {
+        let (ok, out) = get_raw(
+            dir.path(),
+            api.port,
+            &format!("/apis/external.metrics.k8s.io/v1beta1/{path}"),
+        );
+        assert!(ok, "{path}: {out}");
+        let got: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(got["items"][0]["value"], value, "{path}: {out}");
+    }
     drop(v);
 }

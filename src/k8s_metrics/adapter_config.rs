@@ -387,67 +387,8 @@ impl Rule {
 mod tests {
     use super::*;
 
-    /// prometheus-adapter's documented configurations (docs/config.md,
-    /// docs/sample-config.yaml, docs/externalmetrics.md,
-    /// docs/config-walkthrough.md, deploy/manifests/config-map.yaml), as
-    /// docs/design/k8s-metrics-apis.md § 3.4 records them.
-    const CORPUS: &str = r#"
-rules:
-- seriesQuery: '{__name__=~"^container_.*",container!="POD",namespace!="",pod!=""}'
-  seriesFilters: []
-  resources:
-    overrides:
-      namespace: {resource: "namespace"}
-      pod: {resource: "pod"}
-  name:
-    matches: ^container_(.*)_seconds_total$
-    as: ""
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>,container!="POD"}[5m])) by (<<.GroupBy>>)'
-- seriesQuery: '{__name__=~"^container_.*",container!="POD",namespace!="",pod!=""}'
-  seriesFilters:
-  - isNot: ^container_.*_seconds_total$
-  resources: {overrides: {namespace: {resource: "namespace"}, pod: {resource: "pod"}}}
-  name: {matches: ^container_(.*)_total$, as: ""}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>,container!="POD"}[5m])) by (<<.GroupBy>>)'
-- seriesQuery: '{namespace!="",__name__!~"^container_.*"}'
-  seriesFilters: [{isNot: .*_total$}]
-  resources: {template: "<<.Resource>>"}
-  name: {matches: "", as: ""}
-  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
-- seriesQuery: 'http_requests_total{kubernetes_namespace!="",kubernetes_pod_name!=""}'
-  resources:
-    overrides:
-      kubernetes_namespace: {resource: "namespace"}
-      kubernetes_pod_name: {resource: "pod"}
-  name: {matches: "^(.*)_total", as: "${1}_per_second"}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-- seriesQuery: '{__name__=~"^some_metric_count$"}'
-  resources: {template: <<.Resource>>}
-  name: {matches: "", as: "my_custom_metric"}
-  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
-- seriesQuery: 'cheddar{sharp="true"}'
-  resources: {overrides: {brand: {group: "cheese.io", resource: "brand"}}}
-  metricsQuery: 'count(cheddar{sharp="true"})'
-externalRules:
-- seriesQuery: '{__name__="queue_consumer_lag",name!=""}'
-  resources: {overrides: {namespace: {resource: namespace}}}
-  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (name)'
-- seriesQuery: '{__name__="queue_depth",topic!=""}'
-  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (name)'
-  resources: {namespaced: false}
-resourceRules:
-  cpu:
-    containerQuery: 'sum by (<<.GroupBy>>) (irate (container_cpu_usage_seconds_total{<<.LabelMatchers>>,container!="",pod!=""}[4m]))'
-    nodeQuery: 'sum by (<<.GroupBy>>) (irate(node_cpu_usage_seconds_total{<<.LabelMatchers>>}[4m]))'
-    resources: {overrides: {namespace: {resource: namespace}, node: {resource: node}, pod: {resource: pod}}}
-    containerLabel: container
-  memory:
-    containerQuery: 'sum by (<<.GroupBy>>) (container_memory_working_set_bytes{<<.LabelMatchers>>,container!="",pod!=""})'
-    nodeQuery: 'sum by (<<.GroupBy>>) (node_memory_working_set_bytes{<<.LabelMatchers>>})'
-    resources: {overrides: {node: {resource: node}, namespace: {resource: namespace}, pod: {resource: pod}}}
-    containerLabel: container
-  window: 5m
-"#;
+    /// prometheus-adapter's documented configurations (see the file).
+    const CORPUS: &str = include_str!("../../tests/k8s/adapter-corpus.yaml");
 
     #[test]
     fn the_adapters_documented_configs_load() {
@@ -472,19 +413,26 @@ resourceRules:
                 .as_deref(),
             Some("network_receive_bytes")
         );
-        assert_eq!(r[2].metric_name("http_requests_total"), None);
         assert_eq!(
-            r[2].metric_name("queue_length").as_deref(),
-            Some("queue_length")
+            r[2].metric_name("http_requests_total").as_deref(),
+            Some("http_requests")
+        );
+        assert_eq!(r[2].metric_name("queue_length"), None);
+        assert_eq!(
+            r[3].metric_name("cheddar").as_deref(),
+            Some("cheesy_goodness")
         );
         assert_eq!(
-            r[3].metric_name("http_requests_total").as_deref(),
+            r[4].metric_name("http_requests_total").as_deref(),
             Some("http_requests_per_second")
         );
         assert_eq!(
-            r[4].metric_name("some_metric_count").as_deref(),
-            Some("my_custom_metric")
+            r[5].metric_name("http_requests_total").as_deref(),
+            Some("http_requests")
         );
+        // The cheese rule names a custom resource by its group.
+        let brand = r[3].resources.resource_for_label("brand").unwrap();
+        assert_eq!(brand.qualified(), "brand.cheese.io");
     }
 
     #[test]
