@@ -493,4 +493,22 @@ mod tests {
             assert!(e.contains(want), "{text}: {e}");
         }
     }
+
+    proptest::proptest! {
+        /// Any YAML-ish text is loaded or refused with a message.
+        #[test]
+        fn any_config_text_is_handled(text in ".{0,200}") {
+            let _ = AdapterConfig::parse(&text);
+        }
+
+        /// Any series name goes through any loaded rule without panicking.
+        #[test]
+        fn any_series_name_is_named_or_not(name in ".{0,40}") {
+            let c = AdapterConfig::parse(CORPUS).unwrap();
+            for r in c.rules.iter().chain(&c.external_rules) {
+                let _ = r.metric_name(&name);
+                let _ = r.resources.resource_for_label(&name);
+            }
+        }
+    }
 }

@@ -688,4 +688,17 @@ mod tests {
             r#"sum(rate(http_requests_total{namespace="shop",pod=~"a|b"}[2m])) by (pod) + 0*4"#
         );
     }
+
+    proptest::proptest! {
+        /// Any request path is read or refused; any name is quoted so
+        /// that the quote round-trips through Rust's own unescaping of the
+        /// common cases without panicking.
+        #[test]
+        fn any_path_and_name_is_handled(path in "[a-z0-9*/._-]{0,60}", name in ".{0,20}") {
+            let _ = parse_custom_path(&path);
+            let q = promql_quote(&name);
+            proptest::prop_assert!(q.starts_with('"') && q.ends_with('"'));
+            let _ = quoted_names(&[name.clone(), name]);
+        }
+    }
 }

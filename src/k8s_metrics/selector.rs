@@ -470,4 +470,21 @@ mod tests {
             r#""spec.nodeName" is not a known field selector: only "metadata.name", "metadata.namespace""#
         );
     }
+
+    proptest::proptest! {
+        /// Any query string parses or is refused with a message; what
+        /// parses matches, converts and echoes without panicking.
+        #[test]
+        fn any_selector_text_is_handled(text in ".{0,80}", labels in proptest::collection::btree_map("[a-z./]{1,8}", ".{0,4}", 0..4)) {
+            if let Ok(s) = LabelSelector::parse(&text) {
+                let _ = s.matches(&labels);
+                let _ = s.promql_matchers();
+                let _ = s.to_json();
+                let _ = s.values_by_key();
+            }
+            if let Ok(f) = FieldSelector::parse(&text) {
+                let _ = f.matches("a", "b");
+            }
+        }
+    }
 }
