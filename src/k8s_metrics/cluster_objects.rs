@@ -159,6 +159,19 @@ impl ClusterObjects {
             .collect()
     }
 
+    /// Whether pod `ns/name` runs: one lookup, no copy of the store.
+    pub fn runs_pod(&self, ns: &str, name: &str) -> bool {
+        let key = reflector::ObjectRef::new(name).within(ns);
+        self.pods
+            .get(&key)
+            .is_some_and(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    }
+
+    /// Whether node `name` is known: one lookup.
+    pub fn has_node(&self, name: &str) -> bool {
+        self.nodes.get(&reflector::ObjectRef::new(name)).is_some()
+    }
+
     pub fn nodes(&self) -> Vec<ObjectMeta> {
         self.nodes
             .state()

@@ -277,17 +277,11 @@ impl MetricsApi {
     }
 
     fn knows_pod(&self, ns: &str, name: &str) -> bool {
-        self.objects.as_ref().is_none_or(|o| {
-            o.running_pods()
-                .iter()
-                .any(|p| p.namespace == ns && p.name == name)
-        })
+        self.objects.as_ref().is_none_or(|o| o.runs_pod(ns, name))
     }
 
     fn knows_node(&self, name: &str) -> bool {
-        self.objects
-            .as_ref()
-            .is_none_or(|o| o.nodes().iter().any(|n| n.name == name))
+        self.objects.as_ref().is_none_or(|o| o.has_node(name))
     }
 }
 
